@@ -1,0 +1,27 @@
+"""Warehouse access: one engine, validated identifiers, atomic partition writes.
+
+Callers never branch on DuckDB vs PostgreSQL; the differences live here.
+"""
+
+from tasks.warehouse.engine import connect, dispose_engine, get_engine
+from tasks.warehouse.io import (
+    ensure_schema,
+    read_frame,
+    replace_partition,
+    table_columns,
+    table_exists,
+)
+from tasks.warehouse.identifiers import quote_ident, qualified
+
+__all__ = [
+    "connect",
+    "dispose_engine",
+    "ensure_schema",
+    "get_engine",
+    "qualified",
+    "quote_ident",
+    "read_frame",
+    "replace_partition",
+    "table_columns",
+    "table_exists",
+]

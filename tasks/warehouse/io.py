@@ -1,0 +1,177 @@
+"""Reading frames and replacing partitions atomically.
+
+``replace_partition`` is the only way code writes a warehouse table: it
+deletes exactly the partition's rows and inserts the new ones inside one
+transaction, so a re-run never duplicates and a failure leaves the previous
+good data in place.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from tasks.warehouse.engine import connect
+from tasks.warehouse.identifiers import qualified, quote_ident
+
+_PANDAS_TO_SQL = {
+    "b": "BOOLEAN",
+    "i": "BIGINT",
+    "u": "BIGINT",
+    "f": "DOUBLE PRECISION",
+    "M": "TIMESTAMP",
+    "O": "TEXT",
+    "U": "TEXT",
+}
+
+
+def sql_type(series: pd.Series) -> str:
+    """SQL column type for a pandas column (portable DuckDB/PostgreSQL subset)."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.BooleanDtype):
+        return "BOOLEAN"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "BIGINT"
+    if pd.api.types.is_float_dtype(dtype):
+        return "DOUBLE PRECISION"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "TIMESTAMP"
+    if isinstance(dtype, pd.StringDtype):
+        return "TEXT"
+    if dtype == object:
+        sample = series.dropna()
+        if not sample.empty:
+            first = sample.iloc[0]
+            import datetime as _dt
+
+            if isinstance(first, _dt.datetime):
+                return "TIMESTAMP"
+            if isinstance(first, _dt.date):
+                return "DATE"
+            if isinstance(first, bool):
+                return "BOOLEAN"
+        return "TEXT"
+    return _PANDAS_TO_SQL.get(dtype.kind, "TEXT")
+
+
+def ensure_schema(conn: sa.Connection, schema: str) -> None:
+    conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}"))
+
+
+def table_columns(conn: sa.Connection, table: str) -> list[str] | None:
+    """Column names of ``schema.table`` in order, or None when it does not exist.
+
+    Uses information_schema (portable) rather than SQLAlchemy reflection, which
+    the DuckDB dialect does not fully support.
+    """
+    schema, name = table.split(".")
+    rows = conn.execute(
+        sa.text(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position"
+        ),
+        {"s": schema, "t": name},
+    ).fetchall()
+    return [r[0] for r in rows] or None
+
+
+def table_exists(table: str) -> bool:
+    with connect() as conn:
+        return table_columns(conn, table) is not None
+
+
+def _create_table(conn: sa.Connection, table: str, frame: pd.DataFrame,
+                  column_types: Mapping[str, str] | None) -> None:
+    types = dict(column_types or {})
+    cols = ", ".join(
+        f"{quote_ident(c)} {types.get(c) or sql_type(frame[c])}" for c in frame.columns
+    )
+    conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {qualified(table)} ({cols})"))
+
+
+def _where(partition: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    clauses, params = [], {}
+    for i, (col, value) in enumerate(partition.items()):
+        if value is None:
+            clauses.append(f"{quote_ident(col)} IS NULL")
+        else:
+            clauses.append(f"{quote_ident(col)} = :p{i}")
+            params[f"p{i}"] = value
+    return (" AND ".join(clauses) or "TRUE"), params
+
+
+def _insert(conn: sa.Connection, table: str, frame: pd.DataFrame) -> None:
+    if frame.empty:
+        return
+    dialect = conn.dialect.name
+    cols = ", ".join(quote_ident(c) for c in frame.columns)
+    if dialect == "duckdb":
+        raw = conn.connection.driver_connection
+        raw.register("_ecomflow_incoming", frame)
+        try:
+            raw.execute(
+                f"INSERT INTO {qualified(table)} ({cols}) SELECT {cols} FROM _ecomflow_incoming"
+            )
+        finally:
+            raw.unregister("_ecomflow_incoming")
+    elif dialect == "postgresql":
+        buf = io.StringIO()
+        frame.to_csv(buf, index=False, header=False, na_rep="\\N")
+        buf.seek(0)
+        cursor = conn.connection.driver_connection.cursor()
+        cursor.copy_expert(
+            f"COPY {qualified(table)} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf
+        )
+    else:  # pragma: no cover - only two warehouses are supported
+        frame.to_sql(table.split(".")[1], conn, schema=table.split(".")[0],
+                     if_exists="append", index=False)
+
+
+def replace_partition(
+    table: str,
+    frame: pd.DataFrame,
+    partition: Mapping[str, Any],
+    column_types: Mapping[str, str] | None = None,
+) -> int:
+    """Replace exactly the rows of ``partition`` in ``table`` with ``frame``, atomically.
+
+    ``partition`` maps partition columns to values (e.g. ``{"dt": date, "hr": 3}``);
+    every row of ``frame`` must carry those values. Creates the schema/table on
+    first write. New columns in ``frame`` are added to the table (schema
+    evolution is additive only). Returns the number of rows written.
+    """
+    for col, value in partition.items():
+        if col not in frame.columns:
+            raise ValueError(f"{table}: frame lacks partition column {col!r}")
+        if not frame.empty and not (
+            frame[col].isna().all() if value is None else (frame[col] == value).all()
+        ):
+            raise ValueError(f"{table}: rows outside partition {col}={value!r}")
+    schema = table.split(".")[0]
+    with connect() as conn:
+        ensure_schema(conn, schema)
+        existing = table_columns(conn, table)
+        if existing is None:
+            _create_table(conn, table, frame, column_types)
+        else:
+            for col in frame.columns:
+                if col not in existing:
+                    typ = (column_types or {}).get(col) or sql_type(frame[col])
+                    conn.execute(sa.text(
+                        f"ALTER TABLE {qualified(table)} ADD COLUMN {quote_ident(col)} {typ}"
+                    ))
+        where, params = _where(partition)
+        conn.execute(sa.text(f"DELETE FROM {qualified(table)} WHERE {where}"), params)
+        _insert(conn, table, frame)
+    return len(frame)
+
+
+def read_frame(sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Run a query and return a DataFrame. Values go as bound parameters only."""
+    with connect() as conn:
+        result = conn.execute(sa.text(sql), dict(params or {}))
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
