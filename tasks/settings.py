@@ -38,6 +38,7 @@ class Settings:
     train_every_days: int
     promotion_margin: float
     torch_device: str
+    train_queue: str
     extra: dict[str, str] = field(default_factory=dict)
 
     # ---- derived locations -------------------------------------------------
@@ -149,6 +150,7 @@ def load_settings() -> Settings:
         train_every_days=int(_env("ECOMFLOW_TRAIN_EVERY_DAYS", "7")),
         promotion_margin=float(_env("ECOMFLOW_PROMOTION_MARGIN", "0.0")),
         torch_device=_env("ECOMFLOW_TORCH_DEVICE", "auto"),
+        train_queue=_env("ECOMFLOW_TRAIN_QUEUE", "default"),
     )
 
 

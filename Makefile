@@ -1,0 +1,34 @@
+# ecomflow — every command a developer or CI needs. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTEST_ARGS ?=
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+setup:  ## create/refresh .venv from constraints.txt (idempotent)
+	@scripts/setup_env.sh
+
+run: setup  ## set up, generate data, run ecomflow_daily then ecomflow_hourly on DuckDB, print summary
+	@scripts/run_pipeline.sh
+
+run-m: setup  ## same as run on the M synthetic data set (~50k users, 5k items, 90 days)
+	@ECOMFLOW_SYNTHETIC_SIZE=M ECOMFLOW_HOME=$${ECOMFLOW_HOME:-$(CURDIR)/.ecomflow-m} scripts/run_pipeline.sh
+
+test: setup  ## set up and run the whole test suite (lint + unit + dbt + GX + Spark + torch + e2e on DuckDB and PostgreSQL)
+	@scripts/ensure_postgres.sh
+	@source scripts/env.sh && ruff check . && pytest $(PYTEST_ARGS)
+
+lint: setup  ## ruff
+	@source scripts/env.sh && ruff check .
+
+dag-test: setup  ## run one DAG locally: make dag-test DAG=ecomflow_daily DATE=2026-02-28
+	@scripts/airflow_init.sh && source scripts/env.sh && airflow dags test $(DAG) $(DATE)
+
+lock:  ## regenerate constraints.txt from the current .venv
+	@.venv/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean:  ## remove local state (warehouse, lake, artefacts, Airflow DB)
+	rm -rf .ecomflow .ecomflow-m
+
+.PHONY: help setup run run-m test lint dag-test lock clean

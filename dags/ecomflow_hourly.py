@@ -1,0 +1,68 @@
+"""
+### ecomflow_hourly — near-real-time risk and purchase-intent scoring
+
+**What it does** (one hourly partition `dt/hr = data_interval_start`):
+
+1. `ingest` lands the hour's events, order lines and transactions (`lake/raw/.../dt=/hr=`, `raw.*`).
+2. `gx_raw` — checkpoints on the hour's raw partition.
+3. `features.session_features`, `features.transaction_velocity` — spark-submit, per-row
+   point-in-time features (each row sees only data strictly before itself).
+4. `gx_features` — checkpoints on the hour's features.
+5. `score.session_intent`, `score.risk_labels` — champion models → `serving.session_intent` and
+   `serving.risk_labels` for this hour (partition replace). Risk falls back to documented rules
+   (`model_version = rules-v1`) when no risk model is trained (e.g. a source without fraud labels).
+6. `gx_outputs` — checks on the hour's outputs.
+
+**When it fails**: the intent scorer needs a champion trained by `ecomflow_daily`; run that first.
+Otherwise read the failed task's log (GX prints the Data Docs path) and *Clear* the task: every
+task replaces exactly its hour, so re-runs never duplicate rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, CronDataIntervalTimetable
+from ecomflow_airflow.operators import (
+    GXCheckpointOperator,
+    IngestPartitionOperator,
+    ScoreOperator,
+    SparkFeatureJobOperator,
+)
+
+HOURLY_FEATURE_JOBS = ("session_features", "transaction_velocity")
+HOURLY_SCORERS = ("session_intent", "risk_labels")
+
+with DAG(
+    dag_id="ecomflow_hourly",
+    description="Hourly ingest → features → risk and session-intent scoring",
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    max_active_tasks=2,
+    doc_md=__doc__,
+    tags=["ecomflow", "hourly", "ml"],
+    default_args={
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "execution_timeout": timedelta(minutes=45),
+    },
+) as dag:
+    ingest = IngestPartitionOperator(task_id="ingest", cadence="hourly")
+    gx_raw = GXCheckpointOperator(task_id="gx_raw", cadence="hourly", scope="ingest",
+                                  suites=["raw_events", "raw_transactions", "audit_load_log"])
+    features = [SparkFeatureJobOperator(task_id=f"features.{job}", cadence="hourly", job=job)
+                for job in HOURLY_FEATURE_JOBS]
+    gx_features = GXCheckpointOperator(task_id="gx_features", cadence="hourly", scope="as_of",
+                                       suites=[f"features_{job}" for job in HOURLY_FEATURE_JOBS])
+    score = [ScoreOperator(task_id=f"score.{scorer}", cadence="hourly", scorer=scorer)
+             for scorer in HOURLY_SCORERS]
+    gx_outputs = GXCheckpointOperator(task_id="gx_outputs", cadence="hourly", scope="as_of",
+                                      suites=["serving_session_intent", "serving_risk_labels"])
+
+    ingest >> gx_raw >> features
+    features >> gx_features >> score
+    for score_task in score:
+        score_task >> gx_outputs

@@ -1,0 +1,157 @@
+"""Operators used by the ecomflow DAGs.
+
+Each operator derives its partition from the run's data interval (never the
+wall clock), calls one function in ``tasks/``, and returns a small JSON-able
+summary to XCom. All heavy imports happen inside ``execute``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from tasks.partitions import Partition
+
+CADENCES = ("daily", "hourly")
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is not None:
+        from datetime import UTC
+
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return datetime(moment.year, moment.month, moment.day, moment.hour)
+
+
+class PartitionedOperator(BaseOperator):
+    """Base: knows whether it works on a daily or an hourly partition."""
+
+    ui_color = "#e8f4fd"
+
+    def __init__(self, *, cadence: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if cadence not in CADENCES:
+            raise ValueError(f"cadence must be one of {CADENCES}, got {cadence!r}")
+        self.cadence = cadence
+
+    def partition(self, context: Context) -> Partition:
+        from tasks.partitions import Partition
+
+        start = context.get("data_interval_start") or context["logical_date"]
+        start = _naive_utc(start)
+        if self.cadence == "daily":
+            return Partition(start.date())
+        return Partition(start.date(), start.hour)
+
+    @staticmethod
+    def run_id(context: Context) -> str:
+        return str(context["run_id"])
+
+
+class IngestPartitionOperator(PartitionedOperator):
+    """Land and load one partition of every entity the configured source provides."""
+
+    def __init__(self, *, entities: Sequence[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.entities = list(entities) if entities else None
+
+    def execute(self, context: Context) -> list[dict]:
+        from dataclasses import asdict
+
+        from tasks.ingest.load import ingest
+
+        results = ingest(self.partition(context), self.run_id(context), entities=self.entities)
+        for r in results:
+            self.log.info("%s", asdict(r))
+        return [asdict(r) for r in results]
+
+
+class GXCheckpointOperator(PartitionedOperator):
+    """Run Great Expectations suites as checkpoints on this run's partition; fail on any failure.
+
+    ``scope`` chooses the partition columns: ``ingest`` (dt/hr of the landed data),
+    ``as_of`` (as_of_date / as_of_hour of features and outputs) or ``table`` (whole table).
+    """
+
+    ui_color = "#fdf0e8"
+
+    def __init__(self, *, suites: Sequence[str], scope: str = "ingest", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suites = list(suites)
+        self.scope = scope
+
+    def execute(self, context: Context) -> list[dict]:
+        from tasks.quality.pipeline_checks import run_suites_for_partition
+
+        return run_suites_for_partition(self.suites, self.partition(context), self.scope)
+
+
+class DbtBuildOperator(BaseOperator):
+    """``dbt build`` a selection of the project (models + tests) against the configured warehouse."""
+
+    ui_color = "#fde8ee"
+
+    def __init__(self, *, select: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.select = list(select)
+
+    def execute(self, context: Context) -> None:
+        from tasks.transform.dbt_runner import run_dbt
+
+        run_dbt(["build", "--select", *self.select])
+
+
+class SparkFeatureJobOperator(PartitionedOperator):
+    """spark-submit one feature job for the run's as-of point, then publish it to ``features.*``."""
+
+    ui_color = "#eefde8"
+
+    def __init__(self, *, job: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+
+    def execute(self, context: Context) -> int:
+        from tasks.features.pipeline import build_and_publish
+
+        return build_and_publish(self.job, self.partition(context))
+
+
+class TrainModelOperator(PartitionedOperator):
+    """Train a model when it is due (or none exists); registers and maybe promotes it."""
+
+    ui_color = "#f3e8fd"
+
+    def __init__(self, *, model: str, **kwargs: Any) -> None:
+        from tasks.settings import get_settings  # env-only, no I/O: cheap at parse time
+
+        kwargs.setdefault("pool", "gpu")
+        kwargs.setdefault("queue", get_settings().train_queue)
+        super().__init__(cadence="daily", **kwargs)
+        self.model = model
+
+    def execute(self, context: Context) -> dict:
+        from tasks.train.pipeline import train_if_due
+
+        force = bool((context.get("params") or {}).get("force_train", False))
+        return train_if_due(self.model, self.partition(context), self.run_id(context), force=force)
+
+
+class ScoreOperator(PartitionedOperator):
+    """Batch-score with the champion model and replace the serving partition."""
+
+    ui_color = "#fdfde8"
+
+    def __init__(self, *, scorer: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scorer = scorer
+
+    def execute(self, context: Context) -> int:
+        from tasks.score.pipeline import run_scorer
+
+        return run_scorer(self.scorer, self.partition(context), self.run_id(context))

@@ -1,0 +1,106 @@
+"""Sizes and the planted ground truth of the synthetic shop, in one place.
+
+Every number that a test or ``docs/synthetic_ground_truth.md`` refers to lives
+here, so the documentation, the generator and the tests cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+DEFAULT_START = datetime(2026, 1, 1)
+
+
+@dataclass(frozen=True)
+class ShopSize:
+    """How big a generated shop is.
+
+    ``history_days`` is the period before ``start`` in which the existing
+    customer base signed up and most products were listed: account-takeover
+    fraud needs *old* accounts, and a shop rarely starts on day one.
+    """
+
+    name: str
+    n_users: int
+    n_products: int
+    n_days: int
+    history_days: int
+    sessions_per_day: float
+
+
+SIZES: dict[str, ShopSize] = {
+    "S": ShopSize("S", n_users=300, n_products=120, n_days=60, history_days=30, sessions_per_day=60),
+    "M": ShopSize("M", n_users=50_000, n_products=5_000, n_days=90, history_days=60, sessions_per_day=5_000),
+    "L": ShopSize("L", n_users=200_000, n_products=20_000, n_days=180, history_days=90, sessions_per_day=20_000),
+}
+
+# ---- users -------------------------------------------------------------------
+SHARE_USERS_PRE_EXISTING = 0.7  # the rest sign up during the window
+PREFERENCE_DIRICHLET_ALPHA = 0.3  # < 1: each user concentrates on a few categories
+SHARE_ANONYMOUS_SESSIONS = 0.10  # anonymous sessions browse/compare only, never buy
+COUNTRIES = ("GB", "DE", "FR", "NL", "ES", "IT", "PL", "SE", "IE", "US")
+COUNTRY_WEIGHTS = (0.30, 0.18, 0.14, 0.08, 0.07, 0.07, 0.05, 0.04, 0.03, 0.04)
+DEVICE_TYPES = ("mobile", "desktop", "tablet")
+DEVICE_TYPE_WEIGHTS = (0.55, 0.35, 0.10)
+SHARE_USERS_TWO_DEVICES = 0.4
+PAYMENT_METHODS = ("card", "paypal", "wallet", "bank_transfer")
+PAYMENT_METHOD_WEIGHTS = (0.60, 0.25, 0.10, 0.05)
+CURRENCY = "EUR"
+
+# ---- traffic seasonality -----------------------------------------------------
+# Multiplier of the expected number of sessions per weekday, Monday first.
+WEEKLY_MULTIPLIER = (1.00, 0.95, 0.95, 1.00, 1.05, 1.25, 1.20)
+# Yearly: 1 + A * cos(2*pi*(day_of_year - PEAK_DAY_OF_YEAR) / 365.25)
+YEARLY_AMPLITUDE = 0.30
+YEARLY_PEAK_DAY_OF_YEAR = 355  # around 21 December
+# Relative session starts per UTC hour 0..23 (evening peak, quiet nights).
+HOURLY_PROFILE = (
+    0.20, 0.12, 0.08, 0.06, 0.06, 0.10, 0.25, 0.45, 0.65, 0.80, 0.90, 1.00,
+    1.10, 1.05, 0.95, 0.90, 0.95, 1.05, 1.25, 1.45, 1.55, 1.40, 0.95, 0.50,
+)
+
+# ---- sessions ----------------------------------------------------------------
+INTENTS = ("browse", "compare", "buy")
+INTENT_WEIGHTS = (0.60, 0.25, 0.15)  # logged-in sessions; anonymous: browse/compare only
+# Non-funnel events per session: BASE + Poisson(MEAN)
+INTENT_BASE_EVENTS = (1, 5, 2)
+INTENT_EXTRA_EVENTS_MEAN = (3.0, 6.0, 3.0)
+# Probability that the session ends in a purchase.
+INTENT_CONVERSION = (0.01, 0.12, 0.80)
+# Event-type mix of the non-funnel events (view, search, cart) per intent.
+INTENT_EVENT_MIX = (
+    (0.82, 0.12, 0.06),
+    (0.70, 0.20, 0.10),
+    (0.65, 0.25, 0.10),
+)
+# Compare/buy sessions stay in their focus category with this probability per event.
+FOCUS_CATEGORY_STICKINESS = 0.85
+MEAN_SECONDS_BETWEEN_EVENTS = 45.0
+# Items bought in a converting session: 1 + Binomial(2, p)
+EXTRA_ITEMS_P = 0.25
+# Units per line: 1 + Poisson(mean)
+EXTRA_UNITS_MEAN = 0.3
+
+# ---- promotions and price elasticity ----------------------------------------
+PROMO_STARTS_PER_PRODUCT_PER_WEEK = 0.05
+PROMO_LENGTH_DAYS = (3, 7)  # inclusive range
+PROMO_DISCOUNT = (0.10, 0.40)  # uniform share off the list price
+# Demand multiplier of a product = (price / list_price) ** -ELASTICITY.
+# It scales the product's weight when sessions pick products to view, cart and buy.
+ELASTICITY_RANGE = (1.5, 3.0)  # per category, uniform
+SHARE_PRODUCTS_LAUNCHED_IN_WINDOW = 0.10
+
+# ---- payments and fraud ------------------------------------------------------
+TARGET_FRAUD_SHARE = 0.02  # of all transactions
+FRAUD_PATTERN_SHARES = {"card_testing": 0.5, "account_takeover": 0.25, "high_value_new_device": 0.25}
+CARD_TESTING_BURST_SIZE = (5, 15)  # attempts per burst, inclusive
+CARD_TESTING_AMOUNT = (0.50, 5.00)  # EUR per attempt
+CARD_TESTING_BURST_MINUTES = 30
+ACCOUNT_TAKEOVER_MIN_ACCOUNT_AGE_DAYS = 30
+FRAUD_MIN_DAY = 7  # no fraud in the first week: victims need some history
+# Legitimate noise that makes fraud not trivially separable.
+LEGIT_NEW_DEVICE_SHARE = 0.02  # a session on a never-seen device (new phone)
+LEGIT_TRAVEL_SHARE = 0.02  # a payment from another country
+# Inventory
+RESTOCK_DAYS = 7

@@ -1,0 +1,325 @@
+"""What every training recipe shares: configs, device, seeding, artefacts, results.
+
+Each model recipe (``tasks/train/<model>.py``) reads like torchtune's recipes:
+config -> data window -> train -> evaluate against a baseline on the same
+holdout -> save an artefact (weights + everything scoring needs) -> register.
+The pieces below keep those recipes short and make them behave the same way:
+the same seed gives the same weights, the same config + data window gives the
+same version string, and the same code runs on CPU and CUDA.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import random
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from tasks.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+ARTEFACT_FILES = ("model.pt", "config.json", "metrics.json")
+
+
+# ---------------------------------------------------------------- configs ---
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by every model; subclasses add model fields.
+
+    Frozen so a config cannot drift between hashing (version) and training.
+    Validation runs in ``__post_init__`` so an invalid config never exists.
+    """
+
+    seed: int = 42
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 1e-5
+    num_threads: int = 2
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError on a setting that cannot train; subclasses extend."""
+        _check(self.seed >= 0, "seed must be >= 0")
+        _check(self.epochs >= 1, "epochs must be >= 1")
+        _check(self.batch_size >= 1, "batch_size must be >= 1")
+        _check(self.lr > 0, "lr must be > 0")
+        _check(self.weight_decay >= 0, "weight_decay must be >= 0")
+        _check(self.num_threads >= 1, "num_threads must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+C = TypeVar("C", bound=TrainConfig)
+
+
+def config_from_dict(cls: type[C], values: Mapping[str, Any]) -> C:
+    """Rebuild a config from ``config.json``; unknown keys are an error, not ignored,
+    so an artefact written by a newer recipe cannot be silently mis-read."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**kwargs)
+
+
+# ----------------------------------------------------------------- torch ----
+def pick_device(preference: str | None = None) -> torch.device:
+    """The device from ``settings.torch_device``: 'auto' -> CUDA if available else CPU.
+
+    An explicit 'cuda' without a GPU is an error rather than a silent CPU run, so
+    a misconfigured GPU worker fails loudly instead of training 50x slower.
+    """
+    pref = (preference or get_settings().torch_device or "auto").lower()
+    if pref == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(pref)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"ECOMFLOW_TORCH_DEVICE={pref!r} but CUDA is not available")
+    return device
+
+
+def setup_torch(cfg: TrainConfig) -> None:
+    """Seed every RNG and cap threads (workers share cores; 2 is plenty for tiny MLPs)."""
+    torch.set_num_threads(max(1, min(cfg.num_threads, os.cpu_count() or 1)))
+    seed_everything(cfg.seed)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """bf16 (else fp16) autocast on CUDA only; on CPU a no-op so results match the
+    reference CPU path exactly."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def grad_scaler(device: torch.device) -> torch.amp.GradScaler:
+    """Loss scaling is only needed for fp16 (bf16 has fp32's range)."""
+    enabled = device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    return torch.amp.GradScaler("cuda", enabled=enabled)
+
+
+def minibatches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Shuffled index batches from an explicit generator (deterministic by seed,
+    independent of any other RNG use in the process)."""
+    order = torch.randperm(n, generator=generator)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def fit(
+    model: torch.nn.Module,
+    tensors: Mapping[str, torch.Tensor],
+    loss_fn: Callable[[torch.nn.Module, Mapping[str, torch.Tensor]], torch.Tensor],
+    cfg: TrainConfig,
+    device: torch.device,
+) -> list[float]:
+    """Train ``model`` with AdamW over shuffled minibatches of ``tensors``.
+
+    ``loss_fn(model, batch)`` returns the scalar loss of one batch, so each recipe
+    only states its loss and the loop (device moves, autocast, scaling, seeding)
+    stays in one place. Returns the mean loss of every epoch (for logs/tests).
+    """
+    model.to(device).train()
+    data = {k: v.to(device) for k, v in tensors.items()}
+    n = len(next(iter(data.values())))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = grad_scaler(device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[float] = []
+    for _ in range(cfg.epochs):
+        total, count = 0.0, 0
+        for idx in minibatches(n, cfg.batch_size, gen):
+            batch = {k: v[idx.to(device)] for k, v in data.items()}
+            opt.zero_grad(set_to_none=True)
+            with autocast(device):
+                loss = loss_fn(model, batch)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        history.append(total / max(count, 1))
+    model.eval()
+    return history
+
+
+# -------------------------------------------------------------- windows ----
+@dataclass(frozen=True)
+class DataWindow:
+    """The half-open window ``[start, end)`` of event time a model learned from.
+
+    ``end`` is the as_of instant: nothing at or after it was read.
+    """
+
+    start: datetime
+    end: datetime
+
+    def to_dict(self) -> dict[str, str]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, str]) -> DataWindow:
+        return cls(datetime.fromisoformat(values["start"]), datetime.fromisoformat(values["end"]))
+
+
+def as_of_instant(as_of_date: date) -> datetime:
+    """``as_of_date`` 00:00: the instant the daily run's data ends (CONTRACTS.md)."""
+    return datetime(as_of_date.year, as_of_date.month, as_of_date.day)
+
+
+def make_version(model: str, as_of_date: date, cfg: TrainConfig, window: DataWindow) -> str:
+    """``<model>-<as_of_date>-<hash8>``, a pure function of config + data window.
+
+    Re-running the same training yields the same version, so the registry row and
+    the artefact folder are replaced rather than duplicated.
+    """
+    payload = json.dumps({"config": cfg.to_dict(), "window": window.to_dict()}, sort_keys=True)
+    digest = hashlib.sha256(payload.encode()).hexdigest()[:8]
+    return f"{model}-{as_of_date.isoformat()}-{digest}"
+
+
+# ------------------------------------------------------------ artefacts ----
+@dataclass
+class Artefact:
+    """A trained model on disk: weights, what is needed to rebuild and feed it, metrics.
+
+    ``preprocessing`` holds everything scoring must reproduce exactly (feature list,
+    normalisation stats, vocabularies, thresholds) so scoring never re-derives it
+    from newer data.
+    """
+
+    model: str
+    version: str
+    config: dict[str, Any]
+    window: DataWindow
+    state_dict: dict[str, torch.Tensor]
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    baseline_metrics: dict[str, float] = field(default_factory=dict)
+    extra_metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seed(self) -> int:
+        return int(self.config["seed"])
+
+
+def artefact_dir(model: str, version: str) -> Path:
+    return get_settings().artefact_root / model / version
+
+
+def save_artefact(art: Artefact) -> Path:
+    """Write ``model.pt`` + ``config.json`` + ``metrics.json``; returns the folder.
+
+    Files are written to temporary names and renamed so a crash never leaves a
+    half-written artefact that the registry could point at.
+    """
+    folder = artefact_dir(art.model, art.version)
+    folder.mkdir(parents=True, exist_ok=True)
+    common = {"model": art.model, "version": art.version, "seed": art.seed,
+              "data_window": art.window.to_dict()}
+    config_doc = {**common, "config": art.config, "preprocessing": art.preprocessing}
+    metrics_doc = {**common, "feature_list": art.preprocessing.get("features", []),
+                   "metrics": art.metrics, "baseline_metrics": art.baseline_metrics,
+                   **art.extra_metrics}
+    state = {k: v.detach().cpu() for k, v in art.state_dict.items()}
+    _atomic_write(folder / "model.pt", lambda p: torch.save(state, p))
+    _atomic_write(folder / "config.json",
+                  lambda p: p.write_text(json.dumps(config_doc, indent=2, sort_keys=True, default=str)))
+    _atomic_write(folder / "metrics.json",
+                  lambda p: p.write_text(json.dumps(metrics_doc, indent=2, sort_keys=True, default=str)))
+    return folder
+
+
+def _atomic_write(path: Path, writer: Callable[[Path], Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    writer(tmp)
+    tmp.replace(path)
+
+
+def load_artefact(uri: str | Path, device: torch.device | None = None) -> Artefact:
+    """Read an artefact folder written by ``save_artefact`` (weights only, no pickle code)."""
+    folder = Path(str(uri).removeprefix("file://"))
+    missing = [f for f in ARTEFACT_FILES if not (folder / f).exists()]
+    if missing:
+        raise FileNotFoundError(f"artefact {folder} is missing {missing}")
+    config_doc = json.loads((folder / "config.json").read_text())
+    metrics_doc = json.loads((folder / "metrics.json").read_text())
+    state = torch.load(folder / "model.pt", map_location=device or "cpu", weights_only=True)
+    known = {"model", "version", "seed", "data_window", "feature_list", "metrics", "baseline_metrics"}
+    return Artefact(
+        model=config_doc["model"],
+        version=config_doc["version"],
+        config=config_doc["config"],
+        window=DataWindow.from_dict(config_doc["data_window"]),
+        state_dict=state,
+        preprocessing=config_doc.get("preprocessing", {}),
+        metrics=metrics_doc.get("metrics", {}),
+        baseline_metrics=metrics_doc.get("baseline_metrics", {}),
+        extra_metrics={k: v for k, v in metrics_doc.items() if k not in known},
+    )
+
+
+# --------------------------------------------------------------- results ----
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run did, for the DAG log and tests.
+
+    ``status`` is the registry status of the new version (champion|challenger), or
+    ``skipped`` when there was nothing trainable (``reason`` says why).
+    """
+
+    model: str
+    status: str
+    version: str | None = None
+    artefact_uri: str | None = None
+    window: DataWindow | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    baseline_metrics: dict[str, float] = field(default_factory=dict)
+    champion_metrics: dict[str, float] | None = None
+    reason: str = ""
+
+    @classmethod
+    def skipped(cls, model: str, reason: str, window: DataWindow | None = None) -> TrainResult:
+        log.warning("%s: training skipped: %s", model, reason)
+        return cls(model=model, status="skipped", window=window, reason=reason)
+
+
+def standardise_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means/stds from training rows only (std floored so constant columns stay 0)."""
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    std = np.where(std < 1e-6, 1.0, std)
+    return mean.astype(np.float64), std.astype(np.float64)
+
+
+def standardise_apply(x: np.ndarray, mean: Any, std: Any) -> np.ndarray:
+    return ((x - np.asarray(mean)) / np.asarray(std)).astype(np.float32)

@@ -1,0 +1,235 @@
+"""The model registry (``ml.model_registry``) and evaluation log (``ml.evaluations``).
+
+Scoring finds models here, never by path. One model's registry rows are
+rewritten together with ``replace_partition`` keyed on ``model``: promoting a
+new champion and retiring the old one happen in one transaction, and
+re-registering the same version replaces its row instead of adding a second.
+
+Promotion rule (walking skeleton): a new version becomes ``champion`` when the
+model has no champion, or when its main metric on the *new* holdout is at
+least as good as the current champion's on that same holdout, by
+``settings.promotion_margin`` (direction-aware: for a lower-is-better metric
+such as WAPE "better" means lower). Otherwise it stays ``challenger``. The old
+champion becomes ``retired`` on promotion.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pandas as pd
+
+from tasks.settings import get_settings
+from tasks.train.common import DataWindow
+from tasks.warehouse import read_frame, replace_partition, table_exists
+
+log = logging.getLogger(__name__)
+
+REGISTRY_TABLE = "ml.model_registry"
+EVALUATIONS_TABLE = "ml.evaluations"
+
+REGISTRY_TYPES = {
+    "model": "TEXT", "version": "TEXT", "artefact_uri": "TEXT", "config": "TEXT",
+    "data_start": "TIMESTAMP", "data_end": "TIMESTAMP", "seed": "BIGINT", "metrics": "TEXT",
+    "baseline_metrics": "TEXT", "status": "TEXT", "trained_at": "TIMESTAMP",
+    "promoted_at": "TIMESTAMP", "promoted_by": "TEXT",
+}
+EVALUATION_TYPES = {
+    "model": "TEXT", "version": "TEXT", "as_of_date": "DATE", "dataset": "TEXT", "metric": "TEXT",
+    "value": "DOUBLE PRECISION", "baseline": "TEXT", "baseline_value": "DOUBLE PRECISION",
+}
+STATUSES = ("champion", "challenger", "retired")
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One registered model version (a row of ``ml.model_registry``)."""
+
+    model: str
+    version: str
+    artefact_uri: str
+    config: dict[str, Any]
+    data_start: datetime
+    data_end: datetime
+    seed: int
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    status: str
+    trained_at: datetime | None
+    promoted_at: datetime | None
+    promoted_by: str | None
+
+    @property
+    def window(self) -> DataWindow:
+        return DataWindow(self.data_start, self.data_end)
+
+
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    """NaN is not JSON; store it as null."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
+
+
+def _to_json(values: dict[str, Any]) -> str:
+    return json.dumps(_clean(values), sort_keys=True, default=str)
+
+
+def _ts(value: Any) -> datetime | None:
+    if value is None or (not isinstance(value, datetime) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).to_pydatetime()
+
+
+def _row_to_entry(row: pd.Series) -> RegistryEntry:
+    return RegistryEntry(
+        model=row["model"], version=row["version"], artefact_uri=row["artefact_uri"],
+        config=json.loads(row["config"] or "{}"),
+        data_start=_ts(row["data_start"]), data_end=_ts(row["data_end"]),  # type: ignore[arg-type]
+        seed=int(row["seed"]), metrics=json.loads(row["metrics"] or "{}"),
+        baseline_metrics=json.loads(row["baseline_metrics"] or "{}"), status=row["status"],
+        trained_at=_ts(row["trained_at"]), promoted_at=_ts(row["promoted_at"]),
+        promoted_by=row["promoted_by"],
+    )
+
+
+def _model_rows(model: str) -> pd.DataFrame:
+    if not table_exists(REGISTRY_TABLE):
+        return pd.DataFrame(columns=list(REGISTRY_TYPES))
+    frame = read_frame(
+        "SELECT * FROM ml.model_registry WHERE model = :m ORDER BY trained_at, version", {"m": model}
+    )
+    return frame[list(REGISTRY_TYPES)]
+
+
+def entries(model: str) -> list[RegistryEntry]:
+    """Every registered version of ``model`` (oldest first)."""
+    return [_row_to_entry(r) for _, r in _model_rows(model).iterrows()]
+
+
+def champion(model: str) -> RegistryEntry | None:
+    """The version scoring should use, or None when the model was never promoted."""
+    found = [e for e in entries(model) if e.status == "champion"]
+    if len(found) > 1:  # cannot happen through register(); fail loudly if edited by hand
+        raise RuntimeError(f"{model}: {len(found)} champions in {REGISTRY_TABLE}")
+    return found[0] if found else None
+
+
+def is_training_due(model: str, as_of_date: date) -> bool:
+    """True when ``model`` has no champion or its champion's data is at least
+    ``settings.train_every_days`` old at ``as_of_date``.
+
+    Age is measured from the champion's data end (its training as_of), not the
+    wall clock, so backfills and re-runs decide the same way.
+    """
+    champ = champion(model)
+    if champ is None:
+        return True
+    age_days = (as_of_date - champ.data_end.date()).days
+    return age_days >= get_settings().train_every_days
+
+
+def should_promote(new_value: float, champion_value: float | None, *, higher_is_better: bool,
+                   margin: float) -> bool:
+    """The promotion rule on one main metric (see module docstring).
+
+    A new value that is NaN never beats a champion; a champion that could not be
+    evaluated on the new holdout (None/NaN) is replaced.
+    """
+    if champion_value is None or math.isnan(champion_value):
+        return True
+    if math.isnan(new_value):
+        return False
+    if higher_is_better:
+        return new_value >= champion_value + margin
+    return new_value <= champion_value - margin
+
+
+def register(
+    *,
+    model: str,
+    version: str,
+    artefact_uri: str,
+    config: dict[str, Any],
+    window: DataWindow,
+    seed: int,
+    metrics: dict[str, float],
+    baseline_metrics: dict[str, float],
+    main_metric: str,
+    higher_is_better: bool,
+    champion_value: float | None,
+    baseline_name: str,
+    as_of_date: date,
+    run_id: str,
+) -> str:
+    """Record a trained version, apply the promotion rule, log evaluations.
+
+    ``champion_value`` is the current champion's ``main_metric`` on the *same*
+    holdout as ``metrics`` (None when there is no champion or it could not be
+    evaluated). Returns the new version's status.
+    """
+    rows = _model_rows(model)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # audit time of this write
+    current = rows[rows["status"] == "champion"]
+    rows = rows[rows["version"] != version].copy()
+    margin = get_settings().promotion_margin
+
+    if not current.empty and current.iloc[0]["version"] == version:
+        # Re-running the champion's own training: it stays champion, history unchanged.
+        status, promoted_at, promoted_by = "champion", _ts(current.iloc[0]["promoted_at"]), \
+            current.iloc[0]["promoted_by"]
+    elif current.empty or should_promote(metrics[main_metric], champion_value,
+                                          higher_is_better=higher_is_better, margin=margin):
+        status, promoted_at, promoted_by = "champion", now, f"auto:{run_id}"
+        rows.loc[rows["status"] == "champion", "status"] = "retired"
+    else:
+        status, promoted_at, promoted_by = "challenger", None, None
+
+    new_row = {
+        "model": model, "version": version, "artefact_uri": artefact_uri, "config": _to_json(config),
+        "data_start": window.start, "data_end": window.end, "seed": int(seed),
+        "metrics": _to_json(metrics), "baseline_metrics": _to_json(baseline_metrics),
+        "status": status, "trained_at": now, "promoted_at": promoted_at, "promoted_by": promoted_by,
+    }
+    frame = pd.concat([rows, pd.DataFrame([new_row])], ignore_index=True)
+    for col in ("data_start", "data_end", "trained_at", "promoted_at"):
+        frame[col] = pd.to_datetime(frame[col])
+    frame["seed"] = frame["seed"].astype("int64")
+    replace_partition(REGISTRY_TABLE, frame[list(REGISTRY_TYPES)], {"model": model},
+                      column_types=REGISTRY_TYPES)
+
+    champ_version = None if current.empty else current.iloc[0]["version"]
+    write_evaluations(model=model, version=version, as_of_date=as_of_date, metrics=metrics,
+                      baseline_metrics=baseline_metrics, baseline_name=baseline_name,
+                      main_metric=main_metric, champion_version=champ_version,
+                      champion_value=champion_value)
+    log.info("%s %s registered as %s (%s=%.4f, champion on same holdout=%s)", model, version, status,
+             main_metric, metrics[main_metric], champion_value)
+    return status
+
+
+def write_evaluations(*, model: str, version: str, as_of_date: date, metrics: dict[str, float],
+                      baseline_metrics: dict[str, float], baseline_name: str, main_metric: str,
+                      champion_version: str | None, champion_value: float | None) -> None:
+    """One ``ml.evaluations`` row per metric vs the baseline, plus the main metric vs
+    the previous champion on the same holdout (baseline ``champion:<version>``)."""
+    rows = [
+        {"metric": m, "value": v, "baseline": baseline_name, "baseline_value": baseline_metrics.get(m)}
+        for m, v in sorted(metrics.items())
+    ]
+    if champion_version is not None and champion_version != version:
+        rows.append({"metric": main_metric, "value": metrics[main_metric],
+                     "baseline": f"champion:{champion_version}", "baseline_value": champion_value})
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "model", model)
+    frame.insert(1, "version", version)
+    frame.insert(2, "as_of_date", as_of_date)
+    frame.insert(3, "dataset", "holdout")
+    for col in ("value", "baseline_value"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    replace_partition(EVALUATIONS_TABLE, frame[list(EVALUATION_TYPES)],
+                      {"model": model, "version": version, "as_of_date": as_of_date},
+                      column_types=EVALUATION_TYPES)
