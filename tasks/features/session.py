@@ -1,0 +1,93 @@
+"""The one way this project builds a SparkSession.
+
+Every knob comes from ``get_settings()`` (master, driver memory, extra ``spark.*``
+keys) so the same job runs in ``local[2]`` tests, ``local[*]`` on a laptop and on a
+cluster by changing environment variables only. Nothing here assumes one machine.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from pyspark.sql import SparkSession
+
+from tasks.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+#: Feature inputs are small per partition; 200 default shuffle partitions would
+#: spend most of the time scheduling empty tasks. Override per call or with
+#: ``spark.sql.shuffle.partitions`` in ``Settings.extra`` on a cluster.
+DEFAULT_SHUFFLE_PARTITIONS = 4
+
+# Settings that make results independent of where the job runs.
+_FIXED_CONF: dict[str, str] = {
+    # All timestamps are UTC stored naive (CONTRACTS.md); a session zone of UTC
+    # makes naive <-> instant conversions the identity.
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.enabled": "false",
+    # Readers outside Spark (pyarrow, DuckDB) understand micros, not INT96.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # pandas/pyarrow write nanosecond timestamps by default, which Spark refuses
+    # to read as TIMESTAMP; read them as longs and convert (tasks.features.lake_io).
+    "spark.sql.legacy.parquet.nanosAsLong": "true",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+
+
+def spark_conf(
+    shuffle_partitions: int | None = None,
+    extra_conf: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The ``spark.*`` settings used by every session and by ``spark-submit``.
+
+    Precedence (lowest first): fixed defaults, ``spark.*`` keys in
+    ``Settings.extra``, ``extra_conf``, ``shuffle_partitions``.
+    """
+    settings = get_settings()
+    conf = dict(_FIXED_CONF)
+    conf["spark.sql.shuffle.partitions"] = str(DEFAULT_SHUFFLE_PARTITIONS)
+    conf.update({k: v for k, v in settings.extra.items() if k.startswith("spark.")})
+    conf.update(extra_conf or {})
+    if shuffle_partitions is not None:
+        if shuffle_partitions < 1:
+            raise ValueError(f"shuffle_partitions must be >= 1, got {shuffle_partitions}")
+        conf["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
+    return conf
+
+
+def build_spark_session(
+    app_name: str,
+    master: str | None = None,
+    *,
+    shuffle_partitions: int | None = None,
+    extra_conf: Mapping[str, str] | None = None,
+    submitted: bool = False,
+) -> SparkSession:
+    """Create (or reuse) the SparkSession for ``app_name``.
+
+    ``master`` defaults to ``Settings.spark_master``. Under ``spark-submit`` pass
+    ``submitted=True``: master and driver memory were fixed on the command line
+    (the JVM is already running), and setting them here would silently override
+    what the operator chose.
+    """
+    settings = get_settings()
+    builder = SparkSession.builder.appName(app_name)
+    if not submitted:
+        builder = builder.master(master or settings.spark_master)
+        # Only effective before the JVM starts, which is the case here.
+        builder = builder.config("spark.driver.memory", settings.spark_driver_memory)
+    elif master is not None:
+        raise ValueError("master is decided by spark-submit when submitted=True")
+    for key, value in spark_conf(shuffle_partitions, extra_conf).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    # getOrCreate() returns an existing session unchanged; runtime SQL settings
+    # can still be applied so callers always get the configuration they asked for.
+    for key, value in spark_conf(shuffle_partitions, extra_conf).items():
+        if session.conf.isModifiable(key):
+            session.conf.set(key, value)
+    log.info("Spark session %s on %s", app_name, session.sparkContext.master)
+    return session

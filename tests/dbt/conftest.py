@@ -1,0 +1,77 @@
+"""Fixtures for dbt tests: a small hand-made raw layer with the cases staging must handle."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dbt.raw_tables import create_raw_tables, write_raw
+
+SAMPLE_RAW: dict[str, list[dict]] = {
+    "users": [
+        # u1 re-delivered in a later partition with a corrected country: the later copy wins.
+        {"user_id": "u1", "signup_at": "2026-01-01 09:00", "country": "DE", "email_hash": "h1", "dt": "2026-01-01"},
+        {"user_id": "u1", "signup_at": "2026-01-01 09:00", "country": "FR", "email_hash": "h1", "dt": "2026-01-02"},
+        {"user_id": "u2", "signup_at": "2026-01-02 10:00", "country": " ", "email_hash": "h2", "dt": "2026-01-02"},
+    ],
+    "products": [
+        {"product_id": "p1", "title": "Mug", "category": "kitchen", "price": 9.0, "currency": "gbp",
+         "created_at": "2026-01-01 00:00", "dt": "2026-01-01"},
+        {"product_id": "p1", "title": "Mug", "category": "kitchen", "price": 10.0, "currency": "gbp",
+         "created_at": "2026-01-01 00:00", "dt": "2026-01-03"},
+        {"product_id": "p2", "title": "Lamp", "category": "home", "price": 5.5, "currency": "GBP",
+         "created_at": "2026-01-02 00:00", "dt": "2026-01-02"},
+    ],
+    "events": [
+        {"event_id": "e1", "session_id": "s1", "user_id": "u1", "event_type": "View ", "product_id": "p1",
+         "price": 10.0, "device": "Mobile", "event_at": "2026-01-02 10:05", "dt": "2026-01-02", "hr": 10},
+        # e1 delivered again in the next hour: must not double in fct_events.
+        {"event_id": "e1", "session_id": "s1", "user_id": "u1", "event_type": "view", "product_id": "p1",
+         "price": 10.0, "device": "mobile", "event_at": "2026-01-02 10:05", "dt": "2026-01-02", "hr": 11},
+        {"event_id": "e2", "session_id": "s1", "user_id": "u1", "event_type": "cart", "product_id": "p1",
+         "price": 10.0, "device": "mobile", "event_at": "2026-01-02 10:07", "dt": "2026-01-02", "hr": 10},
+        {"event_id": "e3", "session_id": "s1", "user_id": "u1", "event_type": "purchase", "product_id": "p1",
+         "price": 10.0, "device": "mobile", "event_at": "2026-01-02 23:59", "dt": "2026-01-02", "hr": 23},
+        {"event_id": "e4", "session_id": "s2", "user_id": None, "event_type": "search", "query": "lamp",
+         "device": "desktop", "event_at": "2026-01-03 08:00", "dt": "2026-01-03", "hr": 8},
+    ],
+    "order_lines": [
+        {"order_id": "o1", "line_number": 1, "user_id": "u1", "product_id": "p1", "quantity": 2,
+         "unit_price": 10.0, "currency": "GBP", "ordered_at": "2026-01-02 23:59", "dt": "2026-01-02", "hr": 23},
+        {"order_id": "o1", "line_number": 2, "user_id": "u1", "product_id": "p2", "quantity": 1,
+         "unit_price": 5.5, "currency": "GBP", "ordered_at": "2026-01-02 23:59", "dt": "2026-01-02", "hr": 23},
+        # Cancellation without a flag: quantity sign decides.
+        {"order_id": "C1", "line_number": 1, "user_id": "u1", "product_id": "p1", "quantity": -1,
+         "unit_price": 10.0, "currency": "GBP", "ordered_at": "2026-01-03 09:00", "dt": "2026-01-03", "hr": 9},
+        # u3 has no users row (UCI-style) and p9 no product row (warn-only relationship).
+        {"order_id": "o2", "line_number": 1, "user_id": "u3", "product_id": "p9", "quantity": 3,
+         "unit_price": 1.25, "currency": "GBP", "ordered_at": "2026-01-03 12:30", "dt": "2026-01-03", "hr": 12},
+    ],
+    "transactions": [
+        {"transaction_id": "t1", "order_id": "o1", "user_id": "u1", "amount": 25.5, "currency": "GBP",
+         "payment_method": "Card", "is_fraud": False, "transaction_at": "2026-01-02 23:59:30",
+         "dt": "2026-01-02", "hr": 23},
+        {"transaction_id": "t2", "order_id": None, "user_id": "u2", "amount": 999.0, "currency": "GBP",
+         "payment_method": "card", "is_fraud": True, "transaction_at": "2026-01-03 03:00",
+         "dt": "2026-01-03", "hr": 3},
+    ],
+    "sessions": [
+        {"session_id": "ss1", "user_id": None, "started_at": "2026-01-02 12:00", "n_events": 5,
+         "n_product_views": 3, "duration_seconds": 120.0, "is_weekend": False, "has_purchase": True,
+         "dt": "2026-01-02"},
+    ],
+}
+
+
+def load_sample_raw(overrides: dict[str, list[dict]] | None = None) -> None:
+    """Create every raw table and write SAMPLE_RAW (entities in ``overrides`` replaced)."""
+    create_raw_tables()
+    data = {**SAMPLE_RAW, **(overrides or {})}
+    for entity_name, rows in data.items():
+        write_raw(entity_name, rows)
+
+
+@pytest.fixture
+def sample_raw(isolated_home):
+    """An isolated home whose raw schema holds SAMPLE_RAW."""
+    load_sample_raw()
+    return isolated_home
