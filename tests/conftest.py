@@ -72,3 +72,48 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.fail(f"shared data sets not found at {SHARED_DATA} (expected ../shared/data beside the repo)")
     return SHARED_DATA
+
+
+def _pg_admin_execute(sql: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def postgres_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh PostgreSQL database as the warehouse (plus a temp ECOMFLOW_HOME); dropped afterwards."""
+    import uuid
+
+    name = f"ecomflow_t_{uuid.uuid4().hex[:10]}"
+    try:
+        _pg_admin_execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is needed for this test: {exc}")
+    monkeypatch.setenv("ECOMFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ECOMFLOW_WAREHOUSE", "postgres")
+    monkeypatch.setenv("ECOMFLOW_PG_HOST", "127.0.0.1")
+    monkeypatch.setenv("ECOMFLOW_PG_USER", "postgres")
+    monkeypatch.setenv("ECOMFLOW_PG_DB", name)
+    monkeypatch.setenv("ECOMFLOW_PII_KEY", "test-only-dummy-key")
+    monkeypatch.delenv("ECOMFLOW_PG_URL", raising=False)
+    _reset_settings()
+    yield name
+    _reset_settings()
+    _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_warehouse(request: pytest.FixtureRequest) -> str:
+    """Run a test once on DuckDB and once on PostgreSQL."""
+    if request.param == "duckdb":
+        request.getfixturevalue("isolated_home")
+    else:
+        request.getfixturevalue("postgres_home")
+    return request.param

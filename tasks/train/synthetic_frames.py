@@ -48,8 +48,8 @@ def fct_events(as_of: datetime, n_users: int = 120, n_items: int = 40, days: int
 
 def session_features(as_of_date: date, n: int = 1500, seed: int = 0,
                      as_of_hour: datetime | None = None) -> pd.DataFrame:
-    """Sessions whose purchase odds rise non-linearly with carts x duration (an
-    interaction a linear baseline cannot fully express) plus noise features."""
+    """Sessions whose purchase odds depend non-linearly on carts x duration and on a
+    mid-price band (shapes a linear baseline cannot express), plus noise features."""
     rng = np.random.default_rng(seed)
     end = datetime.combine(as_of_date, datetime.min.time())
     if as_of_hour is None:
@@ -60,7 +60,10 @@ def session_features(as_of_date: date, n: int = 1500, seed: int = 0,
     n_carts = rng.binomial(3, 0.3, n)
     duration = rng.exponential(400, n)
     n_distinct = np.minimum(n_views, rng.poisson(3, n) + 1)
-    logit = -3.0 + 2.2 * (n_carts >= 1) * (duration > 300) + 1.2 * (n_carts >= 2) + rng.normal(0, 0.3, n)
+    price = rng.lognormal(3, 0.5, n)
+    # Non-linear on purpose: carts only matter in long sessions, and buyers view mid-priced items.
+    logit = (-3.5 + 2.5 * (n_carts >= 1) * (duration > 300) + 2.0 * (np.abs(np.log(price) - 3) < 0.3)
+             + rng.normal(0, 0.3, n))
     label = rng.random(n) < 1 / (1 + np.exp(-logit))
     starts = pd.to_datetime(starts)
     return pd.DataFrame({
@@ -68,7 +71,7 @@ def session_features(as_of_date: date, n: int = 1500, seed: int = 0,
         "session_start_at": starts, "n_events": n_views + n_carts, "n_views": n_views, "n_carts": n_carts,
         "n_searches": rng.poisson(1, n), "n_distinct_products": n_distinct,
         "n_distinct_categories": np.minimum(n_distinct, rng.poisson(1, n) + 1),
-        "duration_seconds": duration, "mean_price_viewed": rng.lognormal(3, 0.5, n),
+        "duration_seconds": duration, "mean_price_viewed": price,
         "hour_of_day": starts.hour, "day_of_week": starts.dayofweek,
         "device": rng.choice(DEVICES, n), "has_purchase": label,
         "as_of_date": as_of_date, "as_of_hour": pd.Series([as_of_hour] * n, dtype="datetime64[ns]"),

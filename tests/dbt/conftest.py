@@ -1,10 +1,83 @@
-"""Fixtures for dbt tests: a small hand-made raw layer with the cases staging must handle."""
+"""Fixtures for dbt tests: canonical raw tables and a small hand-made raw layer.
+
+The lead's loader owns ``ensure_raw_tables()``; these tests must not depend on it, so they
+build the same shape (canonical columns from tasks/ingest/schema.py + dt DATE, hr INTEGER,
+_source TEXT) themselves through the real ``replace_partition``. Helpers are exposed as
+fixtures because tests/ is not a package (a ``tests/dbt`` package would shadow dbt-core).
+"""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+from datetime import date
+
+import pandas as pd
 import pytest
 
-from tests.dbt.raw_tables import create_raw_tables, write_raw
+from tasks.ingest.schema import ENTITIES, Entity
+from tasks.warehouse import replace_partition
+
+SQL_TYPES = {
+    "string": "TEXT",
+    "int": "BIGINT",
+    "float": "DOUBLE PRECISION",
+    "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+}
+PANDAS_TYPES = {
+    "string": "object",
+    "int": "Int64",
+    "float": "float64",
+    "bool": "boolean",
+    "timestamp": "datetime64[ns]",
+    "date": "object",
+}
+
+
+def column_types(entity: Entity) -> dict[str, str]:
+    types = {c.name: SQL_TYPES[c.type] for c in entity.columns}
+    types.update({"dt": "DATE", "hr": "INTEGER", "_source": "TEXT"})
+    return types
+
+
+def typed_frame(entity_name: str, rows: list[dict]) -> pd.DataFrame:
+    """Frame with every canonical column (missing ones null) cast to the schema's types."""
+    entity = ENTITIES[entity_name]
+    frame = pd.DataFrame(rows, columns=[*entity.column_names, "dt", "hr", "_source"])
+    for col in entity.columns:
+        if col.type == "timestamp":
+            frame[col.name] = pd.to_datetime(frame[col.name], format="ISO8601")
+        elif col.type == "date":
+            frame[col.name] = pd.to_datetime(frame[col.name], format="ISO8601").dt.date
+        else:
+            frame[col.name] = frame[col.name].astype(PANDAS_TYPES[col.type])
+    frame["dt"] = pd.to_datetime(frame["dt"]).dt.date
+    frame["hr"] = frame["hr"].astype("Int64")
+    frame["_source"] = frame["_source"].fillna("test").astype("object")
+    return frame
+
+
+def create_raw_tables() -> None:
+    """Every canonical raw table, empty (what the loader guarantees before dbt runs)."""
+    for name, entity in ENTITIES.items():
+        replace_partition(
+            f"raw.{name}", typed_frame(name, []), {"dt": date(1970, 1, 1)},
+            column_types=column_types(entity),
+        )
+
+
+def write_raw(entity_name: str, rows: list[dict]) -> None:
+    """Write rows into raw.<entity>, one replace_partition per (dt, hr) like the loader."""
+    entity = ENTITIES[entity_name]
+    frame = typed_frame(entity_name, rows)
+    for (dt, hr), part in frame.groupby(["dt", "hr"], dropna=False, sort=True):
+        hr_value = None if pd.isna(hr) else int(hr)
+        replace_partition(
+            f"raw.{entity_name}", part.reset_index(drop=True), {"dt": dt, "hr": hr_value},
+            column_types=column_types(entity),
+        )
 
 SAMPLE_RAW: dict[str, list[dict]] = {
     "users": [
@@ -68,6 +141,18 @@ def load_sample_raw(overrides: dict[str, list[dict]] | None = None) -> None:
     data = {**SAMPLE_RAW, **(overrides or {})}
     for entity_name, rows in data.items():
         write_raw(entity_name, rows)
+
+
+@pytest.fixture
+def sample_raw_rows() -> dict[str, list[dict]]:
+    """A deep copy of SAMPLE_RAW a test may edit before loading it."""
+    return copy.deepcopy(SAMPLE_RAW)
+
+
+@pytest.fixture
+def raw_loader(isolated_home) -> Callable[..., None]:
+    """``load(overrides=None)`` into the isolated home's raw schema."""
+    return load_sample_raw
 
 
 @pytest.fixture

@@ -85,10 +85,10 @@ EXTRA_UNITS_MEAN = 0.3
 # ---- promotions and price elasticity ----------------------------------------
 PROMO_STARTS_PER_PRODUCT_PER_WEEK = 0.05
 PROMO_LENGTH_DAYS = (3, 7)  # inclusive range
-PROMO_DISCOUNT = (0.10, 0.40)  # uniform share off the list price
+PROMO_DISCOUNT = (0.15, 0.45)  # uniform share off the list price
 # Demand multiplier of a product = (price / list_price) ** -ELASTICITY.
 # It scales the product's weight when sessions pick products to view, cart and buy.
-ELASTICITY_RANGE = (1.5, 3.0)  # per category, uniform
+ELASTICITY_RANGE = (2.0, 3.5)  # per category, uniform
 SHARE_PRODUCTS_LAUNCHED_IN_WINDOW = 0.10
 
 # ---- payments and fraud ------------------------------------------------------

@@ -1,0 +1,42 @@
+"""Small column helpers shared by the feature transforms."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+MICROS_PER_SECOND = 1_000_000
+MICROS_PER_DAY = 86_400 * MICROS_PER_SECOND
+
+
+def epoch_us(column: str | Column) -> Column:
+    """Microseconds since the epoch.
+
+    Range windows are ordered on this rather than on whole seconds so that
+    "strictly before" (frame end ``-1``) excludes only rows at exactly the same
+    instant, never an earlier row within the same second.
+    """
+    return F.unix_micros(F.col(column) if isinstance(column, str) else column)
+
+
+def days_between(later: Column, earlier: Column) -> Column:
+    """Fractional days ``later - earlier`` (DOUBLE; null when either is null)."""
+    return (epoch_us(later) - epoch_us(earlier)) / F.lit(float(MICROS_PER_DAY))
+
+
+def seconds_between(later: Column, earlier: Column) -> Column:
+    return (epoch_us(later) - epoch_us(earlier)) / F.lit(float(MICROS_PER_SECOND))
+
+
+def latest_per_key(frame: DataFrame, key: str, order_col: str) -> DataFrame:
+    """One row per ``key``: the latest by ``order_col`` (ties broken by all columns' order)."""
+    w = Window.partitionBy(key).orderBy(F.col(order_col).desc_nulls_last())
+    return frame.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
+
+
+def product_categories(products: DataFrame) -> DataFrame:
+    """``product_id -> category`` from the latest listing of each product."""
+    return latest_per_key(
+        products.where(F.col("product_id").isNotNull()), "product_id", "created_at"
+    ).select("product_id", "category")

@@ -1,0 +1,227 @@
+"""Real dbt builds of dbt_project/ on tiny hand-made raw tables (DuckDB, and PostgreSQL).
+
+These run the dbt CLI exactly as the pipeline does (tasks.transform.dbt_runner), so they
+catch SQL that only works on one warehouse, broken contracts, and tests that are not wired.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from tasks import settings as settings_module
+from tasks.transform import DbtError, build_layer, run_dbt
+from tasks.transform.dbt_runner import DBT_PROJECT_DIR, dbt_home
+from tasks.warehouse import dispose_engine, read_frame, replace_partition
+
+MARTS = ("dim_users", "dim_products", "fct_events", "fct_order_lines", "fct_transactions",
+         "fct_session_summaries")
+# docs/CONTRACTS.md: the columns Python consumers rely on.
+CONTRACT_COLUMNS = {
+    "dim_users": ["user_id", "signup_at", "country", "email_hash", "first_order_at", "n_orders"],
+    "dim_products": ["product_id", "title", "description", "category", "brand", "list_price",
+                     "currency", "created_at"],
+    "fct_events": ["event_id", "session_id", "user_id", "event_type", "product_id", "query", "price",
+                   "device", "event_at", "event_date"],
+    "fct_order_lines": ["order_id", "line_number", "user_id", "product_id", "quantity", "unit_price",
+                        "line_amount", "is_cancellation", "ordered_at", "order_date"],
+    "fct_transactions": ["transaction_id", "order_id", "user_id", "amount", "currency", "payment_method",
+                         "device_id", "country", "ip_hash", "card_hash", "is_fraud", "transaction_at",
+                         "transaction_date"],
+}
+
+
+def _run_results() -> dict[str, str]:
+    results = json.loads((dbt_home() / "target" / "run_results.json").read_text())["results"]
+    return {r["unique_id"]: r["status"] for r in results}
+
+
+def _columns(table: str) -> list[str]:
+    schema, name = table.split(".")
+    frame = read_frame(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
+        "ORDER BY ordinal_position", {"s": schema, "t": name})
+    return list(frame["column_name"])
+
+
+def _assert_marts(results: dict[str, str]) -> None:
+    """Mart contents for SAMPLE_RAW, identical on every warehouse."""
+    for mart, cols in CONTRACT_COLUMNS.items():
+        assert _columns(f"marts.{mart}")[: len(cols)] == cols, mart
+
+    users = read_frame("SELECT * FROM marts.dim_users ORDER BY user_id").set_index("user_id")
+    assert list(users.index) == ["u1", "u2", "u3"]
+    assert users.loc["u1", "country"] == "FR"  # later partition's copy won
+    assert pd.isna(users.loc["u2", "country"])  # blank -> null
+    assert users.loc["u1", "n_orders"] == 1  # cancellation C1 is not an order
+    assert pd.Timestamp(users.loc["u1", "first_order_at"]) == pd.Timestamp("2026-01-02 23:59")
+    assert bool(users.loc["u3", "is_signup_inferred"]) is True
+    assert pd.Timestamp(users.loc["u3", "signup_at"]) == pd.Timestamp("2026-01-03 12:30")
+
+    products = read_frame("SELECT * FROM marts.dim_products ORDER BY product_id").set_index("product_id")
+    assert list(products.index) == ["p1", "p2"]
+    assert products.loc["p1", "list_price"] == pytest.approx(10.0)
+    assert products.loc["p1", "currency"] == "GBP"
+
+    events = read_frame("SELECT * FROM marts.fct_events ORDER BY event_id")
+    assert list(events["event_id"]) == ["e1", "e2", "e3", "e4"]  # re-delivered e1 deduped
+    assert list(events["event_type"]) == ["view", "cart", "purchase", "search"]
+    assert events.loc[2, "event_date"] == date(2026, 1, 2)  # 23:59 stays on its UTC day
+    assert events.loc[0, "device"] == "mobile"
+
+    lines = read_frame("SELECT * FROM marts.fct_order_lines ORDER BY order_id, line_number")
+    by_key = lines.set_index(["order_id", "line_number"])
+    assert by_key.loc[("o1", 1), "line_amount"] == pytest.approx(20.0)
+    assert by_key.loc[("C1", 1), "line_amount"] == pytest.approx(-10.0)
+    assert bool(by_key.loc[("C1", 1), "is_cancellation"]) is True
+    assert bool(by_key.loc[("o1", 2), "is_cancellation"]) is False
+    assert by_key.loc[("o2", 1), "order_date"] == date(2026, 1, 3)
+
+    txns = read_frame("SELECT * FROM marts.fct_transactions ORDER BY transaction_id")
+    assert list(txns["payment_method"]) == ["card", "card"]
+    assert list(txns["is_fraud"]) == [False, True]
+
+    sessions = read_frame("SELECT * FROM marts.fct_session_summaries")
+    assert list(sessions["session_id"]) == ["ss1"] and sessions.loc[0, "session_date"] == date(2026, 1, 2)
+
+    # Every model/test ran; the orphan product p9 only warns, as documented.
+    assert all(status in ("success", "pass", "warn") for status in results.values()), results
+    warned = [node for node, status in results.items() if status == "warn"]
+    assert any("relationships_fct_order_lines_product_id" in node for node in warned), warned
+    assert sum(1 for node in results if node.startswith("unit_test.")) >= 3
+
+
+def _write_serving_outputs() -> None:
+    as_of = date(2026, 1, 3)
+    scored_at = datetime(2026, 1, 3, 0, 5)
+    base = {"as_of_date": as_of, "model_version": "v1", "run_id": "r1", "scored_at": scored_at}
+    replace_partition("serving.recommendations", pd.DataFrame([
+        {"user_id": "u1", "item_id": "p2", "rank": 1, "score": 0.9, **base},
+        {"user_id": "u1", "item_id": "p9", "rank": 2, "score": 0.5, **base},
+    ]), {"as_of_date": as_of})
+    labels = pd.DataFrame([
+        {"transaction_id": "t1", "user_id": "u1", "risk_score": 0.1, "label": "pass", "action": "none",
+         "reasons": "", **base},
+        {"transaction_id": "t2", "user_id": "u2", "risk_score": 0.97, "label": "block",
+         "action": "freeze_account", "reasons": "amount_to_user_mean", **base},
+    ])
+    labels["as_of_hour"] = pd.Series([pd.NaT, pd.NaT], dtype="datetime64[ns]")
+    replace_partition("serving.risk_labels", labels, {"as_of_date": as_of})
+    # A later hourly re-score of t2 must replace the daily one in the queue, not add to it.
+    hourly = labels.iloc[[1]].copy()
+    hourly["as_of_hour"] = pd.Timestamp("2026-01-03 03:00")
+    hourly["scored_at"] = pd.Timestamp("2026-01-03 04:01")
+    hourly["label"] = "review"
+    hourly["action"] = "warn"
+    replace_partition("serving.risk_labels", hourly,
+                      {"as_of_date": as_of, "as_of_hour": pd.Timestamp("2026-01-03 03:00")})
+
+
+def test_dbt_parse_documents_every_model(isolated_home: Path) -> None:
+    """Every model states its grain, keys are tested, and the Python-read marts enforce contracts."""
+    run_dbt(["parse"])
+    manifest = json.loads((dbt_home() / "target" / "manifest.json").read_text())
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    assert set(MARTS) <= set(models)
+    assert {"recommendations_enriched", "daily_kpis", "risk_review_queue"} <= set(models)
+    for name, node in models.items():
+        assert node["description"].strip(), f"{name} has no description"
+        assert node["patch_path"], f"{name} has no yml"
+        undocumented = [c for c, spec in node["columns"].items() if not spec.get("description")]
+        assert not undocumented, f"{name}: undocumented columns {undocumented}"
+        assert node["schema"] in ("staging", "intermediate", "marts", "serving"), node["schema"]
+        if name.startswith("stg_"):
+            assert name.startswith("stg_raw__") and node["config"]["materialized"] == "view"
+    for mart in MARTS:
+        assert models[mart]["config"]["contract"]["enforced"], mart
+        assert all(spec.get("data_type") for spec in models[mart]["columns"].values()), mart
+    tested = {n["attached_node"] for n in manifest["nodes"].values() if n["resource_type"] == "test"}
+    assert all(f"model.ecomflow.{m}" in tested for m in models), set(models) - {t.split(".")[-1] for t in tested if t}
+    sources = {s["name"]: s for s in manifest["sources"].values() if s["source_name"] == "raw"}
+    assert set(sources) == {"users", "products", "events", "order_lines", "transactions", "prices",
+                            "inventory", "daily_sales", "sessions"}
+    assert all(s["freshness"]["warn_after"]["count"] and not s["freshness"]["error_after"].get("count")
+               for s in sources.values())
+
+
+def test_duckdb_build_marts_then_serving(sample_raw: Path) -> None:
+    """Staging..marts build on DuckDB from raw; serving builds afterwards from scoring outputs."""
+    build_layer("warehouse")
+    _assert_marts(_run_results())
+    # dbt (a subprocess) has released the DuckDB file: we can write to it right away.
+    _write_serving_outputs()
+
+    build_layer("serving")
+    recs = read_frame("SELECT * FROM serving.recommendations_enriched ORDER BY rank")
+    assert list(recs["item_title"].fillna("?")) == ["Lamp", "?"]
+    queue = read_frame("SELECT * FROM serving.risk_review_queue")
+    assert list(queue["transaction_id"]) == ["t2"]
+    assert queue.loc[0, "label"] == "review" and queue.loc[0, "amount"] == pytest.approx(999.0)
+    kpis = read_frame("SELECT * FROM serving.daily_kpis ORDER BY kpi_date").set_index("kpi_date")
+    assert kpis.loc[date(2026, 1, 2), "n_orders"] == 1
+    assert kpis.loc[date(2026, 1, 2), "gross_revenue"] == pytest.approx(25.5)
+    assert kpis.loc[date(2026, 1, 3), "n_risk_review"] == 1
+
+
+def test_duplicate_key_in_mart_fails_build(sample_raw: Path, tmp_path: Path) -> None:
+    """A mart that emits a key twice must fail `dbt build`, naming the unique test."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    model = project / "models" / "marts" / "fct_events.sql"
+    sql = model.read_text().rstrip()
+    model.write_text(f"{sql}\nunion all\n{sql}\nwhere event_id = 'e2'\n")
+
+    with pytest.raises(DbtError) as excinfo:
+        run_dbt(["build", "--select", "path:models/staging", "path:models/intermediate",
+                 "path:models/marts"], project_dir=project)
+    assert any("unique_fct_events_event_id" in node for node in excinfo.value.failed_nodes)
+    assert "unique_fct_events_event_id" in str(excinfo.value)
+
+
+def test_unknown_event_type_fails_build(raw_loader, sample_raw_rows: dict[str, list[dict]]) -> None:
+    """An event_type outside view/cart/purchase/search that reached raw stops the build."""
+    bad = sample_raw_rows["events"]
+    bad[2]["event_type"] = "click"
+    raw_loader({"events": bad})
+    with pytest.raises(DbtError) as excinfo:
+        build_layer("warehouse")
+    assert any("accepted_values_stg_raw__events_event_type" in n for n in excinfo.value.failed_nodes)
+
+
+@pytest.mark.postgres
+def test_postgres_build_marts(raw_loader, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same project and assertions on PostgreSQL (fresh database, dropped afterwards)."""
+    db_name = f"ecomflow_dbt_test_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+                             isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is needed for -m postgres tests: {exc}")
+    monkeypatch.setenv("ECOMFLOW_WAREHOUSE", "postgres")
+    monkeypatch.setenv("ECOMFLOW_PG_DB", db_name)
+    monkeypatch.delenv("ECOMFLOW_PG_URL", raising=False)
+    settings_module.reset()
+    dispose_engine()
+    try:
+        assert settings_module.get_settings().dbt_target == "postgres"
+        raw_loader()
+        build_layer("warehouse")
+        _assert_marts(_run_results())
+        _write_serving_outputs()
+        build_layer("serving")
+        queue = read_frame("SELECT * FROM serving.risk_review_queue")
+        assert list(queue["transaction_id"]) == ["t2"]
+    finally:
+        dispose_engine()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        admin.dispose()
