@@ -8,17 +8,16 @@ exactly one ``as_of_date=``/``as_of_hour=`` folder.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from tasks.features.paths import feature_output_path, lake_uri
 from tasks.ingest.schema import Entity, entity
-from tasks.lake import dataset_root, features_dir
+from tasks.lake import dataset_root
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +31,6 @@ CANONICAL_SPARK_TYPES: dict[str, T.DataType] = {
 }
 
 _PARTITION_FIELDS = [T.StructField("dt", T.DateType()), T.StructField("hr", T.IntegerType())]
-_SCHEME_SQUASHED = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/(?!/)")
-
-
-def lake_uri(path: Path | str) -> str:
-    """A path string Spark and pyarrow accept, for local folders and URIs alike.
-
-    ``Settings.lake_root`` is a ``Path``; ``Path("s3a://bucket/lake")`` collapses
-    the double slash to ``s3a:/bucket/lake``, which this restores.
-    """
-    return _SCHEME_SQUASHED.sub(r"\1://", str(path))
-
-
 def canonical_schema(name: str) -> T.StructType:
     """Spark schema of a raw entity (canonical columns only, no dt/hr)."""
     ent = entity(name)
@@ -161,13 +148,6 @@ def ts_lit(moment: datetime) -> Column:
 
 
 # ---- feature outputs -------------------------------------------------------
-
-def feature_output_path(feature_set: str, as_of_date: date, as_of_hour: datetime | None = None) -> Path:
-    """``lake/features/<set>/as_of_date=D`` (daily) or ``.../as_of_hour=DTHH`` (hourly)."""
-    if as_of_hour is None:
-        return features_dir(feature_set, as_of_date.isoformat())
-    return dataset_root("features", feature_set) / f"as_of_hour={as_of_hour:%Y-%m-%dT%H}"
-
 
 def with_run_columns(frame: DataFrame, as_of_date: date, as_of_hour: datetime | None) -> DataFrame:
     """Stamp every row with the run's partition (``as_of_date`` DATE, ``as_of_hour`` TIMESTAMP)."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-
-from pyspark.sql import SparkSession
+from typing import TYPE_CHECKING
 
 from tasks.settings import get_settings
+
+if TYPE_CHECKING:  # pyspark is imported only when a session is built
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ def build_spark_session(
     (the JVM is already running), and setting them here would silently override
     what the operator chose.
     """
+    from pyspark.sql import SparkSession
+
     settings = get_settings()
     builder = SparkSession.builder.appName(app_name)
     if not submitted:

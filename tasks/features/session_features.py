@@ -58,7 +58,8 @@ def session_features(
     Daily (``as_of`` = a midnight): sessions that started in the 28 days before
     ``as_of``. Hourly (``as_of`` = end of the scored hour): sessions with at least
     one event in that hour, described by their events up to the hour's end.
-    ``day_of_week`` is ISO (1 = Monday .. 7 = Sunday); ``hour_of_day`` 0..23 UTC.
+    ``day_of_week`` is 0 = Monday .. 6 = Sunday (Python/pandas convention);
+    ``hour_of_day`` is 0..23 UTC.
     """
     start, end = row_window(as_of, hourly)
     visible = events.where(
@@ -114,7 +115,7 @@ def session_features(
         .alias("duration_seconds"),
         F.col("mean_price_viewed").cast(T.DoubleType()).alias("mean_price_viewed"),
         F.hour("session_start_at").cast(T.IntegerType()).alias("hour_of_day"),
-        (F.weekday("session_start_at") + 1).cast(T.IntegerType()).alias("day_of_week"),
+        F.weekday("session_start_at").cast(T.IntegerType()).alias("day_of_week"),
         "device",
         F.col("has_purchase").cast(T.BooleanType()).alias("has_purchase"),
     )

@@ -47,7 +47,7 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 3e-3
     weight_decay: float = 1e-5
-    num_threads: int = 2
+    num_threads: int = 1
 
     def __post_init__(self) -> None:
         self.validate()
@@ -101,7 +101,8 @@ def pick_device(preference: str | None = None) -> torch.device:
 
 
 def setup_torch(cfg: TrainConfig) -> None:
-    """Seed every RNG and cap threads (workers share cores; 2 is plenty for tiny MLPs)."""
+    """Seed every RNG and cap intra-op threads: these models are tiny, so extra threads
+    only add synchronisation, which is very slow when other tasks share the cores."""
     torch.set_num_threads(max(1, min(cfg.num_threads, os.cpu_count() or 1)))
     seed_everything(cfg.seed)
 

@@ -1,0 +1,85 @@
+"""Run one feature job: read the raw lake, compute as of a point in time, write Parquet.
+
+Run by spark-submit (see ``tasks.features.submit``)::
+
+    spark-submit --master local[2] tasks/features/run_job.py \
+        --job session_features --as-of-date 2024-03-02 [--as-of-hour 2024-03-02T13]
+
+Daily runs write ``lake/features/<job>/as_of_date=D/``; hourly runs
+``lake/features/<job>/as_of_hour=DTHH/``. The folder is overwritten, so a
+re-run replaces its previous output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+
+from tasks.features.catalogue import FEATURE_JOBS, FeatureJob, RunPoint, get_job
+from tasks.features.lake_io import read_raw, write_features
+
+log = logging.getLogger("tasks.features.run_job")
+
+
+def read_inputs(spark: SparkSession, job: FeatureJob, point: RunPoint) -> dict[str, DataFrame]:
+    """The job's raw inputs, pruned to the partitions its windows need."""
+    frames = {}
+    for spec in job.inputs:
+        lookback = spec.lookback(point.hourly)
+        start = None if lookback is None else point.as_of - lookback
+        frames[spec.entity] = read_raw(spark, spec.entity, end=point.as_of, start=start)
+    return frames
+
+
+def compute_feature_set(spark: SparkSession, name: str, point: RunPoint) -> DataFrame:
+    """Read inputs and apply the job's transform (no write)."""
+    job = get_job(name)
+    if not job.supports(point.hourly):
+        kind = "hourly" if point.hourly else "daily"
+        raise ValueError(f"feature set {name!r} has no {kind} run")
+    frames = read_inputs(spark, job, point)
+    kwargs = {"hourly": True} if point.hourly else {}
+    return job.transform(**frames, as_of=point.as_of, **kwargs)
+
+
+def run_feature_job(spark: SparkSession, name: str, point: RunPoint) -> str:
+    """Compute and write one feature set; returns the output folder."""
+    frame = compute_feature_set(spark, name, point)
+    target = write_features(frame, name, point.as_of_date, point.as_of_hour)
+    log.info("feature set %s as of %s written to %s", name, point.label, target)
+    return target
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--job", required=True, choices=sorted(FEATURE_JOBS))
+    parser.add_argument("--as-of-date", required=True, help="YYYY-MM-DD (daily: data before its 00:00)")
+    parser.add_argument("--as-of-hour", default=None, help="YYYY-MM-DDTHH: the hour being scored")
+    parser.add_argument("--shuffle-partitions", type=int, default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    point = RunPoint.parse(args.as_of_date, args.as_of_hour)
+    from tasks.features.session import build_spark_session
+
+    spark = build_spark_session(
+        f"ecomflow-features-{args.job}-{point.label}",
+        submitted=True,
+        shuffle_partitions=args.shuffle_partitions,
+    )
+    try:
+        run_feature_job(spark, args.job, point)
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Launch a feature job with spark-submit, from Airflow or the command line.
+
+The job runs in its own JVM/Python pair so the scheduler process never holds a
+SparkContext, and the same command works against ``local[*]`` or a cluster
+master taken from settings. The driver runs in client mode (here), so it sees
+the same ``ECOMFLOW_*`` environment and therefore the same lake.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+from tasks.features.catalogue import RunPoint, get_job
+from tasks.features.paths import feature_output_path
+from tasks.features.session import spark_conf
+from tasks.settings import REPO_ROOT, get_settings
+
+log = logging.getLogger(__name__)
+
+RUN_JOB_SCRIPT = Path(__file__).resolve().with_name("run_job.py")
+LOG_TAIL_LINES = 60
+
+
+class FeatureJobError(RuntimeError):
+    """spark-submit exited non-zero; the message carries the end of its log."""
+
+
+def spark_submit_executable() -> Path:
+    """spark-submit of the pyspark installed beside this interpreter (same version as the code)."""
+    return Path(sys.executable).parent / "spark-submit"
+
+
+def _package_zip(directory: Path) -> Path:
+    """Zip the ``tasks`` package for ``--py-files`` (executors on other machines)."""
+    target = directory / "ecomflow_tasks.zip"
+    package = REPO_ROOT / "tasks"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in package.rglob("*.py"):
+            zf.write(path, path.relative_to(REPO_ROOT))
+    return target
+
+
+def build_command(job: str, point: RunPoint, py_files: Path | None = None) -> list[str]:
+    """The spark-submit argument list (exposed so it can be logged and tested)."""
+    settings = get_settings()
+    cmd = [
+        str(spark_submit_executable()),
+        "--master", settings.spark_master,
+        "--name", f"ecomflow-features-{job}-{point.label}",
+        "--driver-memory", settings.spark_driver_memory,
+        "--conf", f"spark.pyspark.python={sys.executable}",
+        "--conf", f"spark.pyspark.driver.python={sys.executable}",
+        "--conf", f"spark.executorEnv.PYTHONPATH={REPO_ROOT}",
+    ]
+    for key, value in spark_conf().items():
+        cmd += ["--conf", f"{key}={value}"]
+    if py_files is not None:
+        cmd += ["--py-files", str(py_files)]
+    cmd += [str(RUN_JOB_SCRIPT), "--job", job, "--as-of-date", point.as_of_date.isoformat()]
+    if point.as_of_hour is not None:
+        cmd += ["--as-of-hour", f"{point.as_of_hour:%Y-%m-%dT%H}"]
+    return cmd
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    paths = [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env["PYSPARK_PYTHON"] = sys.executable
+    env["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    return env
+
+
+def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def submit_feature_job(
+    job: str,
+    as_of_date: date | str,
+    as_of_hour: datetime | str | None = None,
+    *,
+    timeout_s: float | None = None,
+) -> Path:
+    """Run feature job ``job`` as of ``as_of_date`` (and ``as_of_hour``) via spark-submit.
+
+    Returns the output folder in the lake. Raises ``FeatureJobError`` with the
+    tail of the Spark log when the job fails; the full log is kept under
+    ``$ECOMFLOW_HOME/logs/features/``.
+    """
+    point = RunPoint.parse(as_of_date, as_of_hour)
+    if not get_job(job).supports(point.hourly):
+        raise ValueError(f"feature set {job!r} has no {'hourly' if point.hourly else 'daily'} run")
+    settings = get_settings()
+    log_dir = settings.home / "logs" / "features"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"{job}-{point.label}.log"
+    with tempfile.TemporaryDirectory(prefix="ecomflow-submit-") as tmp:
+        local = settings.spark_master.startswith("local")
+        cmd = build_command(job, point, None if local else _package_zip(Path(tmp)))
+        log.info("running %s", " ".join(cmd))
+        try:
+            proc = subprocess.run(
+                cmd, env=_environment(), cwd=REPO_ROOT, capture_output=True, text=True,
+                timeout=timeout_s, check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            output = (exc.stdout or "") + (exc.stderr or "")
+            output = output.decode() if isinstance(output, bytes) else output
+            log_file.write_text(output)
+            raise FeatureJobError(
+                f"feature job {job} as of {point.label} timed out after {timeout_s}s "
+                f"(log: {log_file}); last lines:\n{_tail(output)}"
+            ) from exc
+    output = proc.stdout + proc.stderr
+    log_file.write_text(output)
+    if proc.returncode != 0:
+        raise FeatureJobError(
+            f"feature job {job} as of {point.label} failed (spark-submit exit {proc.returncode}, "
+            f"log: {log_file}); last lines:\n{_tail(output)}"
+        )
+    return feature_output_path(job, point.as_of_date, point.as_of_hour)
