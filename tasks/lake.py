@@ -36,20 +36,27 @@ def features_dir(feature_set: str, as_of_date: str) -> Path:
 
 
 def write_partition(table: pa.Table, directory: Path) -> Path:
-    """Replace one partition folder atomically (write beside it, then rename).
+    """Replace one partition atomically: write a temporary file beside it, then rename.
 
-    Readers never see a half-written partition: either the old folder or the
-    new one is there. The file is named part-0 so a re-run produces the same path.
+    A partition is exactly one file (``part-0.parquet``), so an atomic file rename
+    means readers see either the old partition or the new one, never half of it,
+    and a re-run produces the same path.
     """
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = directory.parent / f".tmp-{directory.name}-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    pq.write_table(table, tmp / "part-0.parquet")
-    old = None
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "part-0.parquet"
+    tmp = directory / f".part-0.{uuid.uuid4().hex}.tmp"
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target
+
+
+def remove_partition(directory: Path) -> None:
+    """Remove a partition folder (rename first so readers never see it half-deleted)."""
     if directory.exists():
         old = directory.parent / f".old-{directory.name}-{uuid.uuid4().hex}"
         os.replace(directory, old)
-    os.replace(tmp, directory)
-    if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    return directory / "part-0.parquet"

@@ -48,14 +48,14 @@ class Partition:
     def label(self) -> str:
         return self.dt.isoformat() + (f"T{self.hr:02d}" if self.is_hourly else "")
 
-    def hours(self) -> list["Partition"]:
+    def hours(self) -> list[Partition]:
         """The 24 hourly partitions of a daily partition (itself if hourly)."""
         if self.is_hourly:
             return [self]
         return [Partition(self.dt, h) for h in range(24)]
 
     @classmethod
-    def parse(cls, text: str) -> "Partition":
+    def parse(cls, text: str) -> Partition:
         """Parse ``YYYY-MM-DD`` or ``YYYY-MM-DDTHH`` (also accepts full ISO datetimes)."""
         text = text.strip()
         if len(text) == 10:
@@ -64,11 +64,11 @@ class Partition:
         return cls(moment.date(), moment.hour)
 
     @classmethod
-    def daily_from_interval(cls, start: datetime) -> "Partition":
+    def daily_from_interval(cls, start: datetime) -> Partition:
         return cls(start.date())
 
     @classmethod
-    def hourly_from_interval(cls, start: datetime) -> "Partition":
+    def hourly_from_interval(cls, start: datetime) -> Partition:
         return cls(start.date(), start.hour)
 
 

@@ -64,7 +64,8 @@ def _to_canonical(column: str, read_type: T.DataType, canonical: T.DataType) -> 
     col = F.col(column)
     if isinstance(read_type, T.LongType) and isinstance(canonical, T.TimestampType | T.DateType):
         # nanoseconds since the epoch (pyarrow's default unit for pandas datetimes)
-        col = F.timestamp_micros(F.floor(col / 1000))
+        # integral division: going through DOUBLE would lose sub-microsecond digits of 1.7e18
+        col = F.timestamp_micros(F.expr(f"`{column}` div 1000"))
     return col.cast(canonical).alias(column)
 
 

@@ -29,6 +29,7 @@ _FIXED_CONF: dict[str, str] = {
     # makes naive <-> instant conversions the identity.
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     # Readers outside Spark (pyarrow, DuckDB) understand micros, not INT96.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     # pandas/pyarrow write nanosecond timestamps by default, which Spark refuses

@@ -23,7 +23,8 @@ import sqlalchemy as sa
 
 from tasks import lake
 from tasks.ingest.pii import hash_pii_columns
-from tasks.ingest.schema import ENTITIES, Entity, entity as get_entity
+from tasks.ingest.schema import ENTITIES, Entity
+from tasks.ingest.schema import entity as get_entity
 from tasks.ingest.sources import get_source
 from tasks.ingest.sources.base import Source
 from tasks.ingest.validate import LINEAGE_COLUMNS, validate_partition
@@ -152,13 +153,22 @@ def _write_lake(zone: str, ent: Entity, frame: pd.DataFrame, partition: Partitio
         return
     hours = pd.to_datetime(data[ent.time_column], errors="coerce").dt.hour if not data.empty else None
     for part in partition.hours():
-        subset = data if hours is None else data[hours == part.hr]
-        lake.write_partition(pa.Table.from_pandas(subset, preserve_index=False, schema=None),
-                             lake.partition_dir(zone, ent.name, part))
+        target = lake.partition_dir(zone, ent.name, part)
+        subset = data.iloc[0:0] if hours is None else data[hours == part.hr]
+        if subset.empty:
+            lake.remove_partition(target)  # an hour without data has no folder (re-runs clear stale ones)
+            continue
+        lake.write_partition(pa.Table.from_pandas(subset, preserve_index=False), target)
 
 
-def ingest_partition(source: Source, entity_name: str, partition: Partition, run_id: str) -> LoadResult:
-    """Load one entity's partition; idempotent (re-running replaces exactly this partition)."""
+def ingest_partition(source: Source, entity_name: str, partition: Partition, run_id: str,
+                     conn: sa.Connection) -> LoadResult:
+    """Load one entity's partition inside the caller's transaction.
+
+    Idempotent: re-running replaces exactly this partition. When the quarantined
+    share is above the limit, only the audit rows are written and the result has
+    status ``rejected_threshold``; ``ingest`` raises after committing them.
+    """
     ent = get_entity(entity_name)
     if partition.is_hourly and not ent.hourly:
         raise ValueError(f"{entity_name} is a daily entity; it cannot be loaded for hour {partition.label}")
@@ -175,7 +185,7 @@ def ingest_partition(source: Source, entity_name: str, partition: Partition, run
     quarantine = _quarantine_frame(result.rejected, source.name, ent, partition, run_id)
     # Audit first: even a rejected partition leaves its reasons behind.
     replace_partition("audit.quarantine", quarantine, {"source": source.name, "entity": ent.name, **keys},
-                      column_types=QUARANTINE_COLUMNS)
+                      column_types=QUARANTINE_COLUMNS, conn=conn)
     log_row = pd.DataFrame([{
         "run_id": run_id, "source": source.name, "entity": ent.name, "dt": partition.dt,
         "hr": partition.hr, "rows_in": n_in, "rows_accepted": n_ok, "rows_quarantined": n_bad,
@@ -184,14 +194,12 @@ def ingest_partition(source: Source, entity_name: str, partition: Partition, run
     log_row["hr"] = log_row["hr"].astype("Int64")
     replace_partition("audit.load_log", log_row, {"source": source.name, "entity": ent.name,
                                                   "dt": partition.dt, "hr": partition.hr},
-                      column_types=LOAD_LOG_COLUMNS)
+                      column_types=LOAD_LOG_COLUMNS, conn=conn)
     if status != "loaded":
-        raise QuarantineThresholdExceeded(
-            f"{source.name}/{ent.name} partition {partition.label}: {n_bad} of {n_in} rows "
-            f"({share:.1%}) were quarantined, above the limit of {max_share:.1%} "
-            f"(ECOMFLOW_QUARANTINE_MAX_SHARE). Nothing was published. First reasons: "
-            f"{result.rejected['_reason'].value_counts().head(3).to_dict()} - see audit.quarantine."
-        )
+        reasons = result.rejected["_reason"].value_counts().head(3).to_dict()
+        log.error("%s/%s %s: %d of %d rows quarantined (%.1f%% > %.1f%%); not published. Top reasons: %s",
+                  source.name, ent.name, partition.label, n_bad, n_in, 100 * share, 100 * max_share, reasons)
+        return LoadResult(source.name, ent.name, partition.label, n_in, n_ok, n_bad, status)
 
     _write_lake("landing", ent, received, partition)
     _write_lake("raw", ent, accepted, partition)
@@ -200,12 +208,12 @@ def ingest_partition(source: Source, entity_name: str, partition: Partition, run
     times = pd.to_datetime(table[ent.time_column])
     table["hr"] = (times.dt.hour.astype("Int64") if ent.hourly else pd.array([None] * len(table), dtype="Int64"))
     table["_source"] = source.name
-    replace_partition(f"raw.{ent.name}", table, keys, column_types=raw_table_columns(ent))
+    replace_partition(f"raw.{ent.name}", table, keys, column_types=raw_table_columns(ent), conn=conn)
     log.info("loaded %s", asdict(LoadResult(source.name, ent.name, partition.label, n_in, n_ok, n_bad, status)))
     return LoadResult(source.name, ent.name, partition.label, n_in, n_ok, n_bad, status)
 
 
-def quarantine_unparseable(source: Source, entity_name: str, run_id: str) -> LoadResult:
+def quarantine_unparseable(source: Source, entity_name: str, run_id: str, conn: sa.Connection) -> LoadResult:
     """Rows whose timestamp could not be parsed belong to no partition: quarantine them under dt=NULL."""
     ent = get_entity(entity_name)
     rows = source.unparseable(entity_name)
@@ -213,30 +221,42 @@ def quarantine_unparseable(source: Source, entity_name: str, run_id: str) -> Loa
         rows = rows.assign(_reason=pd.Series(dtype=object))
     quarantine = _quarantine_frame(rows, source.name, ent, None, run_id)
     replace_partition("audit.quarantine", quarantine, {"source": source.name, "entity": ent.name, "dt": None},
-                      column_types=QUARANTINE_COLUMNS)
+                      column_types=QUARANTINE_COLUMNS, conn=conn)
     log_row = pd.DataFrame([{
         "run_id": run_id, "source": source.name, "entity": ent.name, "dt": None, "hr": None,
         "rows_in": len(rows), "rows_accepted": 0, "rows_quarantined": len(rows), "status": "unpartitioned",
     }])
     log_row["hr"] = log_row["hr"].astype("Int64")
     replace_partition("audit.load_log", log_row, {"source": source.name, "entity": ent.name, "dt": None,
-                                                  "hr": None}, column_types=LOAD_LOG_COLUMNS)
+                                                  "hr": None}, column_types=LOAD_LOG_COLUMNS, conn=conn)
     return LoadResult(source.name, ent.name, "unpartitioned", len(rows), 0, len(rows), "unpartitioned")
 
 
 def ingest(partition: Partition, run_id: str, source_spec: str | None = None,
            entities: list[str] | None = None) -> list[LoadResult]:
-    """Ingest every entity the source provides for ``partition`` (hourly: hourly entities only)."""
+    """Ingest every entity the source provides for ``partition`` (hourly: hourly entities only).
+
+    All warehouse writes of the partition happen in one transaction, so readers
+    see either the previous load or this one, never a mix.
+    """
     ensure_raw_tables()
     source = get_source(source_spec or get_settings().source)
     wanted = entities or source.entities()
     results = []
-    for name in wanted:
-        if partition.is_hourly and not get_entity(name).hourly:
-            continue
-        results.append(ingest_partition(source, name, partition, run_id))
-        if not partition.is_hourly:
-            bad = source.unparseable(name)
-            if len(bad):
-                results.append(quarantine_unparseable(source, name, run_id))
+    with connect() as conn:
+        for name in wanted:
+            if partition.is_hourly and not get_entity(name).hourly:
+                continue
+            results.append(ingest_partition(source, name, partition, run_id, conn))
+            if not partition.is_hourly and len(source.unparseable(name)):
+                results.append(quarantine_unparseable(source, name, run_id, conn))
+    rejected = [r for r in results if r.status == "rejected_threshold"]
+    if rejected:
+        limit = get_settings().quarantine_max_share
+        details = "; ".join(f"{r.entity}: {r.rows_quarantined}/{r.rows_in} rows" for r in rejected)
+        raise QuarantineThresholdExceeded(
+            f"{source.name} partition {partition.label}: quarantined share above {limit:.1%} "
+            f"(ECOMFLOW_QUARANTINE_MAX_SHARE) for {details}. Those entities were not published; "
+            f"see audit.quarantine (source={source.name!r}, dt={partition.dt}) for the reasons."
+        )
     return results

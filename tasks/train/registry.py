@@ -19,7 +19,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
@@ -172,7 +172,7 @@ def register(
     evaluated). Returns the new version's status.
     """
     rows = _model_rows(model)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)  # audit time of this write
+    now = datetime.now(UTC).replace(tzinfo=None)  # audit time of this write
     current = rows[rows["status"] == "champion"]
     rows = rows[rows["version"] != version].copy()
     margin = get_settings().promotion_margin

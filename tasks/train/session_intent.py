@@ -58,10 +58,11 @@ FEATURE_WINDOW_DAYS = 28  # daily session_features cover [as_of - 28d, as_of) (C
 
 @dataclass(frozen=True)
 class SessionIntentConfig(TrainConfig):
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 128
     lr: float = 3e-3
-    hidden: tuple[int, ...] = (32, 16)
+    weight_decay: float = 1e-3
+    hidden: tuple[int, ...] = (32,)
     dropout: float = 0.1
     holdout_share: float = 0.2
     min_rows: int = 100

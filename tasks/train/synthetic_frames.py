@@ -46,7 +46,7 @@ def fct_events(as_of: datetime, n_users: int = 120, n_items: int = 40, days: int
     return frame
 
 
-def session_features(as_of_date: date, n: int = 1500, seed: int = 0,
+def session_features(as_of_date: date, n: int = 2000, seed: int = 0,
                      as_of_hour: datetime | None = None) -> pd.DataFrame:
     """Sessions whose purchase odds depend non-linearly on carts x duration and on a
     mid-price band (shapes a linear baseline cannot express), plus noise features."""

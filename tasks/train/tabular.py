@@ -104,14 +104,18 @@ class TabularSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"log_cols": list(self.log_cols), "plain_cols": list(self.plain_cols),
                 "bool_cols": list(self.bool_cols), "missing_cols": list(self.missing_cols),
-                "cyclic": dict(self.cyclic), "categorical": {k: list(v) for k, v in self.categorical.items()},
+                # Pairs, not objects: config.json is written with sorted keys, and column
+                # order must survive the round trip exactly.
+                "cyclic": [[k, v] for k, v in self.cyclic.items()],
+                "categorical": [[k, list(v)] for k, v in self.categorical.items()],
                 "mean": list(self.mean), "std": list(self.std), "features": self.feature_names}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TabularSpec:
         return cls(log_cols=tuple(d["log_cols"]), plain_cols=tuple(d["plain_cols"]),
                    bool_cols=tuple(d["bool_cols"]), missing_cols=tuple(d["missing_cols"]),
-                   cyclic=dict(d["cyclic"]), categorical={k: list(v) for k, v in d["categorical"].items()},
+                   cyclic={k: int(v) for k, v in d["cyclic"]},
+                   categorical={k: list(v) for k, v in d["categorical"]},
                    mean=list(d["mean"]), std=list(d["std"]))
 
 

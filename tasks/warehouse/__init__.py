@@ -4,6 +4,7 @@ Callers never branch on DuckDB vs PostgreSQL; the differences live here.
 """
 
 from tasks.warehouse.engine import connect, dispose_engine, get_engine
+from tasks.warehouse.identifiers import qualified, quote_ident
 from tasks.warehouse.io import (
     ensure_schema,
     read_frame,
@@ -11,7 +12,6 @@ from tasks.warehouse.io import (
     table_columns,
     table_exists,
 )
-from tasks.warehouse.identifiers import quote_ident, qualified
 
 __all__ = [
     "connect",

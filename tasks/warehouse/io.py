@@ -42,7 +42,7 @@ def sql_type(series: pd.Series) -> str:
         return "TIMESTAMP"
     if isinstance(dtype, pd.StringDtype):
         return "TEXT"
-    if dtype == object:
+    if dtype is object or str(dtype) == "object":
         sample = series.dropna()
         if not sample.empty:
             first = sample.iloc[0]
@@ -136,6 +136,7 @@ def replace_partition(
     frame: pd.DataFrame,
     partition: Mapping[str, Any],
     column_types: Mapping[str, str] | None = None,
+    conn: sa.Connection | None = None,
 ) -> int:
     """Replace exactly the rows of ``partition`` in ``table`` with ``frame``, atomically.
 
@@ -143,6 +144,9 @@ def replace_partition(
     every row of ``frame`` must carry those values. Creates the schema/table on
     first write. New columns in ``frame`` are added to the table (schema
     evolution is additive only). Returns the number of rows written.
+
+    Pass ``conn`` to make several partition writes one transaction (the caller
+    commits); otherwise the write gets its own transaction.
     """
     for col, value in partition.items():
         if col not in frame.columns:
@@ -151,22 +155,23 @@ def replace_partition(
             frame[col].isna().all() if value is None else (frame[col] == value).all()
         ):
             raise ValueError(f"{table}: rows outside partition {col}={value!r}")
-    schema = table.split(".")[0]
-    with connect() as conn:
-        ensure_schema(conn, schema)
-        existing = table_columns(conn, table)
-        if existing is None:
-            _create_table(conn, table, frame, column_types)
-        else:
-            for col in frame.columns:
-                if col not in existing:
-                    typ = (column_types or {}).get(col) or sql_type(frame[col])
-                    conn.execute(sa.text(
-                        f"ALTER TABLE {qualified(table)} ADD COLUMN {quote_ident(col)} {typ}"
-                    ))
-        where, params = _where(partition)
-        conn.execute(sa.text(f"DELETE FROM {qualified(table)} WHERE {where}"), params)
-        _insert(conn, table, frame)
+    if conn is None:
+        with connect() as own:
+            return replace_partition(table, frame, partition, column_types, conn=own)
+    ensure_schema(conn, table.split(".")[0])
+    existing = table_columns(conn, table)
+    if existing is None:
+        _create_table(conn, table, frame, column_types)
+    else:
+        for col in frame.columns:
+            if col not in existing:
+                typ = (column_types or {}).get(col) or sql_type(frame[col])
+                conn.execute(sa.text(
+                    f"ALTER TABLE {qualified(table)} ADD COLUMN {quote_ident(col)} {typ}"
+                ))
+    where, params = _where(partition)
+    conn.execute(sa.text(f"DELETE FROM {qualified(table)} WHERE {where}"), params)
+    _insert(conn, table, frame)
     return len(frame)
 
 

@@ -7,7 +7,7 @@ not depend on the Python process's local time zone.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -92,11 +92,11 @@ def write_raw(isolated_home) -> Callable[[str, Rows], list]:
             if col.name not in frame:
                 frame[col.name] = None
             if col.type == "timestamp":
-                frame[col.name] = pd.to_datetime(frame[col.name])
+                frame[col.name] = pd.to_datetime(frame[col.name], format="ISO8601")
             elif col.type == "date":
-                frame[col.name] = pd.to_datetime(frame[col.name]).dt.date
+                frame[col.name] = pd.to_datetime(frame[col.name], format="ISO8601").dt.date
         frame = frame[ent.column_names]
-        moments = pd.to_datetime(frame[ent.time_column])
+        moments = pd.to_datetime(frame[ent.time_column], format="ISO8601")
         keys = moments.dt.strftime("%Y-%m-%d %H") if ent.hourly else moments.dt.strftime("%Y-%m-%d 00")
         written = []
         for key, part in frame.groupby(keys):
@@ -109,6 +109,3 @@ def write_raw(isolated_home) -> Callable[[str, Rows], list]:
 
     return write
 
-
-def ts(text: str) -> datetime:
-    return datetime.fromisoformat(text)

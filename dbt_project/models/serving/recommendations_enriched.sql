@@ -1,7 +1,8 @@
 -- One row per (as_of_date, user_id, rank): recommendations with what a BI user needs to read
 -- them (title, category, price). Items missing from dim_products keep null attributes.
 with recommendations as (
-    select * from {{ source('serving_outputs', 'recommendations') }}
+    -- The alias is required by PostgreSQL when source_or_empty yields a subquery.
+    select * from {{ source_or_empty('serving_outputs', 'recommendations') }} as source_table  -- noqa: AL05
 ),
 
 products as (

@@ -2,7 +2,8 @@
 -- transaction scored hourly and again daily appears once), with the payment details an
 -- analyst needs, riskiest first.
 with risk_labels as (
-    select * from {{ source('serving_outputs', 'risk_labels') }}
+    -- The alias is required by PostgreSQL when source_or_empty yields a subquery.
+    select * from {{ source_or_empty('serving_outputs', 'risk_labels') }} as source_table  -- noqa: AL05
 ),
 
 latest_labels as (
@@ -29,7 +30,9 @@ select
     cast(latest_labels.as_of_hour as timestamp) as as_of_hour,
     cast(latest_labels.model_version as text) as model_version,
     cast(latest_labels.scored_at as timestamp) as scored_at,
-    row_number() over (order by latest_labels.risk_score desc, latest_labels.transaction_id) as queue_position
+    row_number() over (
+        order by latest_labels.risk_score desc, latest_labels.transaction_id asc
+    ) as queue_position
 from latest_labels
 left join transactions on latest_labels.transaction_id = transactions.transaction_id
 where latest_labels.label in ('review', 'block')

@@ -154,6 +154,23 @@ class ParquetCachedSource(Source):
         return table.to_pandas()
 
 
+def _uniform_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Turn mixed-type object columns into text.
+
+    A mapped column can mix parsed values and raw text (a bool map with an
+    unmapped value, a sum with a non-numeric part); Parquet needs one type per
+    column, and text keeps the bad value visible for the loader's quarantine.
+    """
+    out = frame
+    for name in [c for c in frame.columns if pd.api.types.is_object_dtype(frame[c])]:
+        values = frame[name]
+        kinds = {type(v) for v in values.dropna()}
+        if len(kinds) > 1:
+            out = out.copy() if out is frame else out
+            out[name] = values.map(lambda v: v if v is None or pd.isna(v) else str(v)).astype(object)
+    return out
+
+
 def _write(frame: pd.DataFrame, path: Path) -> None:
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.Table.from_pandas(_uniform_types(frame), preserve_index=False)
     pq.write_table(table, path, row_group_size=ROW_GROUP_SIZE)

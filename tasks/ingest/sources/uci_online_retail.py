@@ -26,7 +26,6 @@ Decisions (also in ``tasks/ingest/README.md``):
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 import numpy as np

@@ -120,15 +120,18 @@ def _card_testing(rng: np.random.Generator, n_rows: int, start: datetime, n_days
 def _fraud_purchases(rng: np.random.Generator, pattern: str, times: np.ndarray, users: np.ndarray,
                      catalog: Catalog, customers: Customers, start: datetime, first_session: int,
                      next_fraud: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Sessions of 1-3 expensive items bought from a new device; returns (txns, events, lines)."""
+    """Sessions buying 2-4 of the 10% most expensive products from a new device; (txns, events, lines)."""
     n = len(times)
     expensive = np.flatnonzero(catalog.list_price >= np.quantile(catalog.list_price, 0.9))
-    n_items = rng.integers(1, 4, size=n)
+    n_items = rng.integers(2, 5, size=n)
     o = np.repeat(np.arange(n), n_items)
     j = np.arange(len(o)) - np.repeat(np.cumsum(n_items) - n_items, n_items)
-    prod = rng.choice(expensive, size=len(o))
     day = np.clip(((times - np.datetime64(start, "ns")) // np.timedelta64(1, "D")).astype(int),
                   0, catalog.price.shape[1] - 1)
+    prod = np.empty(len(o), dtype=np.int64)
+    for k in range(n):  # only products already listed on that day
+        listed = expensive[catalog.active_from_day[expensive] <= day[k]]
+        prod[o == k] = rng.choice(listed, size=int(n_items[k]))
     unit_price = catalog.price[prod, day[o]]
     quantity = rng.integers(1, 3, size=len(o))
     session_ids = np.char.add("S", np.char.zfill((first_session + np.arange(n) + 1).astype(str), 8))

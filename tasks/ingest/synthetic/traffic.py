@@ -37,7 +37,7 @@ def expected_sessions(size: C.ShopSize, start: datetime) -> np.ndarray:
     days = pd.date_range(start, periods=size.n_days, freq="D")
     weekly = np.array(C.WEEKLY_MULTIPLIER)[days.dayofweek]
     yearly = 1 + C.YEARLY_AMPLITUDE * np.cos(2 * np.pi * (days.dayofyear - C.YEARLY_PEAK_DAY_OF_YEAR) / 365.25)
-    return size.sessions_per_day * weekly * yearly
+    return np.asarray(size.sessions_per_day * weekly * yearly, dtype=float)
 
 
 def build_sessions(rng: np.random.Generator, size: C.ShopSize, start: datetime,

@@ -1,0 +1,320 @@
+"""Parse and strictly validate a mapping YAML (format documented in tasks/ingest/README.md).
+
+Every error is a :class:`MappingError` whose message starts with the mapping
+file and the key path (``files[0].columns.foo``), because the person reading
+it wrote that YAML by hand and needs to find the line to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tasks.ingest.schema import ENTITIES, EVENT_TYPES, PII_SOURCE_COLUMNS
+from tasks.ingest.sources.base import PII_BY_ENTITY
+
+TOP_KEYS = {"source_name", "description", "files"}
+FILE_KEYS = {"path", "format", "csv", "entity", "columns", "timestamp", "event_type_map",
+             "boolean_map", "id_columns"}
+CSV_KEYS = {"delimiter", "encoding", "header", "names", "quotechar"}
+TIMESTAMP_KEYS = {"column", "format", "default_year", "default_day", "timezone"}
+FORMATS = ("csv", "parquet")
+SPECIAL_TIME_FORMATS = ("iso8601", "month_name", "epoch_s", "epoch_ms")
+COLUMN_SPEC_KINDS = ("column", "constant", "row_number", "sum", "template")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
+
+
+class MappingError(ValueError):
+    """A mapping file (or the data it points at) does not fit the mapping format."""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """How one canonical column is filled: from a source column, a constant or generated."""
+
+    kind: str  # one of COLUMN_SPEC_KINDS
+    source: tuple[str, ...] = ()  # source columns read (column/sum/template/row_number within)
+    constant: Any = None
+    prefix: str = ""
+    template: str = ""
+    matches: str | None = None  # column kind: regex -> boolean "value matches"
+
+
+@dataclass(frozen=True)
+class TimestampSpec:
+    column: str
+    format: str
+    default_year: int | None = None
+    default_day: int = 1
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    header: bool = True
+    names: tuple[str, ...] | None = None
+    quotechar: str = '"'
+
+
+@dataclass(frozen=True)
+class FileMapping:
+    index: int
+    path: Path
+    format: str
+    entity: str
+    columns: dict[str, ColumnSpec]
+    timestamp: TimestampSpec
+    csv: CsvOptions = field(default_factory=CsvOptions)
+    event_type_map: dict[str, str] = field(default_factory=dict)
+    boolean_map: dict[str, bool] = field(default_factory=dict)
+    id_columns: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        return f"files[{self.index}]"
+
+    def source_columns(self) -> dict[str, str]:
+        """Every source column the mapping reads -> the key that reads it (for error messages)."""
+        used = {self.timestamp.column: f"{self.where}.timestamp.column"}
+        for canonical, spec in self.columns.items():
+            for col in spec.source:
+                used.setdefault(col, f"{self.where}.columns.{canonical}")
+        return used
+
+
+@dataclass(frozen=True)
+class Mapping:
+    mapping_file: Path
+    source_name: str
+    files: tuple[FileMapping, ...]
+    description: str = ""
+    raw_text: str = ""
+
+    def entities(self) -> list[str]:
+        return sorted({f.entity for f in self.files})
+
+
+def load_mapping(mapping_file: str | Path) -> Mapping:
+    path = Path(mapping_file).expanduser().resolve()
+    if not path.exists():
+        raise MappingError(f"mapping file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{path}: not valid YAML: {exc}") from None
+    return _Parser(path).mapping(doc, text)
+
+
+class _Parser:
+    def __init__(self, mapping_file: Path) -> None:
+        self.file = mapping_file
+
+    def fail(self, where: str, message: str) -> MappingError:
+        return MappingError(f"{self.file}: {where}: {message}")
+
+    def keys(self, where: str, value: Any, allowed: set[str], required: set[str] = frozenset()) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"expected a mapping (key: value), got {type(value).__name__}")
+        unknown = sorted(str(k) for k in value if k not in allowed)
+        if unknown:
+            raise self.fail(where, f"unknown key(s) {unknown}; allowed keys are {sorted(allowed)}")
+        missing = sorted(required - set(value))
+        if missing:
+            raise self.fail(where, f"missing required key(s) {missing}")
+        return value
+
+    def text(self, where: str, value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(where, f"expected a non-empty string, got {value!r}")
+        return value
+
+    def mapping(self, doc: Any, raw_text: str) -> Mapping:
+        doc = self.keys("top level", doc, TOP_KEYS, {"source_name", "files"})
+        name = self.text("source_name", doc["source_name"])
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise self.fail("source_name", f"{name!r} may only contain letters, digits, '_', '-', '.'")
+        files = doc["files"]
+        if not isinstance(files, list) or not files:
+            raise self.fail("files", "expected a non-empty list of files")
+        return Mapping(self.file, name, tuple(self.file_mapping(i, f) for i, f in enumerate(files)),
+                       str(doc.get("description") or ""), raw_text)
+
+    def expand(self, where: str, value: str) -> str:
+        def replace(match: re.Match) -> str:
+            var, default = match.group(1), match.group(2)
+            env = os.environ.get(var)
+            if env:
+                return env
+            if default is None:
+                raise self.fail(where, f"environment variable ${{{var}}} is not set (use ${{{var}:-default}})")
+            return default
+        return _ENV.sub(replace, value)
+
+    def file_mapping(self, i: int, spec: Any) -> FileMapping:
+        where = f"files[{i}]"
+        spec = self.keys(where, spec, FILE_KEYS, {"path", "entity", "columns", "timestamp"})
+        entity = self.text(f"{where}.entity", spec["entity"])
+        if entity not in ENTITIES:
+            raise self.fail(f"{where}.entity", f"unknown entity {entity!r}; canonical entities are {sorted(ENTITIES)}")
+        path = Path(self.expand(f"{where}.path", self.text(f"{where}.path", spec["path"])))
+        path = (path if path.is_absolute() else self.file.parent / path).resolve()
+        fmt = spec.get("format") or _guess_format(path)
+        if fmt not in FORMATS:
+            raise self.fail(f"{where}.format", f"unknown format {fmt!r}; use one of {list(FORMATS)}")
+        csv = self.csv_options(f"{where}.csv", spec.get("csv") or {})
+        if fmt != "csv" and spec.get("csv"):
+            raise self.fail(f"{where}.csv", "csv options given for a non-csv file")
+        timestamp = self.timestamp(f"{where}.timestamp", spec["timestamp"])
+        columns = self.columns(f"{where}.columns", entity, spec["columns"])
+        event_map = self.event_type_map(f"{where}.event_type_map", entity, spec.get("event_type_map") or {})
+        bool_map = self.boolean_map(f"{where}.boolean_map", spec.get("boolean_map") or {})
+        ids = spec.get("id_columns") or []
+        if not isinstance(ids, list):
+            raise self.fail(f"{where}.id_columns", "expected a list of canonical column names")
+        for col in ids:
+            if col not in ENTITIES[entity].column_names:
+                raise self.fail(f"{where}.id_columns", f"{col!r} is not a column of {entity!r}; "
+                                f"columns are {ENTITIES[entity].column_names}")
+        return FileMapping(i, path, fmt, entity, columns, timestamp, csv, event_map, bool_map, tuple(ids))
+
+    def csv_options(self, where: str, spec: Any) -> CsvOptions:
+        spec = self.keys(where, spec, CSV_KEYS)
+        header = spec.get("header", True)
+        if not isinstance(header, bool):
+            raise self.fail(f"{where}.header", f"expected true or false, got {header!r}")
+        names = spec.get("names")
+        if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+            raise self.fail(f"{where}.names", "expected a list of column names")
+        delimiter = self.text(f"{where}.delimiter", spec.get("delimiter", ","))
+        if len(delimiter) != 1 and delimiter != r"\t":
+            raise self.fail(f"{where}.delimiter", f"expected one character, got {delimiter!r}")
+        return CsvOptions("\t" if delimiter == r"\t" else delimiter,
+                          self.text(f"{where}.encoding", spec.get("encoding", "utf-8")), header,
+                          tuple(names) if names else None, self.text(f"{where}.quotechar", spec.get("quotechar", '"')))
+
+    def timestamp(self, where: str, spec: Any) -> TimestampSpec:
+        if isinstance(spec, str):
+            spec = {"column": spec}
+        spec = self.keys(where, spec, TIMESTAMP_KEYS, {"column"})
+        fmt = str(spec.get("format") or "iso8601")
+        if fmt not in SPECIAL_TIME_FORMATS and "%" not in fmt:
+            raise self.fail(f"{where}.format", f"{fmt!r} is neither a strftime format (e.g. '%Y-%m-%d %H:%M:%S') "
+                            f"nor one of {list(SPECIAL_TIME_FORMATS)}")
+        year = spec.get("default_year")
+        needs_year = fmt == "month_name" or ("%" in fmt and not re.search(r"%[Yy]", fmt))
+        if needs_year and not isinstance(year, int):
+            raise self.fail(f"{where}.default_year", f"format {fmt!r} has no year; give default_year (an integer)")
+        day = spec.get("default_day", 1)
+        if not isinstance(day, int) or not 1 <= day <= 28:
+            raise self.fail(f"{where}.default_day", f"expected an integer 1..28, got {day!r}")
+        tz = spec.get("timezone")
+        if tz is not None:
+            import zoneinfo
+
+            try:
+                zoneinfo.ZoneInfo(str(tz))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise self.fail(f"{where}.timezone", f"unknown time zone {tz!r} (use an IANA name)") from None
+        return TimestampSpec(self.text(f"{where}.column", spec["column"]), fmt, year, day, tz)
+
+    def columns(self, where: str, entity: str, spec: Any) -> dict[str, ColumnSpec]:
+        if not isinstance(spec, dict) or not spec:
+            raise self.fail(where, "expected a mapping canonical column -> source column or spec")
+        schema = ENTITIES[entity]
+        allowed = set(schema.column_names) | set(PII_BY_ENTITY.get(entity, ()))
+        out: dict[str, ColumnSpec] = {}
+        for canonical, value in spec.items():
+            key = f"{where}.{canonical}"
+            if canonical == schema.time_column:
+                raise self.fail(key, f"{canonical!r} is the time column of {entity!r}; map it under 'timestamp'")
+            if canonical in PII_SOURCE_COLUMNS.values():
+                raise self.fail(key, f"map the clear value to {_clear_name(canonical)!r}; ingestion hashes it")
+            if canonical not in allowed:
+                raise self.fail(key, f"unknown canonical column {canonical!r} for entity {entity!r}; "
+                                f"columns are {sorted(allowed - {schema.time_column})}")
+            out[canonical] = self.column_spec(key, value)
+        missing = [c for c in schema.required if c not in out and c != schema.time_column]
+        if missing:
+            raise self.fail(where, f"required column(s) {missing} of {entity!r} are not mapped "
+                            "(map a source column, a constant or a row_number)")
+        return out
+
+    def column_spec(self, where: str, value: Any) -> ColumnSpec:
+        if isinstance(value, str):
+            return ColumnSpec("column", (value,))
+        if not isinstance(value, dict):
+            raise self.fail(where, f"expected a source column name or one of {list(COLUMN_SPEC_KINDS)}, got {value!r}")
+        kinds = [k for k in COLUMN_SPEC_KINDS if k in value]
+        if len(kinds) != 1:
+            raise self.fail(where, f"give exactly one of {list(COLUMN_SPEC_KINDS)}, got keys {sorted(map(str, value))}")
+        kind = kinds[0]
+        extra_allowed = {"column": {"matches"}, "row_number": {"prefix", "within"}}.get(kind, set())
+        self.keys(where, value, {kind} | extra_allowed)
+        if kind == "column":
+            matches = value.get("matches")
+            if matches is not None:
+                try:
+                    re.compile(matches)
+                except re.error as exc:
+                    raise self.fail(f"{where}.matches", f"invalid regular expression: {exc}") from None
+            return ColumnSpec("column", (self.text(f"{where}.column", value["column"]),), matches=matches)
+        if kind == "constant":
+            return ColumnSpec("constant", constant=value["constant"])
+        if kind == "row_number":
+            within = value.get("within") or []
+            if not isinstance(within, list):
+                raise self.fail(f"{where}.within", "expected a list of source columns")
+            return ColumnSpec("row_number", tuple(within), prefix=str(value.get("prefix", "")))
+        if kind == "sum":
+            cols = value["sum"]
+            if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
+                raise self.fail(f"{where}.sum", "expected a non-empty list of source columns")
+            return ColumnSpec("sum", tuple(cols))
+        template = self.text(f"{where}.template", value["template"])
+        fields = tuple(_TEMPLATE_FIELD.findall(template))
+        if not fields:
+            raise self.fail(f"{where}.template", "a template needs at least one {SourceColumn} field")
+        return ColumnSpec("template", fields, template=template)
+
+    def event_type_map(self, where: str, entity: str, spec: Any) -> dict[str, str]:
+        if not spec:
+            return {}
+        if "event_type" not in ENTITIES[entity].column_names:
+            raise self.fail(where, f"entity {entity!r} has no event_type column")
+        if not isinstance(spec, dict):
+            raise self.fail(where, "expected a mapping source value -> canonical event type")
+        for source_value, target in spec.items():
+            if target not in EVENT_TYPES:
+                raise self.fail(f"{where}.{source_value}", f"{target!r} is not an event type; use one of {list(EVENT_TYPES)}")
+        return {str(k): v for k, v in spec.items()}
+
+    def boolean_map(self, where: str, spec: Any) -> dict[str, bool]:
+        if not isinstance(spec, dict):
+            raise self.fail(where, "expected a mapping source value -> true/false")
+        for source_value, target in spec.items():
+            if not isinstance(target, bool):
+                raise self.fail(f"{where}.{source_value}", f"expected true or false, got {target!r}")
+        # YAML reads an unquoted TRUE key as a boolean; compare as lower-case text either way.
+        return {str(k).strip().lower(): v for k, v in spec.items()}
+
+
+def _guess_format(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if ".parquet" in suffixes or ".pq" in suffixes:
+        return "parquet"
+    if ".csv" in suffixes or ".tsv" in suffixes or ".txt" in suffixes:
+        return "csv"
+    return f"<cannot tell from {path.name!r}; set format>"
+
+
+def _clear_name(hash_column: str) -> str:
+    return next(k for k, v in PII_SOURCE_COLUMNS.items() if v == hash_column)

@@ -1,0 +1,292 @@
+"""Run a declarative suite (``expectations/<suite>.yml``) as a real GX 1.x Checkpoint.
+
+Why this shape:
+- The suite files are the versioned source of truth; the GX file context under
+  ``$ECOMFLOW_HOME/gx`` is rebuilt from them on every run (add_or_update, delete-then-add),
+  so editing a YAML takes effect on the next task run and repeated runs are idempotent.
+- Rows are read from the warehouse with ``tasks.warehouse.read_frame`` (bound parameters,
+  one partition) and validated as a pandas batch, which works the same on DuckDB and
+  PostgreSQL and never holds the DuckDB file while GX renders Data Docs.
+- A failure raises ``DataQualityError`` naming the failing expectations, their columns and
+  observed values, and the Data Docs page, so the failed Airflow task log says what broke
+  and where to look.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from tasks.quality.suites import (
+    EXPECTATIONS_DIR,
+    ExpectationSpec,
+    SuiteSpec,
+    list_suites,
+    load_suite_spec,
+)
+from tasks.settings import get_settings
+from tasks.warehouse import connect, qualified, quote_ident, read_frame
+from tasks.warehouse.io import table_columns
+
+if TYPE_CHECKING:  # great_expectations is heavy; import it only when a suite runs.
+    from great_expectations.data_context import FileDataContext
+    from great_expectations.expectations import Expectation
+
+log = logging.getLogger(__name__)
+
+DATASOURCE_NAME = "ecomflow_warehouse"
+BATCH_DEFINITION_NAME = "whole_partition"
+MAX_SAMPLES = 5
+
+__all__ = [
+    "DataQualityError",
+    "ExpectationFailure",
+    "SuiteResult",
+    "build_expectation",
+    "list_suites",
+    "load_suite_spec",
+    "run_suite",
+]
+
+
+@dataclass(frozen=True)
+class ExpectationFailure:
+    type: str
+    column: str | None
+    observed: str
+
+    def __str__(self) -> str:
+        where = f" on {self.column}" if self.column else ""
+        return f"{self.type}{where}: {self.observed}"
+
+
+@dataclass
+class SuiteResult:
+    suite: str
+    table: str
+    partition: dict[str, Any]
+    success: bool
+    n_rows: int
+    evaluated: int = 0
+    failures: list[ExpectationFailure] = field(default_factory=list)
+    data_docs_path: Path | None = None
+    empty: bool = False
+
+
+class DataQualityError(RuntimeError):
+    """A suite failed; ``result`` carries the details (also in the message)."""
+
+    def __init__(self, message: str, result: SuiteResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _expectation_classes() -> dict[str, type]:
+    import great_expectations as gx
+
+    classes = {}
+    for name in dir(gx.expectations):
+        obj = getattr(gx.expectations, name)
+        if isinstance(obj, type) and issubclass(obj, gx.expectations.Expectation):
+            classes[name.lower()] = obj
+    return classes
+
+
+def build_expectation(spec: ExpectationSpec) -> Expectation:
+    """``{type: expect_column_values_to_not_be_null, kwargs}`` -> ``gx.expectations.ExpectColumnValuesToNotBeNull(**kwargs)``."""
+    classes = _expectation_classes()
+    cls = classes.get(spec.type.replace("_", "").lower())
+    if cls is None:
+        raise ValueError(f"unknown GX expectation type {spec.type!r} (not in great_expectations.expectations)")
+    return cls(**spec.kwargs, meta=spec.meta or None)
+
+
+@contextmanager
+def _gx_lock(root: Path) -> Iterator[None]:
+    """One process at a time edits the file context (PostgreSQL runs tasks in parallel)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".ecomflow.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _context(root: Path) -> FileDataContext:
+    import great_expectations as gx
+
+    return gx.get_context(mode="file", project_root_dir=str(root))
+
+
+def _read_partition(spec: SuiteSpec, partition: dict[str, Any]) -> pd.DataFrame:
+    clauses, params = [], {}
+    for i, (col, value) in enumerate(partition.items()):
+        if value is None:
+            clauses.append(f"{quote_ident(col)} IS NULL")
+        else:
+            clauses.append(f"{quote_ident(col)} = :p{i}")
+            params[f"p{i}"] = value
+    where = " AND ".join(clauses) or "1 = 1"
+    frame = read_frame(f"SELECT * FROM {qualified(spec.table)} WHERE {where}", params)
+    # Drivers hand back Python objects; let pandas pick real dtypes so numeric/time
+    # expectations compare numbers and timestamps, not strings.
+    frame = frame.infer_objects()
+    for col in frame.columns:
+        if frame[col].dtype == object and frame[col].map(lambda v: isinstance(v, datetime)).any():
+            frame[col] = pd.to_datetime(frame[col])
+    for name, expression in spec.computed_columns.items():
+        frame[name] = frame.eval(expression) if not frame.empty else pd.Series(dtype="float64")
+    return frame
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (date, datetime, pd.Timestamp)):
+        return value.isoformat()
+    return repr(value)
+
+
+def _failure(expectation_result: Any) -> ExpectationFailure:
+    config = expectation_result.expectation_config
+    kwargs = dict(config.kwargs)
+    column = kwargs.get("column") or (
+        f"{kwargs['column_A']}/{kwargs['column_B']}" if "column_A" in kwargs else None
+    ) or (",".join(kwargs["column_list"]) if "column_list" in kwargs else None)
+    result = expectation_result.result or {}
+    parts = []
+    if "observed_value" in result:
+        parts.append(f"observed {_describe(result['observed_value'])}")
+    if result.get("unexpected_count"):
+        pct = result.get("unexpected_percent")
+        parts.append(f"{result['unexpected_count']} unexpected"
+                     + (f" ({pct:.2f}%)" if isinstance(pct, (int, float)) else ""))
+    samples = result.get("partial_unexpected_list") or []
+    if samples:
+        parts.append("e.g. " + ", ".join(_describe(v) for v in samples[:MAX_SAMPLES]))
+    exception = (expectation_result.exception_info or {}).get("exception_message")
+    if exception:
+        parts.append(f"error: {exception}")
+    expected = {k: v for k, v in kwargs.items()
+                if k not in ("column", "column_A", "column_B", "column_list", "batch_id")}
+    if expected:
+        parts.append(f"expected {expected}")
+    return ExpectationFailure(config.type, column, "; ".join(parts) or "failed")
+
+
+def _docs_index(context: FileDataContext) -> Path | None:
+    for site in context.get_docs_sites_urls():
+        url = site.get("site_url") or ""
+        if url.startswith("file://"):
+            return Path(url.removeprefix("file://"))
+    return None
+
+
+def _run_checkpoint(spec: SuiteSpec, frame: pd.DataFrame) -> tuple[bool, int, list[ExpectationFailure], Path | None]:
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    root = get_settings().gx_root
+    with _gx_lock(root):
+        context = _context(root)
+        try:
+            datasource = context.data_sources.get(DATASOURCE_NAME)
+        except (KeyError, ValueError, LookupError):
+            datasource = context.data_sources.add_pandas(name=DATASOURCE_NAME)
+        asset_name = spec.suite
+        if asset_name in datasource.get_asset_names():
+            datasource.delete_asset(asset_name)
+        asset = datasource.add_dataframe_asset(name=asset_name)
+        batch_definition = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
+
+        suite = gx.ExpectationSuite(name=spec.suite, meta={"table": spec.table, "source": str(spec.path)})
+        for expectation_spec in spec.expectations:
+            suite.add_expectation(build_expectation(expectation_spec))
+        suite = context.suites.add_or_update(suite)
+
+        validation = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=f"{spec.suite}__validation", data=batch_definition, suite=suite)
+        )
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=f"{spec.suite}__checkpoint",
+                validation_definitions=[validation],
+                actions=[UpdateDataDocsAction(name="update_data_docs")],
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": MAX_SAMPLES},
+            )
+        )
+        result = checkpoint.run(batch_parameters={"dataframe": frame})
+        docs = _docs_index(context)
+
+    failures: list[ExpectationFailure] = []
+    evaluated = 0
+    for validation_result in result.run_results.values():
+        for expectation_result in validation_result.results:
+            evaluated += 1
+            if not expectation_result.success:
+                failures.append(_failure(expectation_result))
+    return bool(result.success), evaluated, failures, docs
+
+
+def _table_exists(table: str) -> bool:
+    with connect() as conn:
+        return table_columns(conn, table) is not None
+
+
+def run_suite(
+    suite_name: str,
+    partition_values: dict[str, Any] | None = None,
+    *,
+    expectations_dir: Path = EXPECTATIONS_DIR,
+) -> SuiteResult:
+    """Validate one partition of the suite's table; raise DataQualityError if it fails.
+
+    ``partition_values`` maps the suite's partition columns to values, e.g.
+    ``{"dt": date(2026, 1, 2), "hr": 5}``; a value of None means ``IS NULL`` (daily rows of a
+    table that also holds hourly ones); omitting a column (or passing None for the dict)
+    validates all its values, e.g. a whole day of an hourly table.
+    """
+    spec = load_suite_spec(suite_name, expectations_dir)
+    partition = spec.check_partition(partition_values)
+    where = ", ".join(f"{k}={v}" for k, v in partition.items()) or "whole table"
+
+    if not _table_exists(spec.table):
+        result = SuiteResult(spec.suite, spec.table, partition, success=False, n_rows=0, empty=True)
+        raise DataQualityError(
+            f"suite {spec.suite!r}: table {spec.table} does not exist (has its producer run?)", result
+        )
+    frame = _read_partition(spec, partition)
+    if frame.empty:
+        result = SuiteResult(spec.suite, spec.table, partition, success=spec.allow_empty, n_rows=0, empty=True)
+        if not spec.allow_empty:
+            raise DataQualityError(
+                f"suite {spec.suite!r}: {spec.table} has no rows for {where} and the suite says "
+                f"allow_empty: false ({spec.path.name}); the producer wrote nothing for this partition",
+                result,
+            )
+        log.warning("suite %s: %s has no rows for %s (allowed by allow_empty); nothing validated",
+                    spec.suite, spec.table, where)
+        return result
+
+    success, evaluated, failures, docs = _run_checkpoint(spec, frame)
+    result = SuiteResult(spec.suite, spec.table, partition, success, len(frame), evaluated, failures, docs)
+    log.info("suite %s on %s (%s): %s, %d rows, %d/%d expectations passed; Data Docs: %s",
+             spec.suite, spec.table, where, "PASSED" if success else "FAILED", len(frame),
+             evaluated - len(failures), evaluated, docs)
+    if not success:
+        lines = "\n".join(f"  - {failure}" for failure in failures)
+        raise DataQualityError(
+            f"suite {spec.suite!r} FAILED on {spec.table} ({where}, {len(frame)} rows): "
+            f"{len(failures)} of {evaluated} expectations failed:\n{lines}\nData Docs: {docs}",
+            result,
+        )
+    return result

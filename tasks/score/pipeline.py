@@ -1,0 +1,31 @@
+"""Entry point for ``ScoreOperator``: run one scorer on one partition.
+
+Daily scorers get ``as_of_date = partition.dt + 1`` (the run covers ``[dt, dt+1)``
+and serves from the next day, CONTRACTS.md); hourly scorers get the hour's start
+as ``as_of_hour``. Scorers are imported lazily (they import torch).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from tasks.partitions import Partition
+
+# scorer name (DAG task suffix = serving table) -> (module, function, cadence)
+SCORERS = {
+    "recommendations": ("tasks.score.recommendations", "score_recommendations", "daily"),
+    "demand_forecasts": ("tasks.score.demand_forecasts", "score_demand", "daily"),
+    "session_intent": ("tasks.score.session_intent", "score_session_intent", "hourly"),
+    "risk_labels": ("tasks.score.risk_labels", "score_risk", "hourly"),
+}
+
+
+def run_scorer(scorer: str, partition: Partition, run_id: str) -> int:
+    """Score one partition; returns the number of serving rows written."""
+    if scorer not in SCORERS:
+        raise ValueError(f"unknown scorer {scorer!r}; known: {sorted(SCORERS)}")
+    module, function, cadence = SCORERS[scorer]
+    if (cadence == "hourly") != partition.is_hourly:
+        raise ValueError(f"{scorer} is a {cadence} scorer; got partition {partition.label}")
+    fn = getattr(importlib.import_module(module), function)
+    return int(fn(partition.start if partition.is_hourly else partition.as_of.date(), run_id))

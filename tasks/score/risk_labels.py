@@ -1,0 +1,39 @@
+"""Hourly risk labels for every transaction of the hour.
+
+Uses the ``risk`` champion when one exists; otherwise (e.g. sources without
+fraud labels, where training is skipped) the documented rules in
+``tasks.train.risk`` with ``model_version = 'rules-v1'``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from tasks.score.common import check_hour, hourly_scored_at, write_serving
+from tasks.train.common import load_artefact, pick_device
+from tasks.train.data import read_hourly_features
+from tasks.train.registry import champion
+from tasks.train.risk import FEATURE_TABLE, MODEL_NAME, RULES_VERSION, predict, rules_decisions
+
+log = logging.getLogger(__name__)
+
+TABLE = "serving.risk_labels"
+
+
+def score_risk(as_of_hour: datetime, run_id: str) -> int:
+    """Write the ``as_of_hour`` partition of serving.risk_labels; returns rows written."""
+    check_hour(as_of_hour)
+    frame = read_hourly_features(FEATURE_TABLE, as_of_hour)
+    if not frame.empty:
+        frame = frame.sort_values("transaction_id", kind="stable").reset_index(drop=True)
+    entry = champion(MODEL_NAME)
+    if entry is None:
+        log.warning("risk: no champion in ml.model_registry; scoring with %s", RULES_VERSION)
+        scored, version = rules_decisions(frame), RULES_VERSION
+    else:
+        scored, version = predict(load_artefact(entry.artefact_uri), frame, pick_device()), entry.version
+    scored["user_id"] = frame["user_id"].to_numpy() if len(frame) else []
+    scored = scored.assign(as_of_date=as_of_hour.date(), as_of_hour=as_of_hour, model_version=version,
+                           run_id=run_id, scored_at=hourly_scored_at(as_of_hour))
+    return write_serving(TABLE, scored, {"as_of_hour": as_of_hour})

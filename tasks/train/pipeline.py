@@ -1,0 +1,49 @@
+"""Entry point for ``TrainModelOperator``: train a model for a daily partition when due.
+
+A daily run for partition ``dt = D`` has ``as_of_date = D + 1`` (CONTRACTS.md):
+the model learns from data strictly before ``D + 1 00:00``. Recipes are imported
+lazily so the operator (and DAG parsing) never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from tasks.partitions import Partition
+
+log = logging.getLogger(__name__)
+
+TRAINERS = {
+    "recommender": "tasks.train.recommender",
+    "session_intent": "tasks.train.session_intent",
+    "demand_forecaster": "tasks.train.demand_forecaster",
+    "risk": "tasks.train.risk",
+}
+
+
+def train_if_due(model: str, partition: Partition, run_id: str, *, force: bool = False) -> dict[str, Any]:
+    """Train ``model`` as of the partition's end unless its champion is fresh enough.
+
+    Returns a JSON-able summary for XCom: status (champion|challenger|skipped|not_due),
+    version, metrics, baseline metrics and, when skipped, the reason.
+    """
+    from tasks.train.registry import champion, is_training_due
+
+    if model not in TRAINERS:
+        raise ValueError(f"unknown model {model!r}; known: {sorted(TRAINERS)}")
+    if partition.is_hourly:
+        raise ValueError(f"training runs on daily partitions, got {partition.label}")
+    as_of_date = partition.as_of.date()
+    if not force and not is_training_due(model, as_of_date):
+        current = champion(model)
+        log.info("%s: champion %s is fresh at %s; not training", model, current and current.version, as_of_date)
+        return {"model": model, "status": "not_due", "version": current.version if current else None,
+                "as_of_date": as_of_date.isoformat()}
+    result = importlib.import_module(TRAINERS[model]).train(as_of_date, run_id)
+    return {
+        "model": model, "status": result.status, "version": result.version, "as_of_date": as_of_date.isoformat(),
+        "metrics": result.metrics, "baseline_metrics": result.baseline_metrics,
+        "champion_metrics": result.champion_metrics, "reason": result.reason,
+    }

@@ -1,0 +1,267 @@
+"""GX suites: every YAML maps to real GX classes, and real checkpoints pass good data and
+fail planted bad data with a message an on-call engineer can act on."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from tasks import settings as settings_module
+from tasks.partitions import Partition
+from tasks.quality import (
+    DataQualityError,
+    list_suites,
+    load_suite_spec,
+    partition_values,
+    run_suite,
+    run_suites_for_partition,
+)
+from tasks.quality.gx_runner import build_expectation
+from tasks.warehouse import dispose_engine, replace_partition
+
+D = date(2026, 1, 2)
+PART = {"dt": D, "hr": 10}
+COLUMN_KWARGS = ("column", "column_A", "column_B")
+
+
+def _events(**changes: list) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "event_id": ["e1", "e2", "e3", "e4"],
+        "session_id": ["s1", "s1", "s1", "s2"],
+        "user_id": ["u1", "u1", "u1", None],
+        "event_type": ["view", "cart", "purchase", "search"],
+        "product_id": ["p1", "p1", "p1", None],
+        "query": [None, None, None, "lamp"],
+        "price": [10.0, 10.0, 10.0, None],
+        "device": ["mobile"] * 4,
+        "event_at": pd.to_datetime(["2026-01-02 10:01", "2026-01-02 10:02", "2026-01-02 10:03",
+                                    "2026-01-02 10:59"]),
+        "dt": [D] * 4,
+        "hr": [10] * 4,
+        "_source": ["test"] * 4,
+    })
+    for column, values in changes.items():
+        frame[column] = values
+    return frame
+
+
+def _load_log(rows_in: list[int], accepted: list[int], quarantined: list[int]) -> pd.DataFrame:
+    n = len(rows_in)
+    return pd.DataFrame({
+        "run_id": [f"r{i}" for i in range(n)], "source": ["synthetic"] * n,
+        "entity": ["events", "order_lines", "transactions"][:n], "dt": [D] * n, "hr": [10] * n,
+        "rows_in": rows_in, "rows_accepted": accepted, "rows_quarantined": quarantined,
+        "status": ["ok"] * n, "loaded_at": [datetime(2026, 1, 2, 11, 5)] * n,
+    })
+
+
+# ---- the suite files ---------------------------------------------------------------
+
+def test_suites_cover_every_protected_table() -> None:
+    tables = {load_suite_spec(name).table for name in list_suites()}
+    expected = {
+        *(f"raw.{e}" for e in ("users", "products", "events", "order_lines", "transactions")),
+        *(f"marts.{m}" for m in ("dim_users", "dim_products", "fct_events", "fct_order_lines",
+                                 "fct_transactions")),
+        *(f"features.{f}" for f in ("user_profile", "item_features", "session_features",
+                                    "transaction_velocity", "daily_item_sales")),
+        *(f"serving.{s}" for s in ("recommendations", "session_intent", "demand_forecasts", "risk_labels")),
+        "audit.load_log",
+    }
+    assert expected <= tables, expected - tables
+
+
+@pytest.mark.parametrize("suite_name", list_suites())
+def test_suite_file_maps_to_gx_expectations(suite_name: str) -> None:
+    """Each YAML names real GX 1.x classes with valid kwargs, and only columns the table has."""
+    import great_expectations as gx
+
+    spec = load_suite_spec(suite_name)
+    built = [build_expectation(e) for e in spec.expectations]
+    assert all(isinstance(e, gx.expectations.Expectation) for e in built)
+    assert spec.table.split(".")[0] in ("raw", "marts", "features", "serving", "audit")
+    column_sets = [e.kwargs["column_set"] for e in spec.expectations
+                   if e.type == "expect_table_columns_to_match_set"]
+    if column_sets:
+        known = set(column_sets[0]) | set(spec.computed_columns) | set(spec.partition_columns)
+        named = {e.kwargs[k] for e in spec.expectations for k in COLUMN_KWARGS if k in e.kwargs}
+        named |= {c for e in spec.expectations for c in e.kwargs.get("column_list", [])}
+        assert named <= known, f"{suite_name}: columns not in its column_set: {named - known}"
+
+
+def test_unknown_expectation_type_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "bogus.yml").write_text(
+        "suite: bogus\ntable: raw.events\npartition: null\n"
+        "expectations:\n  - type: expect_column_values_to_be_purple\n    kwargs: {column: x}\n")
+    spec = load_suite_spec("bogus", tmp_path)
+    with pytest.raises(ValueError, match="expect_column_values_to_be_purple"):
+        build_expectation(spec.expectations[0])
+
+
+# ---- real checkpoints ----------------------------------------------------------------
+
+def test_raw_events_passes_on_good_data_and_writes_data_docs(isolated_home: Path) -> None:
+    replace_partition("raw.events", _events(), PART)
+    result = run_suite("raw_events", PART)
+    assert result.success
+    assert result.n_rows == 4
+    assert result.evaluated == 8
+    assert result.data_docs_path is not None
+    assert result.data_docs_path.is_file()
+    assert result.data_docs_path.name == "index.html"
+    assert isolated_home / "gx" in result.data_docs_path.parents
+    # Idempotent: a second run in the same context rebuilds, not duplicates, GX objects.
+    assert run_suite("raw_events", PART).success
+    import great_expectations as gx
+
+    context = gx.get_context(mode="file", project_root_dir=str(isolated_home / "gx"))
+    assert [v.name for v in context.validation_definitions.all()] == ["raw_events__validation"]
+
+
+def test_raw_events_fails_on_planted_bad_rows(isolated_home: Path) -> None:
+    bad = _events(event_id=[None, "e2", "e3", "e4"], event_type=["view", "click", "purchase", "search"])
+    replace_partition("raw.events", bad, PART)
+    with pytest.raises(DataQualityError) as excinfo:
+        run_suite("raw_events", PART)
+    message = str(excinfo.value)
+    assert "raw_events" in message
+    assert "raw.events" in message
+    assert "expect_column_values_to_not_be_null on event_id" in message
+    assert "expect_column_values_to_be_in_set on event_type" in message
+    assert "'click'" in message
+    assert "Data Docs:" in message
+    assert "index.html" in message
+    result = excinfo.value.result
+    assert not result.success
+    assert {f.column for f in result.failures} == {"event_id", "event_type"}
+
+
+def test_partition_filter_only_sees_its_partition(isolated_home: Path) -> None:
+    """Bad rows in another hour must not fail this hour (values go as bound parameters)."""
+    replace_partition("raw.events", _events(), PART)
+    other = _events(event_type=["click"] * 4, hr=[11] * 4)
+    replace_partition("raw.events", other, {"dt": D, "hr": 11})
+    assert run_suite("raw_events", PART).n_rows == 4
+    with pytest.raises(DataQualityError):
+        run_suite("raw_events", {"dt": D})  # the whole day includes hour 11
+
+
+def test_raw_products_negative_price_fails(isolated_home: Path) -> None:
+    products = pd.DataFrame({
+        "product_id": ["p1", "p2"], "title": ["Mug", "Lamp"], "description": [None, None],
+        "category": ["kitchen", "home"], "brand": [None, None], "price": [9.5, -1.0],
+        "currency": ["GBP", "GBP"], "created_at": pd.to_datetime(["2026-01-02 08:00"] * 2),
+        "dt": [D, D], "hr": pd.array([None, None], dtype="Int64"), "_source": ["test"] * 2,
+    })
+    replace_partition("raw.products", products, {"dt": D, "hr": None})
+    with pytest.raises(DataQualityError, match=r"expect_column_values_to_be_between on price: 1 unexpected"):
+        run_suite("raw_products", {"dt": D, "hr": None})
+
+
+def test_load_log_reconciliation(isolated_home: Path) -> None:
+    """rows_in = rows_accepted + rows_quarantined holds, and a lost row is caught."""
+    replace_partition("audit.load_log", _load_log([10, 5], [9, 5], [1, 0]), PART)
+    assert run_suite("audit_load_log", PART).success
+    replace_partition("audit.load_log", _load_log([10, 5], [9, 4], [1, 0]), PART)
+    with pytest.raises(DataQualityError) as excinfo:
+        run_suite("audit_load_log", PART)
+    assert "expect_column_pair_values_to_be_equal on rows_in/rows_accounted" in str(excinfo.value)
+
+
+def test_empty_partition_policy(isolated_home: Path) -> None:
+    replace_partition("audit.load_log", _load_log([1], [1], [0]), PART)
+    with pytest.raises(DataQualityError, match=r"no rows for dt=2026-01-03, hr=10.*allow_empty: false"):
+        run_suite("audit_load_log", {"dt": date(2026, 1, 3), "hr": 10})
+    replace_partition("raw.events", _events(), PART)
+    result = run_suite("raw_events", {"dt": date(2026, 1, 3), "hr": 10})  # allow_empty: true
+    assert result.success
+    assert result.empty
+    assert result.n_rows == 0
+
+
+def test_missing_table_and_bad_partition_keys(isolated_home: Path) -> None:
+    with pytest.raises(DataQualityError, match="serving.risk_labels does not exist"):
+        run_suite("serving_risk_labels", {"as_of_date": D, "as_of_hour": None})
+    with pytest.raises(ValueError, match="partitioned by"):
+        run_suite("raw_events", {"as_of_date": D})
+
+
+def test_serving_risk_labels_hourly_partition(isolated_home: Path) -> None:
+    hour = pd.Timestamp("2026-01-02 10:00")
+    labels = pd.DataFrame({
+        "transaction_id": ["t1", "t2"], "user_id": ["u1", "u2"], "risk_score": [0.1, 0.95],
+        "label": ["pass", "block"], "action": ["none", "freeze_account"], "reasons": ["", "velocity"],
+        "as_of_date": [D, D], "as_of_hour": [hour, hour], "model_version": ["v1", "v1"],
+        "run_id": ["r1", "r1"], "scored_at": [datetime(2026, 1, 2, 11, 1)] * 2,
+    })
+    replace_partition("serving.risk_labels", labels, {"as_of_date": D, "as_of_hour": hour})
+    assert run_suite("serving_risk_labels", {"as_of_date": D, "as_of_hour": hour}).success
+    labels.loc[1, "label"] = "maybe"
+    labels.loc[0, "risk_score"] = 1.7
+    replace_partition("serving.risk_labels", labels, {"as_of_date": D, "as_of_hour": hour})
+    with pytest.raises(DataQualityError) as excinfo:
+        run_suite("serving_risk_labels", {"as_of_date": D, "as_of_hour": hour})
+    failed = {f.column for f in excinfo.value.result.failures}
+    assert failed == {"label", "risk_score"}
+
+
+@pytest.mark.postgres
+def test_run_suite_on_postgres(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same reader and checkpoint against PostgreSQL (typed columns come back as Python objects)."""
+    db_name = f"ecomflow_gx_test_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
+    monkeypatch.setenv("ECOMFLOW_WAREHOUSE", "postgres")
+    monkeypatch.setenv("ECOMFLOW_PG_DB", db_name)
+    monkeypatch.delenv("ECOMFLOW_PG_URL", raising=False)
+    settings_module.reset()
+    dispose_engine()
+    try:
+        replace_partition("raw.events", _events(), PART)
+        assert run_suite("raw_events", PART).success
+        replace_partition("raw.events", _events(price=[1.0, -2.0, 3.0, None]), PART)
+        with pytest.raises(DataQualityError, match="on price"):
+            run_suite("raw_events", PART)
+    finally:
+        dispose_engine()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# ---- Airflow partition -> suite partition ---------------------------------------------
+
+def test_partition_values_follow_the_contract() -> None:
+    daily, hourly = Partition(D), Partition(D, 5)
+    assert partition_values("raw_events", hourly, "ingest") == {"dt": D, "hr": 5}
+    assert partition_values("raw_events", daily, "ingest") == {"dt": D}  # all hours of the day
+    assert partition_values("features_user_profile", daily, "as_of") == {
+        "as_of_date": date(2026, 1, 3), "as_of_hour": None}
+    assert partition_values("serving_risk_labels", hourly, "as_of") == {
+        "as_of_date": D, "as_of_hour": datetime(2026, 1, 2, 5)}
+    assert partition_values("serving_recommendations", daily, "as_of") == {"as_of_date": date(2026, 1, 3)}
+    assert partition_values("marts_fct_events", daily, "table") is None
+    with pytest.raises(ValueError, match="scope"):
+        partition_values("raw_events", daily, "weekly")
+
+
+def test_run_suites_for_partition_reports_every_failure(isolated_home: Path) -> None:
+    replace_partition("raw.events", _events(event_type=["view", "cart", "click", "search"]), PART)
+    replace_partition("audit.load_log", _load_log([3], [2], [0]), PART)
+    with pytest.raises(DataQualityError) as excinfo:
+        run_suites_for_partition(["raw_events", "audit_load_log"], Partition(D, 10), "ingest")
+    message = str(excinfo.value)
+    assert "2 of 2 suites failed for 2026-01-02T10 (raw_events, audit_load_log)" in message
+    assert "'click'" in message
+    assert "rows_in/rows_accounted" in message
+    replace_partition("raw.events", _events(), PART)
+    summaries = run_suites_for_partition(["raw_events"], Partition(D, 10), "ingest")
+    assert summaries[0]["success"] is True
+    assert summaries[0]["partition"] == {"dt": "2026-01-02", "hr": "10"}

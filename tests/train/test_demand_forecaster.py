@@ -1,0 +1,120 @@
+"""Demand forecaster: pinball loss, non-crossing quantiles, seasonal naive by hand,
+beating the baseline on planted weekly series, determinism, round trip."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tasks.train import demand_forecaster as dm
+from tasks.train import registry, synthetic_frames
+from tasks.train.common import Artefact, DataWindow, as_of_instant, load_artefact, save_artefact
+from tasks.train.metrics import pinball_loss
+from tasks.warehouse import replace_partition
+
+D = date(2024, 3, 1)
+CPU = torch.device("cpu")
+SMALL = dm.DemandConfig(epochs=15, horizon_days=14)
+
+
+def test_masked_pinball_matches_numpy_reference() -> None:
+    y = torch.tensor([[2.0, 4.0]])
+    pred = torch.tensor([[[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]])
+    expected = np.mean([np.mean([pinball_loss(np.array([a]), np.array([p]), q)
+                                 for p, q in zip([1.0, 2.0, 3.0], dm.QUANTILES, strict=True)])
+                        for a in (2.0, 4.0)])
+    assert float(dm.masked_pinball(pred, y, torch.ones(1, 2))) == pytest.approx(expected)
+    # masking the second day leaves only the first day's loss
+    first = np.mean([pinball_loss(np.array([2.0]), np.array([p]), q)
+                     for p, q in zip([1.0, 2.0, 3.0], dm.QUANTILES, strict=True)])
+    assert float(dm.masked_pinball(pred, y, torch.tensor([[1.0, 0.0]]))) == pytest.approx(first)
+
+
+def test_quantiles_never_cross() -> None:
+    torch.manual_seed(0)
+    out = dm.QuantileMLP(10, 5, (8,))(torch.randn(50, 10) * 5)
+    assert torch.all(out[..., 0] <= out[..., 1])
+    assert torch.all(out[..., 1] <= out[..., 2])
+
+
+def test_seasonal_naive_by_hand() -> None:
+    units = np.arange(28, dtype=float)[None, :]  # one product, day i sells i
+    panel = dm.Panel(["p"], [D + timedelta(days=i) for i in range(28)], units, np.zeros_like(units),
+                     np.ones_like(units))
+    out = dm.seasonal_naive(panel, origin=28, days=8)
+    assert out[0, :, 1].tolist() == [21, 22, 23, 24, 25, 26, 27, 21]
+    assert out[0, 0, 0] == pytest.approx(np.quantile([21, 14, 7, 0], 0.1))
+
+
+def test_eval_days_rule() -> None:
+    cfg = dm.DemandConfig(context_days=28, horizon_days=28)
+    assert dm.eval_days_for(90, cfg) == 28
+    assert dm.eval_days_for(60, cfg) == 14
+    assert dm.eval_days_for(60, dm.DemandConfig(context_days=28, horizon_days=7)) == 7
+
+
+def test_beats_seasonal_naive_with_calibrated_interval() -> None:
+    fitted = dm.fit_and_evaluate(synthetic_frames.daily_item_sales(D, seed=0), SMALL, CPU)
+    assert fitted.eval_days == 14
+    assert fitted.origin == 90 - 14
+    assert fitted.metrics["wape"] < fitted.baseline_metrics["wape"]
+    assert fitted.metrics["pinball"] < fitted.baseline_metrics["pinball"]
+    assert 0.6 <= fitted.metrics["coverage_p10_p90"] <= 0.95
+
+
+def test_training_is_deterministic_by_seed() -> None:
+    sales = synthetic_frames.daily_item_sales(D, n_products=5, days=60, seed=1)
+    cfg = dm.DemandConfig(epochs=3, horizon_days=7)
+    a, b = dm.fit_and_evaluate(sales, cfg, CPU), dm.fit_and_evaluate(sales, cfg, CPU)
+    assert all(torch.equal(v, b.model.state_dict()[k]) for k, v in a.model.state_dict().items())
+    assert a.metrics == b.metrics
+
+
+def test_too_short_series_is_refused() -> None:
+    with pytest.raises(ValueError, match="min_series_days"):
+        dm.fit_and_evaluate(synthetic_frames.daily_item_sales(D, n_products=2, days=30), SMALL, CPU)
+
+
+def test_round_trip_and_forecast_frame(isolated_home) -> None:
+    sales = synthetic_frames.daily_item_sales(D, n_products=4, days=60, seed=2)
+    cfg = dm.DemandConfig(epochs=3, horizon_days=7)
+    fitted = dm.fit_and_evaluate(sales, cfg, CPU)
+    art = Artefact(model="demand_forecaster", version="demand-test", config=cfg.to_dict(),
+                   window=DataWindow(as_of_instant(D) - timedelta(days=60), as_of_instant(D)),
+                   state_dict=fitted.model.state_dict())
+    out = dm.predict_frame(load_artefact(save_artefact(art)), sales, CPU)
+    direct = dm.forecast(fitted.model, dm.to_panel(sales), 60, cfg, CPU)
+    np.testing.assert_array_equal(out["p50"].to_numpy(), direct[..., 1].reshape(-1))
+    assert len(out) == 4 * 7
+    assert out["forecast_date"].min() == D
+    assert out["forecast_date"].max() == D + timedelta(6)
+    assert (out["p10"] <= out["p50"]).all()
+    assert (out["p50"] <= out["p90"]).all()
+    assert (out["p10"] >= 0).all()
+
+
+def test_train_recipe_promotes_only_better_models(isolated_home) -> None:
+    sales = synthetic_frames.daily_item_sales(D, n_products=10, seed=3)
+    replace_partition(dm.FEATURE_TABLE, sales, {"as_of_date": D, "as_of_hour": None},
+                      column_types={"as_of_hour": "TIMESTAMP"})
+    good = dm.train(D, "run-1", SMALL)
+    assert good.status == "champion"
+    assert good.metrics["wape"] < good.baseline_metrics["wape"]
+    # A one-epoch model is worse than the champion on the same holdout -> challenger.
+    weak = dm.train(D, "run-2", dm.DemandConfig(epochs=1, horizon_days=14, lr=1e-4))
+    assert weak.status == "challenger"
+    assert weak.champion_metrics == {"wape": pytest.approx(good.metrics["wape"])}
+    assert registry.champion("demand_forecaster").version == good.version
+
+
+def test_to_panel_zero_fills_missing_days() -> None:
+    sales = pd.DataFrame({"product_id": ["a", "a", "b"], "sales_date": [D, D + timedelta(2), D + timedelta(1)],
+                          "units": [1, 3, 2], "avg_price": [2.0, 2.0, 5.0], "is_promo": [False, True, False]})
+    panel = dm.to_panel(sales)
+    assert panel.products == ["a", "b"]
+    assert panel.units.tolist() == [[1, 0, 3], [0, 2, 0]]
+    assert panel.price.tolist() == [[2.0, 2.0, 2.0], [5.0, 5.0, 5.0]]

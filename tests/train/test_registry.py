@@ -1,0 +1,86 @@
+"""Registry promotion logic (champion / challenger / retired), idempotence and evaluations."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from tasks.train import registry
+from tasks.train.common import DataWindow
+from tasks.warehouse import read_frame
+
+
+def _register(version: str, value: float, champion_value: float | None, *, end: date = date(2024, 3, 1),
+              higher: bool = True) -> str:
+    window = DataWindow(datetime(2024, 1, 1), datetime(end.year, end.month, end.day))
+    return registry.register(
+        model="toy", version=version, artefact_uri=f"/nowhere/{version}", config={"seed": 1},
+        window=window, seed=1, metrics={"m": value, "aux": 0.5}, baseline_metrics={"m": 0.1, "aux": 0.4},
+        main_metric="m", higher_is_better=higher, champion_value=champion_value, baseline_name="base",
+        as_of_date=end, run_id="run-1",
+    )
+
+
+def _statuses() -> dict[str, str]:
+    return {e.version: e.status for e in registry.entries("toy")}
+
+
+def test_promotion_challenger_and_retirement(isolated_home) -> None:
+    assert registry.champion("toy") is None
+    assert _register("v1", 0.50, None) == "champion"
+    # v2 is worse than v1 measured on v2's holdout -> challenger, v1 stays.
+    assert _register("v2", 0.40, 0.45) == "challenger"
+    assert _statuses() == {"v1": "champion", "v2": "challenger"}
+    # v3 ties v1 on the new holdout -> promoted (>= with margin 0); v1 retired.
+    assert _register("v3", 0.45, 0.45) == "champion"
+    assert _statuses() == {"v1": "retired", "v2": "challenger", "v3": "champion"}
+    champ = registry.champion("toy")
+    assert champ is not None
+    assert champ.version == "v3"
+    assert champ.promoted_by == "auto:run-1"
+    assert champ.metrics == {"m": 0.45, "aux": 0.5}
+    assert champ.baseline_metrics["m"] == 0.1
+
+
+def test_reregistering_a_version_replaces_its_row(isolated_home) -> None:
+    _register("v1", 0.5, None)
+    _register("v1", 0.5, 0.5)
+    _register("v1", 0.5, 0.5)
+    rows = read_frame("SELECT version, status FROM ml.model_registry WHERE model = 'toy'")
+    assert rows.to_dict("records") == [{"version": "v1", "status": "champion"}]
+    evals = read_frame("SELECT metric, value, baseline, baseline_value FROM ml.evaluations ORDER BY metric")
+    assert evals["metric"].tolist() == ["aux", "m"]  # no duplicate rows, no self-comparison
+    assert evals.loc[evals["metric"] == "m", "baseline_value"].item() == pytest.approx(0.1)
+
+
+def test_evaluations_include_previous_champion(isolated_home) -> None:
+    _register("v1", 0.5, None)
+    _register("v2", 0.6, 0.55)
+    rows = read_frame("SELECT baseline, baseline_value FROM ml.evaluations WHERE version = 'v2' "
+                      "AND metric = 'm' ORDER BY baseline")
+    assert rows.to_dict("records") == [{"baseline": "base", "baseline_value": pytest.approx(0.1)},
+                                       {"baseline": "champion:v1", "baseline_value": pytest.approx(0.55)}]
+
+
+def test_margin_and_lower_is_better(isolated_home, monkeypatch) -> None:
+    from tasks import settings
+
+    assert registry.should_promote(0.20, 0.25, higher_is_better=False, margin=0.0)
+    assert not registry.should_promote(0.26, 0.25, higher_is_better=False, margin=0.0)
+    assert not registry.should_promote(0.51, 0.50, higher_is_better=True, margin=0.02)
+    assert registry.should_promote(0.52, 0.50, higher_is_better=True, margin=0.02)
+    assert registry.should_promote(float("nan"), None, higher_is_better=True, margin=0.0)
+    assert not registry.should_promote(float("nan"), 0.5, higher_is_better=True, margin=0.0)
+    monkeypatch.setenv("ECOMFLOW_PROMOTION_MARGIN", "0.1")
+    settings.reset()
+    _register("v1", 0.5, None)
+    assert _register("v2", 0.55, 0.5) == "challenger"
+
+
+def test_is_training_due(isolated_home) -> None:
+    assert registry.is_training_due("toy", date(2024, 3, 1))
+    _register("v1", 0.5, None, end=date(2024, 3, 1))
+    assert not registry.is_training_due("toy", date(2024, 3, 1))
+    assert not registry.is_training_due("toy", date(2024, 3, 7))
+    assert registry.is_training_due("toy", date(2024, 3, 8))  # train_every_days defaults to 7
