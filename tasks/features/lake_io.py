@@ -3,14 +3,29 @@
 Transforms never read or write; this module turns lake folders into DataFrames
 with the canonical schema (``tasks.ingest.schema``) and writes feature outputs to
 exactly one ``as_of_date=``/``as_of_hour=`` folder.
+
+Why the reader looks at Parquet footers first: ingestion writes each partition
+from pandas, so the *physical* type of a column differs between files: a column
+that is all null in one hour (``query`` without searches, an empty partition) is
+Arrow type ``null`` (Parquet INT32/UNKNOWN), pandas timestamps may be nanoseconds,
+ints int32 or int64. Spark reads a folder with one schema and fails on such
+files. So the reader lists the partitions inside the window (pruning by path),
+reads their footers on the driver, reads each group of files with the same
+physical layout with its own schema, casts to the canonical types and unions.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 
-from pyspark.errors import AnalysisException
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -30,7 +45,11 @@ CANONICAL_SPARK_TYPES: dict[str, T.DataType] = {
     "date": T.DateType(),
 }
 
-_PARTITION_FIELDS = [T.StructField("dt", T.DateType()), T.StructField("hr", T.IntegerType())]
+#: Hadoop-only schemes and the pyarrow filesystem that serves the same URIs.
+_ARROW_SCHEMES = {"s3a": "s3", "s3n": "s3", "gs": "gs", "gcs": "gs"}
+_FOOTER_THREADS = 16
+
+
 def canonical_schema(name: str) -> T.StructType:
     """Spark schema of a raw entity (canonical columns only, no dt/hr)."""
     ent = entity(name)
@@ -43,44 +62,87 @@ def empty_raw(spark: SparkSession, name: str) -> DataFrame:
     return spark.createDataFrame([], canonical_schema(name))
 
 
-def _read_type(inferred: T.DataType | None, canonical: T.DataType) -> T.DataType:
-    """Type to read a column with, so that every partition file can be decoded.
+def _spark_read_type(arrow_type: pa.DataType, canonical: T.DataType) -> T.DataType | None:
+    """Type Spark can decode this file's column with; None when the column holds only nulls.
 
-    Narrow integers/floats are widened (partitions written by different pandas
-    versions may disagree on int32/int64); nanosecond timestamps arrive as longs.
+    Integers and floats are widened so files written as int32 and int64 share a
+    group; nanosecond timestamps are read as longs (``nanosAsLong``) and converted.
     """
-    if inferred is None:
-        return canonical
-    if isinstance(inferred, T.ByteType | T.ShortType | T.IntegerType | T.LongType):
+    if pa.types.is_null(arrow_type):
+        return None
+    if pa.types.is_integer(arrow_type):
         return T.LongType()
-    if isinstance(inferred, T.FloatType | T.DoubleType):
+    if pa.types.is_floating(arrow_type):
         return T.DoubleType()
-    if isinstance(inferred, T.TimestampNTZType):
-        return T.TimestampType()
-    return inferred
+    if pa.types.is_timestamp(arrow_type):
+        return T.LongType() if arrow_type.unit == "ns" else T.TimestampType()
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return T.StringType()
+    if pa.types.is_boolean(arrow_type):
+        return T.BooleanType()
+    if pa.types.is_date(arrow_type):
+        return T.DateType()
+    return canonical
 
 
-def _to_canonical(column: str, read_type: T.DataType, canonical: T.DataType) -> Column:
+def _to_canonical(column: str, read_type: T.DataType | None, canonical: T.DataType) -> Column:
+    if read_type is None:
+        return F.lit(None).cast(canonical).alias(column)
     col = F.col(column)
     if isinstance(read_type, T.LongType) and isinstance(canonical, T.TimestampType | T.DateType):
-        # nanoseconds since the epoch (pyarrow's default unit for pandas datetimes)
-        # integral division: going through DOUBLE would lose sub-microsecond digits of 1.7e18
+        # nanoseconds since the epoch; integral division, since going through
+        # DOUBLE would lose the last digits of a 1.7e18 value
         col = F.timestamp_micros(F.expr(f"`{column}` div 1000"))
     return col.cast(canonical).alias(column)
 
 
-def _partition_filter(ent: Entity, columns: list[str], start: datetime | None, end: datetime) -> Column:
-    """Predicate on the hive partition columns only, so Spark prunes folders."""
+def _arrow_filesystem(root: str) -> tuple[pafs.FileSystem, str]:
+    if "://" not in root:
+        return pafs.LocalFileSystem(), root
+    scheme, rest = root.split("://", 1)
+    return pafs.FileSystem.from_uri(f"{_ARROW_SCHEMES.get(scheme, scheme)}://{rest}")
+
+
+def _window_expression(ent: Entity, start: datetime | None, end: datetime) -> pc.Expression:
+    """Predicate on the hive partition keys: the folders that can hold rows in ``[start, end)``."""
     last = end - timedelta(microseconds=1)
-    cond = F.col("dt") <= F.lit(last.date())
+    dt, last_day = pc.field("dt"), pa.scalar(last.date(), pa.date32())
+    expr = dt <= last_day
     if start is not None:
-        cond = cond & (F.col("dt") >= F.lit(start.date()))
-    if ent.hourly and "hr" in columns:
-        # boundary days: skip the hours outside [start, end) as well
-        cond = cond & ((F.col("dt") < F.lit(last.date())) | (F.col("hr") <= F.lit(last.hour)))
+        expr = expr & (dt >= pa.scalar(start.date(), pa.date32()))
+    if ent.hourly:
+        hr = pc.field("hr")
+        expr = expr & ((dt < last_day) | (hr <= last.hour))
         if start is not None:
-            cond = cond & ((F.col("dt") > F.lit(start.date())) | (F.col("hr") >= F.lit(start.hour)))
-    return cond
+            expr = expr & ((dt > pa.scalar(start.date(), pa.date32())) | (hr >= start.hour))
+    return expr
+
+
+def list_partition_files(name: str, end: datetime, start: datetime | None = None) -> list[tuple[str, pa.Schema]]:
+    """(Spark path, physical Arrow schema) of the non-empty files of ``name`` inside the window.
+
+    Returns an empty list when the entity folder does not exist.
+    """
+    ent = entity(name)
+    root = lake_uri(dataset_root("raw", name))
+    filesystem, base = _arrow_filesystem(root)
+    keys = [("dt", pa.date32())] + ([("hr", pa.int32())] if ent.hourly else [])
+    try:
+        dataset = pads.dataset(
+            base, filesystem=filesystem, format="parquet",
+            partitioning=pads.partitioning(pa.schema(keys), flavor="hive"),
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    fragments = list(dataset.get_fragments(filter=_window_expression(ent, start, end)))
+    with ThreadPoolExecutor(max_workers=_FOOTER_THREADS) as pool:
+        footers = list(pool.map(lambda fragment: fragment.metadata, fragments))
+    prefix = root[: len(root) - len(base)] if root.endswith(base) else ""
+    return [
+        (prefix + fragment.path, footer.schema.to_arrow_schema())
+        for fragment, footer in zip(fragments, footers, strict=True)
+        if footer.num_rows > 0
+    ]
 
 
 def read_raw(
@@ -91,34 +153,38 @@ def read_raw(
 ) -> DataFrame:
     """Rows of raw entity ``name`` whose time column is in ``[start, end)``.
 
-    Only the ``dt`` (and boundary ``hr``) partitions that can hold such rows are
-    read; ``start=None`` means every partition before ``end`` (dimensions such as
-    users and products). A missing entity folder is not an error: sources differ
-    in what they provide (UCI retail has no transactions), so an empty frame with
-    the canonical schema is returned and logged.
+    Only files in the ``dt`` (and boundary ``hr``) partitions that can hold such
+    rows are read; ``start=None`` means every partition before ``end``
+    (dimensions such as users and products). A missing entity folder is not an
+    error: sources differ in what they provide (UCI retail has no transactions),
+    so an empty frame with the canonical schema is returned and logged.
     """
     ent = entity(name)
     root = lake_uri(dataset_root("raw", name))
-    try:
-        inferred = spark.read.option("basePath", root).parquet(root).schema
-    except AnalysisException as exc:
-        if exc.getCondition() in ("PATH_NOT_FOUND", "UNABLE_TO_INFER_SCHEMA"):
-            log.warning("raw entity %r has no data at %s (%s); using an empty frame",
-                        name, root, exc.getCondition())
-            return empty_raw(spark, name)
-        raise
-    inferred_types = {f.name: f.dataType for f in inferred.fields}
+    files = list_partition_files(name, end, start)
+    if not files:
+        log.warning("raw entity %r has no data at %s in [%s, %s); using an empty frame",
+                    name, root, start, end)
+        return empty_raw(spark, name)
     canonical = canonical_schema(name)
-    read_types = {f.name: _read_type(inferred_types.get(f.name), f.dataType) for f in canonical.fields}
-    partition_fields = [f for f in _PARTITION_FIELDS if f.name in inferred_types]
-    read_schema = T.StructType(
-        [T.StructField(n, t) for n, t in read_types.items()] + partition_fields
-    )
-    frame = spark.read.schema(read_schema).option("basePath", root).parquet(root)
-    frame = frame.where(_partition_filter(ent, frame.columns, start, end))
-    frame = frame.select(
-        *[_to_canonical(f.name, read_types[f.name], f.dataType) for f in canonical.fields]
-    )
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for path, schema in files:
+        physical = {field.name: field.type for field in schema}
+        layout = tuple(
+            (f.name, _spark_read_type(physical[f.name], f.dataType) if f.name in physical else None)
+            for f in canonical.fields
+        )
+        groups[layout].append(path)
+    parts = []
+    for layout, paths in groups.items():
+        read_schema = T.StructType([T.StructField(n, t) for n, t in layout if t is not None])
+        frame = spark.read.schema(read_schema).option("basePath", root).parquet(*paths)
+        types = dict(layout)
+        parts.append(frame.select(
+            *[_to_canonical(f.name, types[f.name], f.dataType) for f in canonical.fields]
+        ))
+    frame = functools.reduce(DataFrame.unionByName, parts)
+    log.info("raw %s: %d files in %d physical layouts for [%s, %s)", name, len(files), len(groups), start, end)
     time_col = F.col(ent.time_column)
     if isinstance(canonical[ent.time_column].dataType, T.DateType):
         frame = frame.where(time_col < F.lit(_ceil_date(end)))

@@ -94,6 +94,24 @@ def ensure_raw_tables() -> None:
         _create(conn, "audit.load_log", LOAD_LOG_COLUMNS)
 
 
+ARROW_TYPES = {
+    "string": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us"),
+    "date": pa.date32(),
+}
+
+
+def arrow_schema(ent: Entity, zone: str, columns: list[str]) -> pa.Schema:
+    """Explicit Parquet schema, so all-null columns keep their type and every file of a
+    dataset has the same layout (Spark cannot merge an untyped null column with a typed one)."""
+    if zone == "landing":
+        return pa.schema([(c, pa.string()) for c in columns])
+    return pa.schema([(c, ARROW_TYPES[ent.column(c).type]) for c in columns])
+
+
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Landing copy: every value as text, exactly as received (after PII hashing)."""
     return frame.apply(lambda s: s.map(lambda v: None if pd.isna(v) else str(v))).astype(object)
@@ -147,9 +165,13 @@ def _write_lake(zone: str, ent: Entity, frame: pd.DataFrame, partition: Partitio
     data = frame.drop(columns=[c for c in LINEAGE_COLUMNS if c in frame.columns])
     if zone == "landing":
         data = _as_text(data)
+    schema = arrow_schema(ent, zone, list(data.columns))
+
+    def to_arrow(subset: pd.DataFrame) -> pa.Table:
+        return pa.Table.from_pandas(subset, schema=schema, preserve_index=False)
+
     if not ent.hourly:
-        lake.write_partition(pa.Table.from_pandas(data, preserve_index=False),
-                             lake.partition_dir(zone, ent.name, partition))
+        lake.write_partition(to_arrow(data), lake.partition_dir(zone, ent.name, partition))
         return
     hours = pd.to_datetime(data[ent.time_column], errors="coerce").dt.hour if not data.empty else None
     for part in partition.hours():
@@ -158,7 +180,7 @@ def _write_lake(zone: str, ent: Entity, frame: pd.DataFrame, partition: Partitio
         if subset.empty:
             lake.remove_partition(target)  # an hour without data has no folder (re-runs clear stale ones)
             continue
-        lake.write_partition(pa.Table.from_pandas(subset, preserve_index=False), target)
+        lake.write_partition(to_arrow(subset), target)
 
 
 def ingest_partition(source: Source, entity_name: str, partition: Partition, run_id: str,
