@@ -7,13 +7,14 @@ source "$(dirname "$0")/env.sh"
 start=$(date +%s)
 echo "== ecomflow: source=${ECOMFLOW_SOURCE:-synthetic} size=${ECOMFLOW_SYNTHETIC_SIZE:-S} home=$ECOMFLOW_HOME"
 eval "$(ecomflow plan --format shell)"
-echo "== historical load of partitions before $DAILY_DATE"
-ecomflow backfill-ingest --until "$DAILY_DATE"
-echo "== airflow dags test ecomflow_daily $DAILY_DATE"
-airflow dags test ecomflow_daily "$DAILY_DATE" >"$ECOMFLOW_HOME/daily_run.log" 2>&1 \
+echo "== historical load of partitions before $DAILY_PARTITION"
+ecomflow backfill-ingest --until "$DAILY_PARTITION"
+echo "== airflow dags test ecomflow_daily $DAILY_LOGICAL_DATE  (data interval = day $DAILY_PARTITION)"
+airflow dags test ecomflow_daily "$DAILY_LOGICAL_DATE" >"$ECOMFLOW_HOME/daily_run.log" 2>&1 \
   || { tail -60 "$ECOMFLOW_HOME/daily_run.log"; echo "daily DAG failed; full log: $ECOMFLOW_HOME/daily_run.log"; exit 1; }
-echo "== airflow dags test ecomflow_hourly $HOURLY_TS"
-airflow dags test ecomflow_hourly "$HOURLY_TS" >"$ECOMFLOW_HOME/hourly_run.log" 2>&1 \
+ecomflow backfill-ingest --since "${HOURLY_PARTITION%T*}T00" --until "$HOURLY_PARTITION"
+echo "== airflow dags test ecomflow_hourly $HOURLY_LOGICAL_TS  (data interval = hour $HOURLY_PARTITION)"
+airflow dags test ecomflow_hourly "$HOURLY_LOGICAL_TS" >"$ECOMFLOW_HOME/hourly_run.log" 2>&1 \
   || { tail -60 "$ECOMFLOW_HOME/hourly_run.log"; echo "hourly DAG failed; full log: $ECOMFLOW_HOME/hourly_run.log"; exit 1; }
 ecomflow summary
 echo "== wall time: $(( $(date +%s) - start )) s (logs: $ECOMFLOW_HOME/daily_run.log, $ECOMFLOW_HOME/hourly_run.log)"

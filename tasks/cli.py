@@ -12,9 +12,9 @@ import argparse
 import json
 import logging
 import sys
-from datetime import date, timedelta
+from datetime import timedelta
 
-from tasks.partitions import Partition, daily_range
+from tasks.partitions import Partition
 from tasks.settings import get_settings
 
 log = logging.getLogger("ecomflow")
@@ -23,38 +23,58 @@ SERVING_TABLES = ("recommendations", "session_intent", "demand_forecasts", "risk
 
 
 def plan() -> dict[str, str]:
-    """Pick the demo partitions: the last complete day before the source's last day, then its next hour."""
+    """Pick the demo partitions from the source's coverage.
+
+    The source's last day may be partial (sessions spill past midnight), so the daily
+    partition is two days before it and the hourly partition is noon of the day after the
+    daily partition. Airflow 3 runs a manual ``dags test X`` for the
+    data interval that *ends* at X, so the logical dates printed are the interval ends.
+    """
     from tasks.ingest.sources import get_source
 
     source = get_source(get_settings().source)
     first, last = source.coverage()
-    daily = last.date() - timedelta(days=1)
-    if daily <= first.date():
-        raise SystemExit(f"source {source.name!r} covers {first} .. {last}: need at least two days of data")
-    hourly = Partition(daily + timedelta(days=1), 0)
+    daily = Partition(last.date() - timedelta(days=2))
+    if daily.dt <= first.date():
+        raise SystemExit(f"source {source.name!r} covers {first} .. {last}: need at least three days of data")
+    # Noon of the next day: a busy hour. Its earlier hours are loaded by the historical load,
+    # as the previous hourly runs would have done in production.
+    hourly = Partition(daily.end.date(), 12)
     return {
         "SOURCE": source.name,
         "HISTORY_START": first.date().isoformat(),
-        "DAILY_DATE": daily.isoformat(),
-        "HOURLY_TS": hourly.start.isoformat(),
+        "DAILY_PARTITION": daily.label,
+        "DAILY_LOGICAL_DATE": daily.end.date().isoformat(),
+        "HOURLY_PARTITION": hourly.label,
+        "HOURLY_LOGICAL_TS": hourly.end.isoformat(),
     }
 
 
-def backfill_ingest(until: date, since: date | None = None, run_id: str = "historical_load") -> list:
-    """Ingest every daily partition in ``[since, until)`` (default: from the source's first day)."""
+def backfill_ingest(until: Partition, since: Partition | None = None, run_id: str = "historical_load") -> list:
+    """Ingest every partition in ``[since, until)``.
+
+    Daily bounds (``YYYY-MM-DD``) load daily partitions; hourly bounds (``YYYY-MM-DDTHH``)
+    load hourly partitions (hourly entities only), as earlier hourly runs would have.
+    ``since`` defaults to the source's first day.
+    """
     from tasks.ingest.load import ingest
     from tasks.ingest.sources import get_source
 
-    source = get_source(get_settings().source)
-    first = since or source.coverage()[0].date()
+    if since is None:
+        first = get_source(get_settings().source).coverage()[0].date()
+        since = Partition(first, 0 if until.is_hourly else None)
+    if since.is_hourly != until.is_hourly:
+        raise SystemExit("--since and --until must both be dates or both be YYYY-MM-DDTHH hours")
+    step = timedelta(hours=1) if until.is_hourly else timedelta(days=1)
     results = []
-    if until <= first:
-        return results
-    for part in daily_range(first, until - timedelta(days=1)):
+    moment = since.start
+    while moment < until.start:
+        part = Partition(moment.date(), moment.hour) if until.is_hourly else Partition(moment.date())
         results.extend(ingest(part, run_id))
+        moment += step
     n_in = sum(r.rows_in for r in results)
     n_bad = sum(r.rows_quarantined for r in results)
-    print(f"historical load {first} .. {until - timedelta(days=1)}: {n_in} rows in, "
+    print(f"historical load [{since.label}, {until.label}): {n_in} rows in, "
           f"{n_in - n_bad} accepted, {n_bad} quarantined")
     return results
 
@@ -105,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     p_plan = sub.add_parser("plan", help="print the demo run's partitions")
     p_plan.add_argument("--format", choices=("json", "shell"), default="json")
     p_back = sub.add_parser("backfill-ingest", help="ingest every daily partition before --until")
-    p_back.add_argument("--until", required=True, type=date.fromisoformat)
-    p_back.add_argument("--since", type=date.fromisoformat)
+    p_back.add_argument("--until", required=True, type=Partition.parse, help="YYYY-MM-DD or YYYY-MM-DDTHH")
+    p_back.add_argument("--since", type=Partition.parse, help="YYYY-MM-DD or YYYY-MM-DDTHH")
     sub.add_parser("summary", help="print output tables, row counts and model metrics")
     args = parser.parse_args(argv)
 

@@ -18,7 +18,7 @@ RFM_DAYS = 90
 ORDER_HISTORY_DAYS = 365
 
 #: Daily session_features / transaction_velocity emit rows from this many days.
-DAILY_ROW_WINDOW_DAYS = 28
+DAILY_ROW_WINDOW_DAYS = 56
 #: A session is assumed to span at most this long; the reader looks this far
 #: before the row window so a session's true first event is seen.
 SESSION_MAX_SPAN = timedelta(days=1)

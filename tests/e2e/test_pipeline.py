@@ -101,18 +101,21 @@ def _pipeline(tmp_path: Path, warehouse: str, pg_db: str | None = None) -> None:
     _run("scripts/airflow_init.sh", env, tmp_path / "init.log")
     plan = dict(line.split("=", 1) for line in
                 _run("ecomflow plan --format shell", env, tmp_path / "plan.log").split())
-    _run(f"ecomflow backfill-ingest --until {plan['DAILY_DATE']}", env, tmp_path / "backfill.log")
-    _run(f"airflow dags test ecomflow_daily {plan['DAILY_DATE']}", env, tmp_path / "daily.log")
+    _run(f"ecomflow backfill-ingest --until {plan['DAILY_PARTITION']}", env, tmp_path / "backfill.log")
+    _run(f"airflow dags test ecomflow_daily {plan['DAILY_LOGICAL_DATE']}", env, tmp_path / "daily.log")
     states = _task_states(home / "airflow", "ecomflow_daily")
     assert states and set(states.values()) == {"success"}, states
-    _run(f"airflow dags test ecomflow_hourly {plan['HOURLY_TS']}", env, tmp_path / "hourly.log")
+    day = plan["HOURLY_PARTITION"].split("T")[0]
+    _run(f"ecomflow backfill-ingest --since {day}T00 --until {plan['HOURLY_PARTITION']}", env,
+         tmp_path / "backfill_hours.log")
+    _run(f"airflow dags test ecomflow_hourly {plan['HOURLY_LOGICAL_TS']}", env, tmp_path / "hourly.log")
     states = _task_states(home / "airflow", "ecomflow_hourly")
     assert states and set(states.values()) == {"success"}, states
     first = _check_serving(env)
 
     # Idempotency: the same daily run again leaves the serving tables identical.
     before = _read(env, "SELECT * FROM serving.recommendations ORDER BY user_id, rank")
-    _run(f"airflow dags test ecomflow_daily {plan['DAILY_DATE']}", env, tmp_path / "daily2.log")
+    _run(f"airflow dags test ecomflow_daily {plan['DAILY_LOGICAL_DATE']}", env, tmp_path / "daily2.log")
     after = _read(env, "SELECT * FROM serving.recommendations ORDER BY user_id, rank")
     assert _check_serving(env) == first
     pd.testing.assert_frame_equal(before.drop(columns=["run_id"]).reset_index(drop=True),

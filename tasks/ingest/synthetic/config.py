@@ -30,7 +30,7 @@ class ShopSize:
 
 
 SIZES: dict[str, ShopSize] = {
-    "S": ShopSize("S", n_users=300, n_products=120, n_days=60, history_days=30, sessions_per_day=60),
+    "S": ShopSize("S", n_users=400, n_products=120, n_days=60, history_days=30, sessions_per_day=150),
     "M": ShopSize("M", n_users=50_000, n_products=5_000, n_days=90, history_days=60, sessions_per_day=5_000),
     "L": ShopSize("L", n_users=200_000, n_products=20_000, n_days=120, history_days=90, sessions_per_day=10_000),
 }
