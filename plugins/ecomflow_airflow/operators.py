@@ -53,6 +53,16 @@ class PartitionedOperator(BaseOperator):
     def run_id(context: Context) -> str:
         return str(context["run_id"])
 
+    def skip_unless_applicable(self, kind: str, name: str, partition: Partition) -> None:
+        """Skip (not fail) a step whose input entities the configured source never loaded."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from tasks.applicability import skip_reason
+
+        reason = skip_reason(kind, name, partition.as_of)
+        if reason:
+            raise AirflowSkipException(reason)
+
 
 class IngestPartitionOperator(PartitionedOperator):
     """Land and load one partition of every entity the configured source provides."""
@@ -119,7 +129,9 @@ class SparkFeatureJobOperator(PartitionedOperator):
     def execute(self, context: Context) -> int:
         from tasks.features.pipeline import build_and_publish
 
-        return build_and_publish(self.job, self.partition(context))
+        partition = self.partition(context)
+        self.skip_unless_applicable("feature", self.job, partition)
+        return build_and_publish(self.job, partition)
 
 
 class TrainModelOperator(PartitionedOperator):
@@ -139,7 +151,9 @@ class TrainModelOperator(PartitionedOperator):
         from tasks.train.pipeline import train_if_due
 
         force = bool((context.get("params") or {}).get("force_train", False))
-        return train_if_due(self.model, self.partition(context), self.run_id(context), force=force)
+        partition = self.partition(context)
+        self.skip_unless_applicable("model", self.model, partition)
+        return train_if_due(self.model, partition, self.run_id(context), force=force)
 
 
 class ScoreOperator(PartitionedOperator):
@@ -154,4 +168,6 @@ class ScoreOperator(PartitionedOperator):
     def execute(self, context: Context) -> int:
         from tasks.score.pipeline import run_scorer
 
-        return run_scorer(self.scorer, self.partition(context), self.run_id(context))
+        partition = self.partition(context)
+        self.skip_unless_applicable("scorer", self.scorer, partition)
+        return run_scorer(self.scorer, partition, self.run_id(context))

@@ -65,7 +65,14 @@ def run_suites_for_partition(suites: list[str], partition: Partition, scope: str
     """Run every suite on this run's partition; raise one DataQualityError naming all failures."""
     summaries: list[dict[str, Any]] = []
     errors: list[DataQualityError] = []
+    from tasks.applicability import suite_skip_reason
+
     for suite_name in suites:
+        reason = suite_skip_reason(suite_name, partition.as_of)
+        if reason:
+            log.warning("suite %s not run: %s", suite_name, reason)
+            summaries.append({"suite": suite_name, "skipped": reason})
+            continue
         values = partition_values(suite_name, partition, scope)
         try:
             result = run_suite(suite_name, values)

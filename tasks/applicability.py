@@ -1,0 +1,76 @@
+"""Which feature sets, models, scorers and output checks apply to the loaded data.
+
+ecomflow runs the same DAGs on any shop data mapped into the canonical schema: a
+clickstream has events but no payments, a card-transaction set has payments only, a
+daily-sales set has neither. Each step states the raw entities it needs (any one of
+them is enough); a step whose inputs were never loaded is skipped with this reason
+instead of failing on empty data. The decision looks at the warehouse (has the entity
+any rows before the as-of instant?), not at a source declaration, so it also holds for
+mapping files nobody has seen before.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tasks.warehouse import qualified, read_frame, table_exists
+
+# step -> raw entities of which at least one must have rows
+FEATURE_INPUTS: dict[str, tuple[str, ...]] = {
+    "user_profile": ("events", "order_lines"),
+    "item_features": ("events", "order_lines"),
+    "session_features": ("events",),
+    "transaction_velocity": ("transactions",),
+    "daily_item_sales": ("order_lines", "daily_sales"),
+}
+MODEL_INPUTS: dict[str, tuple[str, ...]] = {
+    "recommender": ("events", "order_lines"),
+    "session_intent": ("events",),
+    "demand_forecaster": ("order_lines", "daily_sales"),
+    "risk": ("transactions",),
+}
+SCORER_MODEL = {
+    "recommendations": "recommender",
+    "session_intent": "session_intent",
+    "demand_forecasts": "demand_forecaster",
+    "risk_labels": "risk",
+}
+TIME_COLUMNS = {"events": "event_at", "order_lines": "ordered_at", "transactions": "transaction_at",
+                "daily_sales": "sales_date"}
+
+
+def _has_rows(entity: str, before: datetime) -> bool:
+    table = f"raw.{entity}"
+    if not table_exists(table):
+        return False
+    column = TIME_COLUMNS[entity]
+    found = read_frame(f"SELECT 1 AS one FROM {qualified(table)} WHERE {column} < :t LIMIT 1", {"t": before})
+    return not found.empty
+
+
+def _reason(step: str, needs: tuple[str, ...], before: datetime) -> str | None:
+    if any(_has_rows(e, before) for e in needs):
+        return None
+    return (f"{step} is skipped: it needs rows in {' or '.join(f'raw.{e}' for e in needs)} before "
+            f"{before:%Y-%m-%d %H:%M}, and the configured source loaded none")
+
+
+def skip_reason(kind: str, name: str, before: datetime) -> str | None:
+    """None when the step applies, else a one-line reason for the task log."""
+    if kind == "feature":
+        return _reason(f"feature set {name}", FEATURE_INPUTS[name], before)
+    if kind == "model":
+        return _reason(f"model {name}", MODEL_INPUTS[name], before)
+    if kind == "scorer":
+        model = SCORER_MODEL[name]
+        return _reason(f"scorer {name} (model {model})", MODEL_INPUTS[model], before)
+    raise ValueError(f"unknown step kind {kind!r}")
+
+
+def suite_skip_reason(suite: str, before: datetime) -> str | None:
+    """Feature and serving suites follow the step that fills their table."""
+    if suite.startswith("features_") and suite[len("features_"):] in FEATURE_INPUTS:
+        return skip_reason("feature", suite[len("features_"):], before)
+    if suite.startswith("serving_") and suite[len("serving_"):] in SCORER_MODEL:
+        return skip_reason("scorer", suite[len("serving_"):], before)
+    return None

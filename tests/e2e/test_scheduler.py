@@ -1,0 +1,110 @@
+"""Both DAGs under a real Airflow 3 scheduler (api-server + scheduler + dag-processor, LocalExecutor),
+with the warehouse on PostgreSQL.
+
+`scheduler.use_job_schedule=False` keeps the scheduler from creating cron runs for the real
+"today" (for which the synthetic source has no data); triggered runs still go through the
+scheduler, the executor and the task-execution API exactly as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _pg_admin_execute
+from tests.e2e.test_pipeline import REPO, _check_serving, _env, _run
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(1800)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_run(dag_id: str, run_id: str, env: dict[str, str], log: Path, timeout_s: int) -> str:
+    deadline = time.monotonic() + timeout_s
+    state = "unknown"
+    while time.monotonic() < deadline:
+        out = _run(f"airflow dags list-runs {dag_id} -o json", env, log)
+        runs = json.loads(out[out.index("["):]) if "[" in out else []
+        state = next((r["state"] for r in runs if r["run_id"] == run_id), "missing")
+        if state in ("success", "failed"):
+            return state
+        time.sleep(10)
+    return f"timeout (last state {state})"
+
+
+def _trigger(dag_id: str, logical: str, env: dict[str, str], tmp_path: Path) -> str:
+    run_id = f"e2e__{dag_id}__{logical}".replace(":", "-")
+    _run(f"airflow dags trigger {dag_id} --run-id {run_id} --logical-date {logical}+00:00",
+         env, tmp_path / f"trigger_{dag_id}.log")
+    return run_id
+
+
+def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path) -> None:
+    db = f"ecomflow_sched_{uuid.uuid4().hex[:8]}"
+    _pg_admin_execute(f'CREATE DATABASE "{db}"')
+    home = tmp_path / "home"
+    env = _env(home, "postgres", db)
+    port = _free_port()
+    env.update({
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+    })
+    procs: list[subprocess.Popen] = []
+    try:
+        _run("scripts/airflow_init.sh", env, tmp_path / "init.log")
+        for name, cmd in (("api", f"airflow api-server --port {port}"), ("dag_processor", "airflow dag-processor"),
+                          ("scheduler", "airflow scheduler")):
+            procs.append(subprocess.Popen(["bash", "-c", f"source scripts/env.sh && exec {cmd}"], cwd=REPO,
+                                          env=env, stdout=(tmp_path / f"{name}.log").open("w"),
+                                          stderr=subprocess.STDOUT, start_new_session=True))
+        plan = dict(line.split("=", 1) for line in
+                    _run("ecomflow plan --format shell", env, tmp_path / "plan.log").split())
+        _run(f"ecomflow backfill-ingest --until {plan['DAILY_PARTITION']}", env, tmp_path / "backfill.log")
+        day = plan["HOURLY_PARTITION"].split("T")[0]
+        _run(f"ecomflow backfill-ingest --since {day}T00 --until {plan['HOURLY_PARTITION']}", env,
+             tmp_path / "backfill_hours.log")
+        # Wait until the dag-processor has serialized both DAGs, then unpause them.
+        for _ in range(60):
+            out = _run("airflow dags list -o json", env, tmp_path / "list.log")
+            if "ecomflow_daily" in out and "ecomflow_hourly" in out:
+                break
+            time.sleep(5)
+        for dag_id in ("ecomflow_daily", "ecomflow_hourly"):
+            _run(f"airflow dags unpause {dag_id}", env, tmp_path / f"unpause_{dag_id}.log")
+
+        daily = _trigger("ecomflow_daily", f"{plan['DAILY_LOGICAL_DATE']}T00:00:00", env, tmp_path)
+        assert _wait_for_run("ecomflow_daily", daily, env, tmp_path / "runs.log", 1200) == "success", \
+            (tmp_path / "scheduler.log").read_text()[-3000:]
+        hourly = _trigger("ecomflow_hourly", plan["HOURLY_LOGICAL_TS"], env, tmp_path)
+        assert _wait_for_run("ecomflow_hourly", hourly, env, tmp_path / "runs.log", 600) == "success", \
+            (tmp_path / "scheduler.log").read_text()[-3000:]
+        _check_serving(env)
+    finally:
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        _pg_admin_execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')

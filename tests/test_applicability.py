@@ -1,0 +1,30 @@
+"""Steps without input data are skipped with a reason; steps with data apply."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+
+from tasks.applicability import skip_reason, suite_skip_reason
+from tasks.ingest.load import ensure_raw_tables
+from tasks.warehouse import replace_partition
+
+
+def test_only_payments_loaded(isolated_home) -> None:
+    ensure_raw_tables()
+    txn = pd.DataFrame({"transaction_id": ["t1"], "user_id": ["u1"], "amount": [5.0],
+                        "transaction_at": [datetime(2026, 1, 5, 10)], "dt": [date(2026, 1, 5)], "hr": [10],
+                        "_source": ["cards"]})
+    replace_partition("raw.transactions", txn, {"dt": date(2026, 1, 5)})
+    as_of = datetime(2026, 1, 6)
+    assert skip_reason("feature", "transaction_velocity", as_of) is None
+    assert skip_reason("model", "risk", as_of) is None
+    reason = skip_reason("feature", "user_profile", as_of)
+    assert reason and "raw.events or raw.order_lines" in reason
+    assert skip_reason("scorer", "recommendations", as_of)
+    assert suite_skip_reason("features_session_features", as_of)
+    assert suite_skip_reason("serving_risk_labels", as_of) is None
+    assert suite_skip_reason("raw_events", as_of) is None  # raw suites always run
+    # Data strictly before the as-of instant only: at an earlier as-of the payment does not count.
+    assert skip_reason("model", "risk", datetime(2026, 1, 5, 10))
