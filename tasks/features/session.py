@@ -36,6 +36,9 @@ _FIXED_CONF: dict[str, str] = {
     # to read as TIMESTAMP; read them as longs and convert (tasks.features.lake_io).
     "spark.sql.legacy.parquet.nanosAsLong": "true",
     "spark.sql.adaptive.enabled": "true",
+    # Raw partitions are one small file per dt/hr: listing thousands of them with a
+    # distributed Spark job costs seconds; listing on the driver costs milliseconds.
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 

@@ -33,7 +33,7 @@ from tasks.quality.suites import (
     load_suite_spec,
 )
 from tasks.settings import get_settings
-from tasks.warehouse import connect, qualified, quote_ident, read_frame
+from tasks.warehouse import connect, partition_where, qualified, read_frame
 from tasks.warehouse.io import table_columns
 
 if TYPE_CHECKING:  # great_expectations is heavy; import it only when a suite runs.
@@ -128,14 +128,7 @@ def _context(root: Path) -> FileDataContext:
 
 
 def _read_partition(spec: SuiteSpec, partition: dict[str, Any]) -> pd.DataFrame:
-    clauses, params = [], {}
-    for i, (col, value) in enumerate(partition.items()):
-        if value is None:
-            clauses.append(f"{quote_ident(col)} IS NULL")
-        else:
-            clauses.append(f"{quote_ident(col)} = :p{i}")
-            params[f"p{i}"] = value
-    where = " AND ".join(clauses) or "1 = 1"
+    where, params = partition_where(partition)
     frame = read_frame(f"SELECT * FROM {qualified(spec.table)} WHERE {where}", params)
     # Drivers hand back Python objects; let pandas pick real dtypes so numeric/time
     # expectations compare numbers and timestamps, not strings.

@@ -35,7 +35,6 @@ import torch
 from tasks.train.common import (
     Artefact,
     DataWindow,
-    TrainConfig,
     TrainResult,
     as_of_instant,
     config_from_dict,
@@ -47,6 +46,7 @@ from tasks.train.metrics import pr_auc, roc_auc
 from tasks.train.recipe import save_and_register
 from tasks.train.tabular import (
     BinaryMLP,
+    TabularClassifierConfig,
     TabularSpec,
     input_attributions,
     predict_proba,
@@ -78,14 +78,9 @@ RULES_T_BLOCK = 0.6
 
 
 @dataclass(frozen=True)
-class RiskConfig(TrainConfig):
-    epochs: int = 30
+class RiskConfig(TabularClassifierConfig):
     batch_size: int = 256
-    lr: float = 3e-3
     weight_decay: float = 1e-4
-    hidden: tuple[int, ...] = (32,)
-    dropout: float = 0.1
-    holdout_share: float = 0.2
     min_rows: int = 200
     min_positives: int = 10
     t_review: float = 0.3
@@ -93,14 +88,8 @@ class RiskConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        if not self.hidden or min(self.hidden) < 1:
-            raise ValueError("hidden must list at least one positive layer width")
-        if not 0 <= self.dropout < 1:
-            raise ValueError("dropout must be in [0, 1)")
-        if not 0 < self.holdout_share < 1:
-            raise ValueError("holdout_share must be in (0, 1)")
-        if self.min_rows < 10 or self.min_positives < 1:
-            raise ValueError("min_rows must be >= 10 and min_positives >= 1")
+        if self.min_positives < 1:
+            raise ValueError("min_positives must be >= 1")
         if not 0 < self.t_review < self.t_block <= 1:
             raise ValueError("thresholds must satisfy 0 < t_review < t_block <= 1")
 

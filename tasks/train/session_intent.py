@@ -34,7 +34,6 @@ from sklearn.linear_model import LogisticRegression
 from tasks.train.common import (
     Artefact,
     DataWindow,
-    TrainConfig,
     TrainResult,
     as_of_instant,
     config_from_dict,
@@ -44,7 +43,14 @@ from tasks.train.common import (
 from tasks.train.data import read_daily_features
 from tasks.train.metrics import pr_auc, roc_auc
 from tasks.train.recipe import save_and_register
-from tasks.train.tabular import BinaryMLP, TabularSpec, predict_proba, time_holdout, train_binary
+from tasks.train.tabular import (
+    BinaryMLP,
+    TabularClassifierConfig,
+    TabularSpec,
+    predict_proba,
+    time_holdout,
+    train_binary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,28 +63,12 @@ FEATURE_WINDOW_DAYS = 28  # daily session_features cover [as_of - 28d, as_of) (C
 
 
 @dataclass(frozen=True)
-class SessionIntentConfig(TrainConfig):
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 1e-3
-    hidden: tuple[int, ...] = (32,)
-    dropout: float = 0.1
-    holdout_share: float = 0.2
-    min_rows: int = 100
+class SessionIntentConfig(TabularClassifierConfig):
     buy_threshold: float = 0.5
     compare_min_products: int = 3
 
     def validate(self) -> None:
         super().validate()
-        if not self.hidden or min(self.hidden) < 1:
-            raise ValueError("hidden must list at least one positive layer width")
-        if not 0 <= self.dropout < 1:
-            raise ValueError("dropout must be in [0, 1)")
-        if not 0 < self.holdout_share < 1:
-            raise ValueError("holdout_share must be in (0, 1)")
-        if self.min_rows < 10:
-            raise ValueError("min_rows must be >= 10")
         if not 0 < self.buy_threshold < 1:
             raise ValueError("buy_threshold must be in (0, 1)")
         if self.compare_min_products < 2:

@@ -19,6 +19,31 @@ from torch import nn
 from tasks.train.common import TrainConfig, fit, standardise_apply, standardise_fit
 
 
+@dataclass(frozen=True)
+class TabularClassifierConfig(TrainConfig):
+    """Hyper-parameters shared by the tabular MLP classifiers (session intent, risk)."""
+
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-3
+    hidden: tuple[int, ...] = (32,)
+    dropout: float = 0.1
+    holdout_share: float = 0.2
+    min_rows: int = 100
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError("hidden must list at least one positive layer width")
+        if not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
+        if not 0 < self.holdout_share < 1:
+            raise ValueError("holdout_share must be in (0, 1)")
+        if self.min_rows < 10:
+            raise ValueError("min_rows must be >= 10")
+
+
 @dataclass
 class TabularSpec:
     """How raw feature columns become model inputs.

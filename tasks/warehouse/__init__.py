@@ -7,6 +7,7 @@ from tasks.warehouse.engine import connect, dispose_engine, get_engine
 from tasks.warehouse.identifiers import qualified, quote_ident
 from tasks.warehouse.io import (
     ensure_schema,
+    partition_where,
     read_frame,
     replace_partition,
     table_columns,
@@ -16,6 +17,7 @@ from tasks.warehouse.io import (
 __all__ = [
     "connect",
     "dispose_engine",
+    "partition_where",
     "ensure_schema",
     "get_engine",
     "qualified",

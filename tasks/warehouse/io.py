@@ -93,7 +93,8 @@ def _create_table(conn: sa.Connection, table: str, frame: pd.DataFrame,
     conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {qualified(table)} ({cols})"))
 
 
-def _where(partition: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def partition_where(partition: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``col = :p0 AND col IS NULL ...`` with bound parameters for a partition filter."""
     clauses, params = [], {}
     for i, (col, value) in enumerate(partition.items()):
         if value is None:
@@ -101,7 +102,7 @@ def _where(partition: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         else:
             clauses.append(f"{quote_ident(col)} = :p{i}")
             params[f"p{i}"] = value
-    return (" AND ".join(clauses) or "TRUE"), params
+    return (" AND ".join(clauses) or "1 = 1"), params
 
 
 def _insert(conn: sa.Connection, table: str, frame: pd.DataFrame) -> None:
@@ -169,7 +170,7 @@ def replace_partition(
                 conn.execute(sa.text(
                     f"ALTER TABLE {qualified(table)} ADD COLUMN {quote_ident(col)} {typ}"
                 ))
-    where, params = _where(partition)
+    where, params = partition_where(partition)
     conn.execute(sa.text(f"DELETE FROM {qualified(table)} WHERE {where}"), params)
     _insert(conn, table, frame)
     return len(frame)

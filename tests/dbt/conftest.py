@@ -1,31 +1,22 @@
 """Fixtures for dbt tests: canonical raw tables and a small hand-made raw layer.
 
-The lead's loader owns ``ensure_raw_tables()``; these tests must not depend on it, so they
-build the same shape (canonical columns from tasks/ingest/schema.py + dt DATE, hr INTEGER,
-_source TEXT) themselves through the real ``replace_partition``. Helpers are exposed as
-fixtures because tests/ is not a package (a ``tests/dbt`` package would shadow dbt-core).
+The raw tables are created by the loader's own ``ensure_raw_tables()`` (what the pipeline
+guarantees before dbt runs) and filled through the real ``replace_partition``. Helpers are
+exposed as fixtures because tests/ is not a package (a ``tests/dbt`` package would shadow dbt-core).
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from datetime import date
 
 import pandas as pd
 import pytest
 
+from tasks.ingest.load import ensure_raw_tables, raw_table_columns
 from tasks.ingest.schema import ENTITIES, Entity
 from tasks.warehouse import replace_partition
 
-SQL_TYPES = {
-    "string": "TEXT",
-    "int": "BIGINT",
-    "float": "DOUBLE PRECISION",
-    "bool": "BOOLEAN",
-    "timestamp": "TIMESTAMP",
-    "date": "DATE",
-}
 PANDAS_TYPES = {
     "string": "object",
     "int": "Int64",
@@ -37,9 +28,7 @@ PANDAS_TYPES = {
 
 
 def column_types(entity: Entity) -> dict[str, str]:
-    types = {c.name: SQL_TYPES[c.type] for c in entity.columns}
-    types.update({"dt": "DATE", "hr": "INTEGER", "_source": "TEXT"})
-    return types
+    return raw_table_columns(entity)
 
 
 def typed_frame(entity_name: str, rows: list[dict]) -> pd.DataFrame:
@@ -61,11 +50,7 @@ def typed_frame(entity_name: str, rows: list[dict]) -> pd.DataFrame:
 
 def create_raw_tables() -> None:
     """Every canonical raw table, empty (what the loader guarantees before dbt runs)."""
-    for name, entity in ENTITIES.items():
-        replace_partition(
-            f"raw.{name}", typed_frame(name, []), {"dt": date(1970, 1, 1)},
-            column_types=column_types(entity),
-        )
+    ensure_raw_tables()
 
 
 def write_raw(entity_name: str, rows: list[dict]) -> None:

@@ -39,8 +39,8 @@ OTHERS = [
     # the session starts with a purchase
     ev("e10", "s3", "purchase", "2024-03-07 09:00:00", "p1", 10.0, user="u2", device="desktop"),
     ev("e11", "s3", "view", "2024-03-07 09:01:00", "p2", 20.0, user="u2", device="desktop"),
-    # started before the 28-day window / at as_of: no row
-    ev("e12", "s4", "view", "2024-02-10 12:00:00", "p1", 10.0),
+    # started before the 56-day window (DAILY_ROW_WINDOW_DAYS) / at as_of: no row
+    ev("e12", "s4", "view", "2024-01-13 12:00:00", "p1", 10.0),
     ev("e13", "s5", "view", "2024-03-10 00:00:00", "p1", 10.0),
 ]
 EVENTS = S1_BEFORE_PURCHASE + S1_FROM_PURCHASE + OTHERS

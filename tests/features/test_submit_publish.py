@@ -21,7 +21,7 @@ def txn(tid, at, amount, user="u1", device="d1"):
 
 
 TRANSACTIONS = [
-    txn("t_old", "2024-02-01 09:00:00", 50.0),  # history only: before the 28-day window
+    txn("t_old", "2024-01-10 09:00:00", 50.0),  # history only: before the 56-day window
     txn("t1", "2024-03-01 10:00:00", 10.0),
     txn("t2", "2024-03-01 10:30:00", 30.0, device="d2"),
     txn("t3", "2024-03-09 23:00:00", 20.0, user="u2"),

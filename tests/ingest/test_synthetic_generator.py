@@ -7,6 +7,7 @@ import pytest
 
 from tasks.ingest.schema import ENTITIES, EVENT_TYPES
 from tasks.ingest.synthetic import SyntheticShop, config, generate
+from tasks.ingest.synthetic.config import SIZES
 from tasks.ingest.synthetic.traffic import expected_sessions
 
 
@@ -42,9 +43,11 @@ def test_frames_use_canonical_columns_and_valid_values(shop: SyntheticShop) -> N
 
 
 def test_size_s_is_small_and_covers_the_window(shop: SyntheticShop) -> None:
-    assert len(shop["users"]) == 300
-    assert len(shop["products"]) == 120
-    assert 5_000 < len(shop["events"]) < 60_000
+    size = SIZES["S"]
+    assert len(shop["users"]) == size.n_users
+    assert len(shop["products"]) == size.n_products
+    # S must stay test-sized: tens of thousands of events, not millions.
+    assert 5_000 < len(shop["events"]) < 150_000
     events = shop["events"]["event_at"]
     assert events.min() >= pd.Timestamp(shop.start)
     assert events.max() < pd.Timestamp(shop.end) + pd.Timedelta(hours=6)
