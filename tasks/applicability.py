@@ -67,10 +67,27 @@ def skip_reason(kind: str, name: str, before: datetime) -> str | None:
     raise ValueError(f"unknown step kind {kind!r}")
 
 
+# Scorers that have a documented fallback when no model could be trained.
+SCORERS_WITH_FALLBACK = {"risk_labels"}
+
+
+def has_champion(model: str) -> bool:
+    if not table_exists("ml.model_registry"):
+        return False
+    found = read_frame("SELECT 1 AS one FROM ml.model_registry WHERE model = :m AND status = 'champion'",
+                       {"m": model})
+    return not found.empty
+
+
 def suite_skip_reason(suite: str, before: datetime) -> str | None:
     """Feature and serving suites follow the step that fills their table."""
     if suite.startswith("features_") and suite[len("features_"):] in FEATURE_INPUTS:
         return skip_reason("feature", suite[len("features_"):], before)
     if suite.startswith("serving_") and suite[len("serving_"):] in SCORER_MODEL:
-        return skip_reason("scorer", suite[len("serving_"):], before)
+        scorer = suite[len("serving_"):]
+        reason = skip_reason("scorer", scorer, before)
+        if reason is None and scorer not in SCORERS_WITH_FALLBACK and not has_champion(SCORER_MODEL[scorer]):
+            reason = (f"no champion {SCORER_MODEL[scorer]} model exists (its training was skipped; "
+                      f"the train.{SCORER_MODEL[scorer]} task log of ecomflow_daily says why)")
+        return reason
     return None

@@ -28,3 +28,17 @@ def test_only_payments_loaded(isolated_home) -> None:
     assert suite_skip_reason("raw_events", as_of) is None  # raw suites always run
     # Data strictly before the as-of instant only: at an earlier as-of the payment does not count.
     assert skip_reason("model", "risk", datetime(2026, 1, 5, 10))
+
+
+def test_serving_suite_skips_without_a_champion(isolated_home) -> None:
+    ensure_raw_tables()
+    ev = pd.DataFrame({"event_id": ["e1"], "session_id": ["s1"], "user_id": ["u1"], "event_type": ["view"],
+                       "product_id": ["p1"], "event_at": [datetime(2026, 1, 5, 10)], "dt": [date(2026, 1, 5)],
+                       "hr": [10], "_source": ["clicks"]})
+    replace_partition("raw.events", ev, {"dt": date(2026, 1, 5)})
+    as_of = datetime(2026, 1, 6)
+    reason = suite_skip_reason("serving_recommendations", as_of)
+    assert reason and "no champion recommender" in reason
+    registry = pd.DataFrame({"model": ["recommender"], "version": ["v1"], "status": ["champion"]})
+    replace_partition("ml.model_registry", registry, {"model": "recommender"})
+    assert suite_skip_reason("serving_recommendations", as_of) is None

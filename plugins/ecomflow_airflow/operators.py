@@ -166,8 +166,15 @@ class ScoreOperator(PartitionedOperator):
         self.scorer = scorer
 
     def execute(self, context: Context) -> int:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from tasks.score.common import NoChampionError
         from tasks.score.pipeline import run_scorer
 
         partition = self.partition(context)
         self.skip_unless_applicable("scorer", self.scorer, partition)
-        return run_scorer(self.scorer, partition, self.run_id(context))
+        try:
+            return run_scorer(self.scorer, partition, self.run_id(context))
+        except NoChampionError as exc:
+            # e.g. a source without purchase labels: the model could not be trained.
+            raise AirflowSkipException(str(exc)) from exc

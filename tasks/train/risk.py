@@ -6,7 +6,7 @@ Recipe (``train(as_of_date, run_id)``)::
                print(train(date(2024, 1, 31), 'manual'))"
 
 1. Data window: the daily ``features.transaction_velocity`` partition valid at
-   ``as_of_date`` (transactions in ``[as_of - 28d, as_of)``), label ``is_fraud``.
+   ``as_of_date`` (transactions in ``[as_of - DAILY_ROW_WINDOW_DAYS, as_of)``), label ``is_fraud``.
    Sources without fraud labels (all null) are not trained on: the run is
    skipped with a clear log line and scoring uses the rules below (``rules-v1``).
 2. Holdout: the latest ``holdout_share`` of transactions by ``transaction_at``.
@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from tasks.features.windows import DAILY_ROW_WINDOW_DAYS
 from tasks.train.common import (
     Artefact,
     DataWindow,
@@ -60,7 +61,7 @@ MODEL_NAME = "risk"
 MAIN_METRIC = "pr_auc"
 RULES_VERSION = "rules-v1"
 FEATURE_TABLE = "features.transaction_velocity"
-FEATURE_WINDOW_DAYS = 28
+FEATURE_WINDOW_DAYS = DAILY_ROW_WINDOW_DAYS  # the daily feature partition's row window (CONTRACTS.md)
 LABELS = ("pass", "review", "block")
 
 # rules-v1: (name, test, weight). The score is the capped sum of the weights hit.

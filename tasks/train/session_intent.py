@@ -6,7 +6,7 @@ Recipe (``train(as_of_date, run_id)``)::
                print(train(date(2024, 1, 31), 'manual'))"
 
 1. Data window: the daily ``features.session_features`` partition valid at
-   ``as_of_date`` (sessions started in ``[as_of - 28d, as_of)``), label ``has_purchase``.
+   ``as_of_date`` (sessions started in ``[as_of - DAILY_ROW_WINDOW_DAYS, as_of)``), label ``has_purchase``.
    Features use only events before a session's first purchase (contract), so
    the label cannot leak in.
 2. Holdout: the latest ``holdout_share`` of sessions by ``session_start_at``.
@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from tasks.features.windows import DAILY_ROW_WINDOW_DAYS
 from tasks.train.common import (
     Artefact,
     DataWindow,
@@ -59,7 +60,7 @@ MAIN_METRIC = "roc_auc"
 BASELINE = "logistic_regression"
 FEATURE_TABLE = "features.session_features"
 INTENTS = ("browse", "compare", "buy")
-FEATURE_WINDOW_DAYS = 28  # daily session_features cover [as_of - 28d, as_of) (CONTRACTS.md)
+FEATURE_WINDOW_DAYS = DAILY_ROW_WINDOW_DAYS  # the daily feature partition's row window (CONTRACTS.md)
 
 
 @dataclass(frozen=True)
