@@ -36,7 +36,8 @@ def _wait_for_run(dag_id: str, run_id: str, env: dict[str, str], log: Path, time
     state = "unknown"
     while time.monotonic() < deadline:
         out = _run(f"airflow dags list-runs {dag_id} -o json", env, log)
-        runs = json.loads(out[out.index("["):]) if "[" in out else []
+        payload = [line for line in out.splitlines() if line.startswith(("[{", "[]"))]
+        runs = json.loads(payload[-1]) if payload else []
         state = next((r["state"] for r in runs if r["run_id"] == run_id), "missing")
         if state in ("success", "failed"):
             return state
