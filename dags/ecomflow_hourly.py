@@ -41,7 +41,10 @@ with DAG(
     dag_id="ecomflow_hourly",
     description="Hourly ingest → features → risk and session-intent scoring",
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1),
+    # Far in the past so any historical partition (real data sets reach back years) can be run
+    # or back-filled: Airflow creates no tasks for a run before start_date. catchup=False keeps
+    # the scheduler from back-running by itself.
+    start_date=datetime(2000, 1, 1),
     catchup=False,
     max_active_runs=1,
     max_active_tasks=2,
