@@ -77,7 +77,8 @@ with DAG(
     dbt_marts = DbtBuildOperator(task_id="dbt_build_marts", select=["staging", "intermediate", "marts"])
     gx_marts = GXCheckpointOperator(task_id="gx_marts", cadence="daily", scope="table",
                                     suites=["marts_dim_users", "marts_dim_products", "marts_fct_events",
-                                            "marts_fct_order_lines", "marts_fct_transactions"])
+                                            "marts_fct_order_lines", "marts_fct_transactions",
+                                            "marts_fct_session_summaries"])
     features = [SparkFeatureJobOperator(task_id=f"features.{job}", cadence="daily", job=job)
                 for job in DAILY_FEATURE_JOBS]
     gx_features = GXCheckpointOperator(task_id="gx_features", cadence="daily", scope="as_of",

@@ -29,6 +29,14 @@ MODEL_INPUTS: dict[str, tuple[str, ...]] = {
     "demand_forecaster": ("order_lines", "daily_sales"),
     "risk": ("transactions",),
 }
+MART_INPUTS: dict[str, tuple[str, ...]] = {
+    "dim_users": ("users", "order_lines", "events", "transactions"),
+    "dim_products": ("products", "order_lines", "events"),
+    "fct_events": ("events",),
+    "fct_order_lines": ("order_lines",),
+    "fct_transactions": ("transactions",),
+    "fct_session_summaries": ("sessions",),
+}
 SCORER_MODEL = {
     "recommendations": "recommender",
     "session_intent": "session_intent",
@@ -36,7 +44,8 @@ SCORER_MODEL = {
     "risk_labels": "risk",
 }
 TIME_COLUMNS = {"events": "event_at", "order_lines": "ordered_at", "transactions": "transaction_at",
-                "daily_sales": "sales_date"}
+                "daily_sales": "sales_date", "users": "signup_at", "products": "created_at",
+                "sessions": "started_at"}
 
 
 def _has_rows(entity: str, before: datetime) -> bool:
@@ -59,6 +68,8 @@ def skip_reason(kind: str, name: str, before: datetime) -> str | None:
     """None when the step applies, else a one-line reason for the task log."""
     if kind == "feature":
         return _reason(f"feature set {name}", FEATURE_INPUTS[name], before)
+    if kind == "mart":
+        return _reason(f"mart {name}", MART_INPUTS[name], before)
     if kind == "model":
         return _reason(f"model {name}", MODEL_INPUTS[name], before)
     if kind == "scorer":
@@ -80,7 +91,9 @@ def has_champion(model: str) -> bool:
 
 
 def suite_skip_reason(suite: str, before: datetime) -> str | None:
-    """Feature and serving suites follow the step that fills their table."""
+    """Mart, feature and serving suites follow the step that fills their table."""
+    if suite.startswith("marts_") and suite[len("marts_"):] in MART_INPUTS:
+        return skip_reason("mart", suite[len("marts_"):], before)
     if suite.startswith("features_") and suite[len("features_"):] in FEATURE_INPUTS:
         return skip_reason("feature", suite[len("features_"):], before)
     if suite.startswith("serving_") and suite[len("serving_"):] in SCORER_MODEL:

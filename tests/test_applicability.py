@@ -42,3 +42,14 @@ def test_serving_suite_skips_without_a_champion(isolated_home) -> None:
     registry = pd.DataFrame({"model": ["recommender"], "version": ["v1"], "status": ["champion"]})
     replace_partition("ml.model_registry", registry, {"model": "recommender"})
     assert suite_skip_reason("serving_recommendations", as_of) is None
+
+
+def test_mart_suites_follow_their_inputs(isolated_home) -> None:
+    ensure_raw_tables()
+    as_of = datetime(2026, 1, 6)
+    assert suite_skip_reason("marts_fct_session_summaries", as_of)
+    sessions = pd.DataFrame({"session_id": ["s1"], "started_at": [datetime(2026, 1, 1)], "dt": [date(2026, 1, 1)],
+                             "hr": pd.array([None], dtype="Int64"), "_source": ["shoppers"]})
+    replace_partition("raw.sessions", sessions, {"dt": date(2026, 1, 1)})
+    assert suite_skip_reason("marts_fct_session_summaries", as_of) is None
+    assert "raw.transactions" in suite_skip_reason("marts_fct_transactions", as_of)
