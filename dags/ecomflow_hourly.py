@@ -62,6 +62,8 @@ with DAG(
 ) as dag:
     ingest = IngestPartitionOperator(task_id="ingest", cadence="hourly")
     gx_raw = GXCheckpointOperator(task_id="gx_raw", cadence="hourly", scope="ingest",
+                                  # nothing to check when the source had nothing to ingest
+                                  trigger_rule="all_success",
                                   suites=["raw_events", "raw_transactions", "audit_load_log"])
     features = [SparkFeatureJobOperator(task_id=f"features.{job}", cadence="hourly", job=job)
                 for job in HOURLY_FEATURE_JOBS]

@@ -74,9 +74,16 @@ class IngestPartitionOperator(PartitionedOperator):
     def execute(self, context: Context) -> list[dict]:
         from dataclasses import asdict
 
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from tasks.ingest.load import ingest
 
-        results = ingest(self.partition(context), self.run_id(context), entities=self.entities)
+        partition = self.partition(context)
+        results = ingest(partition, self.run_id(context), entities=self.entities)
+        if not results:
+            raise AirflowSkipException(
+                f"the configured source provides no {'hourly' if partition.is_hourly else ''} entities "
+                f"for {partition.label}; nothing to ingest")
         for r in results:
             self.log.info("%s", asdict(r))
         return [asdict(r) for r in results]
