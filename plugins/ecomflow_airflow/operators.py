@@ -121,7 +121,8 @@ class DbtBuildOperator(BaseOperator):
     def execute(self, context: Context) -> None:
         from tasks.transform.dbt_runner import run_dbt
 
-        run_dbt(["build", "--select", *self.select])
+        # buildable: a test that also reads a layer outside the selection waits for that layer's build
+        run_dbt(["build", "--select", *self.select, "--indirect-selection", "buildable"])
 
 
 class SparkFeatureJobOperator(PartitionedOperator):
