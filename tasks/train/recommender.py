@@ -76,6 +76,9 @@ class RecommenderConfig(TrainConfig):
     recency_decay: float = 0.9
     top_k: int = 10
     max_eval_targets: int = 20_000
+    # Caps CPU training cost on large shops (M: ~2.4M examples): a seeded random sample of
+    # (context -> next item) examples; the model sees every item's context either way.
+    max_train_examples: int = 200_000
 
     def validate(self) -> None:
         super().validate()
@@ -87,8 +90,8 @@ class RecommenderConfig(TrainConfig):
             raise ValueError("event weights must be > 0")
         if not 0 < self.recency_decay <= 1:
             raise ValueError("recency_decay must be in (0, 1]")
-        if self.max_eval_targets < 1:
-            raise ValueError("max_eval_targets must be >= 1")
+        if self.max_eval_targets < 1 or self.max_train_examples < 1:
+            raise ValueError("max_eval_targets and max_train_examples must be >= 1")
 
     @property
     def event_weights(self) -> dict[str, float]:
@@ -336,9 +339,14 @@ def fit_and_evaluate(inter: pd.DataFrame, split: datetime, end: datetime, cfg: R
     ex = build_examples(train_inter, index, cfg, training=True)
     if len(ex) == 0:
         raise ValueError("no training examples (no user has two interactions before the split)")
+    keep = np.arange(len(ex))
+    if len(ex) > cfg.max_train_examples:
+        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(ex), cfg.max_train_examples, replace=False))
+        log.info("recommender: training on a seeded sample of %d of %d examples", len(keep), len(ex))
     model = SequenceRecommender(len(vocab), cfg.embedding_dim)
-    tensors = {"ctx_items": torch.as_tensor(ex.ctx_items), "ctx_weights": torch.as_tensor(ex.ctx_weights),
-               "targets": torch.as_tensor(ex.targets), "target_weights": torch.as_tensor(ex.target_weights)}
+    tensors = {"ctx_items": torch.as_tensor(ex.ctx_items[keep]), "ctx_weights": torch.as_tensor(ex.ctx_weights[keep]),
+               "targets": torch.as_tensor(ex.targets[keep]),
+               "target_weights": torch.as_tensor(ex.target_weights[keep])}
     history = fit(model, tensors, _loss, cfg, device)
     holdout = make_holdout(inter, split, end, cfg)
     metrics, baseline = evaluate(model, vocab, cfg, holdout, device)
