@@ -42,7 +42,7 @@ def test_online_shoppers_mapping_gives_sessions(isolated_home: Path, shared_data
     assert row["n_events"] == 2
     assert row["duration_seconds"] == 64
     assert row["device"] == "os2-browser2"
-    assert row[SOURCE_FILE] == str(ONLINE_SHOPPERS_CSV)
+    assert Path(row[SOURCE_FILE]).resolve() == ONLINE_SHOPPERS_CSV.resolve()
     feb = source.read("sessions", datetime(2017, 2, 1), datetime(2017, 2, 2))
     assert len(feb) == (raw["Month"] == "Feb").sum()
 
