@@ -235,10 +235,10 @@ def ingest_partition(source: Source, entity_name: str, partition: Partition, run
     return LoadResult(source.name, ent.name, partition.label, n_in, n_ok, n_bad, status)
 
 
-def quarantine_unparseable(source: Source, entity_name: str, run_id: str, conn: sa.Connection) -> LoadResult:
+def quarantine_unparseable(source: Source, entity_name: str, rows: pd.DataFrame, run_id: str,
+                           conn: sa.Connection) -> LoadResult:
     """Rows whose timestamp could not be parsed belong to no partition: quarantine them under dt=NULL."""
     ent = get_entity(entity_name)
-    rows = source.unparseable(entity_name)
     if "_reason" not in rows.columns:
         rows = rows.assign(_reason=pd.Series(dtype=object))
     quarantine = _quarantine_frame(rows, source.name, ent, None, run_id)
@@ -270,8 +270,10 @@ def ingest(partition: Partition, run_id: str, source_spec: str | None = None,
             if partition.is_hourly and not get_entity(name).hourly:
                 continue
             results.append(ingest_partition(source, name, partition, run_id, conn))
-            if not partition.is_hourly and len(source.unparseable(name)):
-                results.append(quarantine_unparseable(source, name, run_id, conn))
+            if not partition.is_hourly:
+                unparseable = source.unparseable(name)
+                if len(unparseable):
+                    results.append(quarantine_unparseable(source, name, unparseable, run_id, conn))
     rejected = [r for r in results if r.status == "rejected_threshold"]
     if rejected:
         limit = get_settings().quarantine_max_share
