@@ -104,8 +104,10 @@ def summary() -> str:
                          "WHERE status = 'champion' ORDER BY model")
         lines += ["", "champion models (metric vs baseline on the time-based holdout):"]
         for _, r in reg.iterrows():
-            lines.append(f"  {r['model']:<18} {r['version']:<40} model={_fmt(r['metrics'])}  "
-                         f"baseline={_fmt(r['baseline_metrics'])}")
+            lines.append(f"  {r['model']:<18} {r['version']:<40} model={_fmt(r['metrics'])}")
+            baselines = json.loads(r["baseline_metrics"] or "{}")
+            for name, values in sorted(baselines.items()):
+                lines.append(f"  {'':<18} {'baseline ' + name:<40} {_fmt(values)}")
     return "\n".join(lines)
 
 

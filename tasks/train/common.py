@@ -225,7 +225,7 @@ class Artefact:
     state_dict: dict[str, torch.Tensor]
     preprocessing: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
-    baseline_metrics: dict[str, float] = field(default_factory=dict)
+    baseline_metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> metrics
     extra_metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -304,7 +304,7 @@ class TrainResult:
     artefact_uri: str | None = None
     window: DataWindow | None = None
     metrics: dict[str, float] = field(default_factory=dict)
-    baseline_metrics: dict[str, float] = field(default_factory=dict)
+    baseline_metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> metrics
     champion_metrics: dict[str, float] | None = None
     reason: str = ""
 

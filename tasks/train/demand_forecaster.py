@@ -323,7 +323,7 @@ def train(as_of_date: date, run_id: str, cfg: DemandConfig | None = None) -> Tra
         model_name=MODEL_NAME, as_of_date=as_of_date, run_id=run_id, cfg=cfg, window=window,
         model=fitted.model, preprocessing={"features": list(FEATURES), "quantiles": list(QUANTILES),
                                            "target_transform": "log1p(units) - mean(log1p(context))"},
-        metrics=fitted.metrics, baseline_metrics=fitted.baseline_metrics, baseline_name=BASELINE,
+        metrics=fitted.metrics, baselines={BASELINE: fitted.baseline_metrics},
         main_metric=MAIN_METRIC, higher_is_better=False, evaluate_champion=evaluate_champion,
         extra_metrics={"loss_history": fitted.loss_history, "feature_partition": found.isoformat(),
                        "n_series": len(fitted.panel.products)},

@@ -57,8 +57,7 @@ def save_and_register(
     model: torch.nn.Module,
     preprocessing: dict[str, Any],
     metrics: dict[str, float],
-    baseline_metrics: dict[str, float],
-    baseline_name: str,
+    baselines: dict[str, dict[str, float]],
     main_metric: str,
     higher_is_better: bool,
     evaluate_champion: Callable[[Artefact], dict[str, float]],
@@ -70,19 +69,19 @@ def save_and_register(
     art = Artefact(
         model=model_name, version=version, config=cfg.to_dict(), window=window,
         state_dict=model.state_dict(), preprocessing=preprocessing, metrics=metrics,
-        baseline_metrics=baseline_metrics,
-        extra_metrics={"baseline": baseline_name, "main_metric": main_metric,
+        baseline_metrics=baselines,
+        extra_metrics={"baselines": sorted(baselines), "main_metric": main_metric,
                        "champion_on_holdout": champion_value, **(extra_metrics or {})},
     )
     folder = save_artefact(art)
     status = registry.register(
         model=model_name, version=version, artefact_uri=str(folder), config=cfg.to_dict(),
-        window=window, seed=cfg.seed, metrics=metrics, baseline_metrics=baseline_metrics,
+        window=window, seed=cfg.seed, metrics=metrics, baselines=baselines,
         main_metric=main_metric, higher_is_better=higher_is_better, champion_value=champion_value,
-        baseline_name=baseline_name, as_of_date=as_of_date, run_id=run_id,
+        as_of_date=as_of_date, run_id=run_id,
     )
     return TrainResult(
         model=model_name, status=status, version=version, artefact_uri=str(folder), window=window,
-        metrics=metrics, baseline_metrics=baseline_metrics,
+        metrics=metrics, baseline_metrics=baselines,
         champion_metrics=None if champion_value is None else {main_metric: champion_value},
     )

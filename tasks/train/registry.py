@@ -58,7 +58,7 @@ class RegistryEntry:
     data_end: datetime
     seed: int
     metrics: dict[str, float]
-    baseline_metrics: dict[str, float]
+    baseline_metrics: dict[str, dict[str, float]]  # baseline name -> its metrics
     status: str
     trained_at: datetime | None
     promoted_at: datetime | None
@@ -157,11 +157,10 @@ def register(
     window: DataWindow,
     seed: int,
     metrics: dict[str, float],
-    baseline_metrics: dict[str, float],
+    baselines: dict[str, dict[str, float]],
     main_metric: str,
     higher_is_better: bool,
     champion_value: float | None,
-    baseline_name: str,
     as_of_date: date,
     run_id: str,
 ) -> str:
@@ -191,7 +190,8 @@ def register(
     new_row = {
         "model": model, "version": version, "artefact_uri": artefact_uri, "config": _to_json(config),
         "data_start": window.start, "data_end": window.end, "seed": int(seed),
-        "metrics": _to_json(metrics), "baseline_metrics": _to_json(baseline_metrics),
+        "metrics": _to_json(metrics), "baseline_metrics": json.dumps({b: _clean(m) for b, m in baselines.items()}, sort_keys=True,
+                                       default=str),
         "status": status, "trained_at": now, "promoted_at": promoted_at, "promoted_by": promoted_by,
     }
     frame = pd.concat([rows, pd.DataFrame([new_row])], ignore_index=True)
@@ -203,8 +203,7 @@ def register(
 
     champ_version = None if current.empty else current.iloc[0]["version"]
     write_evaluations(model=model, version=version, as_of_date=as_of_date, metrics=metrics,
-                      baseline_metrics=baseline_metrics, baseline_name=baseline_name,
-                      main_metric=main_metric, champion_version=champ_version,
+                      baselines=baselines, main_metric=main_metric, champion_version=champ_version,
                       champion_value=champion_value)
     log.info("%s %s registered as %s (%s=%.4f, champion on same holdout=%s)", model, version, status,
              main_metric, metrics[main_metric], champion_value)
@@ -212,14 +211,19 @@ def register(
 
 
 def write_evaluations(*, model: str, version: str, as_of_date: date, metrics: dict[str, float],
-                      baseline_metrics: dict[str, float], baseline_name: str, main_metric: str,
-                      champion_version: str | None, champion_value: float | None) -> None:
-    """One ``ml.evaluations`` row per metric vs the baseline, plus the main metric vs
-    the previous champion on the same holdout (baseline ``champion:<version>``)."""
+                      baselines: dict[str, dict[str, float]], main_metric: str,
+                      champion_version: str | None, champion_value: float | None,
+                      dataset: str = "holdout") -> None:
+    """One ``ml.evaluations`` row per (metric, baseline) on the same holdout, plus the
+    main metric vs the previous champion (baseline ``champion:<version>``).
+
+    A model with no baseline still gets one row per metric (baseline NULL), so BI
+    can chart every metric over time."""
     rows = [
-        {"metric": m, "value": v, "baseline": baseline_name, "baseline_value": baseline_metrics.get(m)}
-        for m, v in sorted(metrics.items())
-    ]
+        {"metric": m, "value": v, "baseline": name, "baseline_value": bm.get(m)}
+        for name, bm in sorted(baselines.items()) for m, v in sorted(metrics.items())
+    ] or [{"metric": m, "value": v, "baseline": None, "baseline_value": None}
+          for m, v in sorted(metrics.items())]
     if champion_version is not None and champion_version != version:
         rows.append({"metric": main_metric, "value": metrics[main_metric],
                      "baseline": f"champion:{champion_version}", "baseline_value": champion_value})
@@ -227,7 +231,7 @@ def write_evaluations(*, model: str, version: str, as_of_date: date, metrics: di
     frame.insert(0, "model", model)
     frame.insert(1, "version", version)
     frame.insert(2, "as_of_date", as_of_date)
-    frame.insert(3, "dataset", "holdout")
+    frame.insert(3, "dataset", dataset)
     for col in ("value", "baseline_value"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     replace_partition(EVALUATIONS_TABLE, frame[list(EVALUATION_TYPES)],

@@ -271,7 +271,7 @@ def train(as_of_date: date, run_id: str, cfg: RiskConfig | None = None) -> Train
     return save_and_register(
         model_name=MODEL_NAME, as_of_date=as_of_date, run_id=run_id, cfg=cfg, window=window,
         model=fitted.model, preprocessing=fitted.spec.to_dict(), metrics=fitted.metrics,
-        baseline_metrics=fitted.baseline_metrics, baseline_name=RULES_VERSION, main_metric=MAIN_METRIC,
+        baselines={RULES_VERSION: fitted.baseline_metrics}, main_metric=MAIN_METRIC,
         higher_is_better=True, evaluate_champion=evaluate_champion,
         extra_metrics={"loss_history": fitted.loss_history, "feature_partition": found.isoformat()},
     )

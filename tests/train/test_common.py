@@ -80,7 +80,7 @@ def test_artefact_round_trip(isolated_home) -> None:
     net = torch.nn.Linear(3, 2)
     art = Artefact(model="toy", version="toy-2024-03-01-abcdef12", config=RiskConfig().to_dict(),
                    window=WINDOW, state_dict=net.state_dict(), preprocessing={"features": ["a", "b", "c"]},
-                   metrics={"pr_auc": 0.5}, baseline_metrics={"pr_auc": 0.4})
+                   metrics={"pr_auc": 0.5}, baseline_metrics={"rules": {"pr_auc": 0.4}})
     folder = save_artefact(art)
     assert folder == isolated_home / "artefacts" / "toy" / art.version
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metrics.json", "model.pt"]

@@ -105,7 +105,7 @@ def test_train_recipe_registers_champion_from_warehouse(isolated_home) -> None:
     result = rec.train(AS_OF.date(), "run-a", SMALL)
     assert result.status == "champion"
     assert result.version.startswith("recommender-2024-03-01-")
-    assert result.metrics["hr_at_10"] > result.baseline_metrics["hr_at_10"]
+    assert result.metrics["hr_at_10"] > result.baseline_metrics["popularity"]["hr_at_10"]
     champ = registry.champion("recommender")
     assert champ is not None
     assert champ.version == result.version

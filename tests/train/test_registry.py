@@ -16,8 +16,8 @@ def _register(version: str, value: float, champion_value: float | None, *, end: 
     window = DataWindow(datetime(2024, 1, 1), datetime(end.year, end.month, end.day))
     return registry.register(
         model="toy", version=version, artefact_uri=f"/nowhere/{version}", config={"seed": 1},
-        window=window, seed=1, metrics={"m": value, "aux": 0.5}, baseline_metrics={"m": 0.1, "aux": 0.4},
-        main_metric="m", higher_is_better=higher, champion_value=champion_value, baseline_name="base",
+        window=window, seed=1, metrics={"m": value, "aux": 0.5}, baselines={"base": {"m": 0.1, "aux": 0.4}},
+        main_metric="m", higher_is_better=higher, champion_value=champion_value,
         as_of_date=end, run_id="run-1",
     )
 
@@ -40,7 +40,7 @@ def test_promotion_challenger_and_retirement(isolated_home) -> None:
     assert champ.version == "v3"
     assert champ.promoted_by == "auto:run-1"
     assert champ.metrics == {"m": 0.45, "aux": 0.5}
-    assert champ.baseline_metrics["m"] == 0.1
+    assert champ.baseline_metrics["base"]["m"] == 0.1
 
 
 def test_reregistering_a_version_replaces_its_row(isolated_home) -> None:
