@@ -132,6 +132,22 @@ def _insert(conn: sa.Connection, table: str, frame: pd.DataFrame) -> None:
                      if_exists="append", index=False)
 
 
+def lock_table_for_write(conn: sa.Connection, table: str) -> None:
+    """Serialise writers of ``table`` until the caller's transaction ends.
+
+    Why: an hourly run replacing ``dt=D, hr=H`` and a daily run replacing all of
+    ``dt=D`` can overlap (the daily run for D and the hourly run for D 23:00 both
+    start at D+1 00:00). Under PostgreSQL's READ COMMITTED, the second DELETE
+    does not see rows the first transaction inserted, so without a lock both
+    inserts survive and the hour is duplicated. A transaction-scoped advisory
+    lock per table makes the second writer wait and then delete the first
+    writer's rows. DuckDB allows one writing process per file, so it is
+    serialised already (``engine.connect`` retries on the file lock).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"ecomflow:{table}"})
+
+
 def replace_partition(
     table: str,
     frame: pd.DataFrame,
@@ -159,6 +175,7 @@ def replace_partition(
     if conn is None:
         with connect() as own:
             return replace_partition(table, frame, partition, column_types, conn=own)
+    lock_table_for_write(conn, table)
     ensure_schema(conn, table.split(".")[0])
     existing = table_columns(conn, table)
     if existing is None:

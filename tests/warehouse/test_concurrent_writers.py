@@ -1,0 +1,108 @@
+"""Overlapping daily and hourly writers cannot corrupt a shared table.
+
+The daily run for day D replaces all of ``dt = D`` while the hourly run for D 23:00 replaces
+``dt = D, hr = 23``; in production both start at D+1 00:00. These tests make the two writes
+overlap on purpose and check that the hour ends up with exactly one copy of its rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tasks.warehouse import connect, read_frame, replace_partition
+
+DAY = dt.date(2026, 3, 1)
+HOUR = 23
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _rows(hours: range, per_hour: int, tag: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        "event_id": [f"{tag}-{h}-{i}" for h in hours for i in range(per_hour)],
+        "dt": [DAY] * (len(hours) * per_hour),
+        "hr": pd.array([h for h in hours for _ in range(per_hour)], dtype="Int64"),
+    })
+
+
+def _hour_counts() -> dict[int, int]:
+    frame = read_frame("SELECT hr, COUNT(*) AS n FROM raw.hits GROUP BY hr ORDER BY hr")
+    return {int(h): int(n) for h, n in zip(frame["hr"], frame["n"], strict=True)}
+
+
+@pytest.mark.postgres
+def test_hourly_write_waits_for_an_open_daily_write(postgres_home: str) -> None:
+    """PostgreSQL: without the per-table lock the hourly DELETE misses the daily run's new
+    rows (READ COMMITTED snapshot) and the hour is duplicated; with it the hourly write waits."""
+    replace_partition("raw.hits", _rows(range(24), 2, "old"), {"dt": DAY})
+    daily = _rows(range(24), 3, "daily")
+    hourly = _rows(range(HOUR, HOUR + 1), 3, "daily")  # the same hour, re-delivered by the hourly run
+    errors: list[BaseException] = []
+
+    def hourly_writer() -> None:
+        try:
+            replace_partition("raw.hits", hourly, {"dt": DAY, "hr": HOUR})
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            errors.append(exc)
+
+    with connect() as conn:
+        replace_partition("raw.hits", daily, {"dt": DAY}, conn=conn)
+        worker = threading.Thread(target=hourly_writer)
+        worker.start()
+        time.sleep(1.5)
+        assert worker.is_alive(), "the hourly write did not wait for the open daily transaction"
+    worker.join(timeout=30)
+    assert not worker.is_alive() and not errors, errors
+    counts = _hour_counts()
+    assert counts[HOUR] == 3, counts
+    assert set(counts.values()) == {3} and len(counts) == 24
+    ids = read_frame("SELECT event_id FROM raw.hits")["event_id"]
+    assert not ids.duplicated().any()
+
+
+_HOLDING_WRITER = """
+import sys, time, datetime as dt
+import pandas as pd
+from tasks.warehouse import connect, replace_partition
+day = dt.date(2026, 3, 1)
+frame = pd.DataFrame({"event_id": [f"daily-{h}-{i}" for h in range(24) for i in range(3)],
+                      "dt": [day] * 72, "hr": pd.array([h for h in range(24) for _ in range(3)], dtype="Int64")})
+with connect() as conn:
+    replace_partition("raw.hits", frame, {"dt": day}, conn=conn)
+    open(sys.argv[1], "w").close()
+    time.sleep(3)
+"""
+
+
+def test_duckdb_second_writer_waits_for_the_file_lock(isolated_home: Path, tmp_path: Path) -> None:
+    """DuckDB: one writing process per file. A second process's hourly write retries on the
+    lock and runs after the daily write committed, so the hour is not duplicated."""
+    replace_partition("raw.hits", _rows(range(24), 2, "old"), {"dt": DAY})
+    from tasks.warehouse import dispose_engine
+
+    dispose_engine()  # release the file so the child can take the write lock
+    marker = tmp_path / "daily-holds-lock"
+    env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}"}
+    child = subprocess.Popen([sys.executable, "-c", _HOLDING_WRITER, str(marker)], cwd=REPO, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert child.poll() is None, "daily writer exited early"
+            assert time.monotonic() < deadline, "daily writer never took the lock"
+            time.sleep(0.1)
+        started = time.monotonic()
+        replace_partition("raw.hits", _rows(range(HOUR, HOUR + 1), 3, "daily"), {"dt": DAY, "hr": HOUR})
+        waited = time.monotonic() - started
+    finally:
+        assert child.wait(timeout=60) == 0
+    assert waited > 0.5, f"the hourly write did not wait for the daily writer ({waited:.2f} s)"
+    counts = _hour_counts()
+    assert counts == dict.fromkeys(range(24), 3), counts
