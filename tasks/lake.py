@@ -60,3 +60,46 @@ def remove_partition(directory: Path) -> None:
         old = directory.parent / f".old-{directory.name}-{uuid.uuid4().hex}"
         os.replace(directory, old)
         shutil.rmtree(old, ignore_errors=True)
+
+
+class PendingWrites:
+    """Lake writes staged during a warehouse transaction and published after it commits.
+
+    Why: ingestion writes one partition to the lake (read by Spark) and to the
+    warehouse (read by dbt/GX). If the lake files were renamed into place before
+    the warehouse transaction committed, a failure or a kill between the two
+    would leave the lake holding data the warehouse rolled back. Staging writes
+    the Parquet to hidden temporary files beside their targets (readers ignore
+    names starting with ``.``); ``publish`` renames them only after the commit,
+    ``discard`` deletes them when the transaction failed. A kill after the
+    commit but before ``publish`` leaves the previous lake files complete and
+    the retry converges both stores.
+    """
+
+    def __init__(self) -> None:
+        self._writes: list[tuple[Path, Path]] = []  # (staged tmp file, target file)
+        self._removals: list[Path] = []
+
+    def write(self, table: pa.Table, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / f".part-0.{uuid.uuid4().hex}.tmp"
+        pq.write_table(table, tmp)
+        self._writes.append((tmp, directory / "part-0.parquet"))
+        return tmp
+
+    def remove(self, directory: Path) -> None:
+        self._removals.append(directory)
+
+    def publish(self) -> None:
+        for tmp, target in self._writes:
+            os.replace(tmp, target)
+        for directory in self._removals:
+            remove_partition(directory)
+        self._writes.clear()
+        self._removals.clear()
+
+    def discard(self) -> None:
+        for tmp, _ in self._writes:
+            tmp.unlink(missing_ok=True)
+        self._writes.clear()
+        self._removals.clear()

@@ -160,8 +160,11 @@ def _partition_keys(partition: Partition | None) -> dict:
     return keys
 
 
-def _write_lake(zone: str, ent: Entity, frame: pd.DataFrame, partition: Partition) -> None:
-    """Write one folder per (hourly) partition; empty partitions are written too so re-runs clear them."""
+def _write_lake(zone: str, ent: Entity, frame: pd.DataFrame, partition: Partition,
+                pending: lake.PendingWrites) -> None:
+    """Stage one folder per (hourly) partition; empty partitions are written too so re-runs clear them.
+
+    Staged, not published: ``ingest`` publishes after the warehouse transaction commits."""
     data = frame.drop(columns=[c for c in LINEAGE_COLUMNS if c in frame.columns])
     if zone == "landing":
         data = _as_text(data)
@@ -171,20 +174,20 @@ def _write_lake(zone: str, ent: Entity, frame: pd.DataFrame, partition: Partitio
         return pa.Table.from_pandas(subset, schema=schema, preserve_index=False)
 
     if not ent.hourly:
-        lake.write_partition(to_arrow(data), lake.partition_dir(zone, ent.name, partition))
+        pending.write(to_arrow(data), lake.partition_dir(zone, ent.name, partition))
         return
     hours = pd.to_datetime(data[ent.time_column], errors="coerce").dt.hour if not data.empty else None
     for part in partition.hours():
         target = lake.partition_dir(zone, ent.name, part)
         subset = data.iloc[0:0] if hours is None else data[hours == part.hr]
         if subset.empty:
-            lake.remove_partition(target)  # an hour without data has no folder (re-runs clear stale ones)
+            pending.remove(target)  # an hour without data has no folder (re-runs clear stale ones)
             continue
-        lake.write_partition(to_arrow(subset), target)
+        pending.write(to_arrow(subset), target)
 
 
 def ingest_partition(source: Source, entity_name: str, partition: Partition, run_id: str,
-                     conn: sa.Connection) -> LoadResult:
+                     conn: sa.Connection, pending: lake.PendingWrites) -> LoadResult:
     """Load one entity's partition inside the caller's transaction.
 
     Idempotent: re-running replaces exactly this partition. When the quarantined
@@ -223,8 +226,8 @@ def ingest_partition(source: Source, entity_name: str, partition: Partition, run
                   source.name, ent.name, partition.label, n_bad, n_in, 100 * share, 100 * max_share, reasons)
         return LoadResult(source.name, ent.name, partition.label, n_in, n_ok, n_bad, status)
 
-    _write_lake("landing", ent, received, partition)
-    _write_lake("raw", ent, accepted, partition)
+    _write_lake("landing", ent, received, partition, pending)
+    _write_lake("raw", ent, accepted, partition, pending)
     table = accepted.drop(columns=[c for c in LINEAGE_COLUMNS if c in accepted.columns])
     table["dt"] = partition.dt
     times = pd.to_datetime(table[ent.time_column])
@@ -265,15 +268,20 @@ def ingest(partition: Partition, run_id: str, source_spec: str | None = None,
     source = get_source(source_spec or get_settings().source)
     wanted = entities or source.entities()
     results = []
-    with connect() as conn:
-        for name in wanted:
-            if partition.is_hourly and not get_entity(name).hourly:
-                continue
-            results.append(ingest_partition(source, name, partition, run_id, conn))
-            if not partition.is_hourly:
-                unparseable = source.unparseable(name)
-                if len(unparseable):
-                    results.append(quarantine_unparseable(source, name, unparseable, run_id, conn))
+    pending = lake.PendingWrites()
+    try:
+        with connect() as conn:
+            for name in wanted:
+                if partition.is_hourly and not get_entity(name).hourly:
+                    continue
+                results.append(ingest_partition(source, name, partition, run_id, conn, pending))
+                if not partition.is_hourly:
+                    unparseable = source.unparseable(name)
+                    if len(unparseable):
+                        results.append(quarantine_unparseable(source, name, unparseable, run_id, conn))
+        pending.publish()  # the lake changes only once the warehouse has committed
+    finally:
+        pending.discard()
     rejected = [r for r in results if r.status == "rejected_threshold"]
     if rejected:
         limit = get_settings().quarantine_max_share
