@@ -130,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     p_back.add_argument("--until", required=True, type=Partition.parse, help="YYYY-MM-DD or YYYY-MM-DDTHH")
     p_back.add_argument("--since", type=Partition.parse, help="YYYY-MM-DD or YYYY-MM-DDTHH")
     sub.add_parser("summary", help="print output tables, row counts and model metrics")
+    p_fp = sub.add_parser("fingerprint", help="print row count and content hash of every warehouse table "
+                          "(compare before/after a re-run)")
+    p_fp.add_argument("--exclude-column", action="append", default=[],
+                      help="leave this column out of the hash (e.g. run_id); repeatable")
     args = parser.parse_args(argv)
 
     if args.command == "plan":
@@ -142,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         backfill_ingest(args.until, args.since)
     elif args.command == "summary":
         print(summary())
+    elif args.command == "fingerprint":
+        from tasks.warehouse.fingerprint import fingerprint_warehouse
+
+        for fp in fingerprint_warehouse(exclude_columns=args.exclude_column).values():
+            print(f"{fp.table:<44} rows={fp.rows:<9} duplicates={fp.duplicate_rows:<6} sha256={fp.digest[:16]}")
     return 0
 
 
