@@ -5,12 +5,19 @@ rewritten together with ``replace_partition`` keyed on ``model``: promoting a
 new champion and retiring the old one happen in one transaction, and
 re-registering the same version replaces its row instead of adding a second.
 
-Promotion rule (walking skeleton): a new version becomes ``champion`` when the
-model has no champion, or when its main metric on the *new* holdout is at
-least as good as the current champion's on that same holdout, by
-``settings.promotion_margin`` (direction-aware: for a lower-is-better metric
-such as WAPE "better" means lower). Otherwise it stays ``challenger``. The old
-champion becomes ``retired`` on promotion.
+Promotion rule: a new version must first pass the sanity checks
+(``sanity_failures``: finite main metric, a non-empty holdout); one that fails
+stays ``challenger`` whatever its score. A sane version becomes ``champion`` when
+the model has no champion, or when its main metric on the *new* holdout beats
+the current champion's on that same holdout by ``settings.promotion_margin``
+(direction-aware: for a lower-is-better metric such as WAPE "better" means
+lower). Otherwise it stays ``challenger``. The old champion becomes ``retired``
+on promotion. A first version that does not beat its best baseline is still
+promoted (so a new shop gets outputs), and the decision log says so.
+
+Every decision (promoted, kept the champion, failed sanity, rolled back) is a row
+in ``ml.promotion_log`` with its reason, so "why is this version serving?" has
+an answer in the warehouse. ``rollback`` re-activates the previous champion.
 """
 
 from __future__ import annotations
@@ -43,7 +50,17 @@ EVALUATION_TYPES = {
     "model": "TEXT", "version": "TEXT", "as_of_date": "DATE", "dataset": "TEXT", "metric": "TEXT",
     "value": "DOUBLE PRECISION", "baseline": "TEXT", "baseline_value": "DOUBLE PRECISION",
 }
+PROMOTION_LOG_TABLE = "ml.promotion_log"
+PROMOTION_LOG_TYPES = {
+    "model": "TEXT", "version": "TEXT", "decision": "TEXT", "reason": "TEXT", "main_metric": "TEXT",
+    "value": "DOUBLE PRECISION", "champion_version": "TEXT", "champion_value": "DOUBLE PRECISION",
+    "decided_by": "TEXT", "decided_at": "TIMESTAMP",
+}
 STATUSES = ("champion", "challenger", "retired")
+
+
+class RollbackError(RuntimeError):
+    """There is no earlier champion to go back to."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +165,93 @@ def should_promote(new_value: float, champion_value: float | None, *, higher_is_
     return new_value <= champion_value - margin
 
 
+def sanity_failures(metrics: dict[str, float], main_metric: str) -> list[str]:
+    """Reasons a trained version must not serve, whatever its score (empty = sane)."""
+    problems = []
+    value = metrics.get(main_metric)
+    if value is None or not math.isfinite(float(value)):
+        problems.append(f"main metric {main_metric} is {value!r}, not a finite number")
+    for size_key in ("n_holdout", "n_targets", "n_series"):
+        if size_key in metrics and not metrics[size_key] > 0:
+            problems.append(f"empty holdout ({size_key} = {metrics[size_key]})")
+    return problems
+
+
+def best_baseline(baselines: dict[str, dict[str, float]], main_metric: str,
+                  higher_is_better: bool) -> tuple[str, float] | None:
+    """The strongest baseline on the main metric, or None when there is none."""
+    scored = [(name, float(m[main_metric])) for name, m in baselines.items()
+              if m.get(main_metric) is not None and math.isfinite(float(m[main_metric]))]
+    if not scored:
+        return None
+    return max(scored, key=lambda item: item[1] if higher_is_better else -item[1])
+
+
+def log_decision(*, model: str, version: str, decision: str, reason: str, main_metric: str | None,
+                 value: float | None, champion_version: str | None, champion_value: float | None,
+                 decided_by: str, decided_at: datetime | None = None) -> None:
+    """Append one decision to ``ml.promotion_log`` (keyed by model, version, decision, decided_by,
+    so re-running the same training run replaces its row instead of adding one)."""
+    row = pd.DataFrame([{
+        "model": model, "version": version, "decision": decision, "reason": reason,
+        "main_metric": main_metric, "value": value, "champion_version": champion_version,
+        "champion_value": champion_value, "decided_by": decided_by,
+        "decided_at": decided_at or datetime.now(UTC).replace(tzinfo=None),
+    }])
+    for col in ("value", "champion_value"):
+        row[col] = pd.to_numeric(row[col], errors="coerce").astype(float)
+    row["decided_at"] = pd.to_datetime(row["decided_at"])
+    replace_partition(PROMOTION_LOG_TABLE, row[list(PROMOTION_LOG_TYPES)],
+                      {"model": model, "version": version, "decision": decision, "decided_by": decided_by},
+                      column_types=PROMOTION_LOG_TYPES)
+    log.info("%s %s: %s (%s)", model, version, decision, reason)
+
+
+def decisions(model: str) -> pd.DataFrame:
+    """The model's decision log, oldest first."""
+    if not table_exists(PROMOTION_LOG_TABLE):
+        return pd.DataFrame(columns=list(PROMOTION_LOG_TYPES))
+    return read_frame("SELECT * FROM ml.promotion_log WHERE model = :m ORDER BY decided_at, version",
+                      {"m": model})
+
+
+def rollback(model: str, by: str) -> RegistryEntry:
+    """Re-activate the previous champion of ``model``; the current one becomes ``retired``.
+
+    "Previous" is the most recently promoted version other than the current
+    champion. Returns the re-activated entry. Raises ``RollbackError`` when the
+    model has no earlier champion.
+    """
+    rows = _model_rows(model)
+    current = rows[rows["status"] == "champion"]
+    earlier = rows[(rows["status"] == "retired") & rows["promoted_at"].notna()]
+    if not current.empty:
+        earlier = earlier[earlier["version"] != current.iloc[0]["version"]]
+    if earlier.empty:
+        raise RollbackError(f"{model}: no earlier champion in {REGISTRY_TABLE} to roll back to")
+    target = earlier.sort_values(["promoted_at", "trained_at"]).iloc[-1]["version"]
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = rows.copy()
+    rows.loc[rows["status"] == "champion", "status"] = "retired"
+    mask = rows["version"] == target
+    rows.loc[mask, "status"] = "champion"
+    rows.loc[mask, "promoted_at"] = now
+    rows.loc[mask, "promoted_by"] = f"rollback:{by}"
+    for col in ("data_start", "data_end", "trained_at", "promoted_at"):
+        rows[col] = pd.to_datetime(rows[col])
+    rows["seed"] = rows["seed"].astype("int64")
+    replace_partition(REGISTRY_TABLE, rows[list(REGISTRY_TYPES)], {"model": model}, column_types=REGISTRY_TYPES)
+    log_decision(model=model, version=target, decision="rolled_back", decided_by=f"rollback:{by}",
+                 reason=f"re-activated by {by}; replaced "
+                        f"{current.iloc[0]['version'] if not current.empty else 'no champion'}",
+                 main_metric=None, value=None,
+                 champion_version=None if current.empty else current.iloc[0]["version"], champion_value=None,
+                 decided_at=now)
+    entry = champion(model)
+    assert entry is not None and entry.version == target
+    return entry
+
+
 def register(
     *,
     model: str,
@@ -176,16 +280,32 @@ def register(
     rows = rows[rows["version"] != version].copy()
     margin = get_settings().promotion_margin
 
-    if not current.empty and current.iloc[0]["version"] == version:
+    insane = sanity_failures(metrics, main_metric)
+    champ_version = None if current.empty else current.iloc[0]["version"]
+    if not current.empty and champ_version == version:
         # Re-running the champion's own training: it stays champion, history unchanged.
         status, promoted_at, promoted_by = "champion", _ts(current.iloc[0]["promoted_at"]), \
             current.iloc[0]["promoted_by"]
+        decision, reason = "kept_champion", "re-registered the current champion's own version"
+    elif insane:
+        status, promoted_at, promoted_by = "challenger", None, None
+        decision, reason = "rejected_sanity", "; ".join(insane)
     elif current.empty or should_promote(metrics[main_metric], champion_value,
                                           higher_is_better=higher_is_better, margin=margin):
         status, promoted_at, promoted_by = "champion", now, f"auto:{run_id}"
         rows.loc[rows["status"] == "champion", "status"] = "retired"
+        decision = "promoted"
+        reason = ("no champion yet" if current.empty else
+                  f"beats champion {champ_version} on the same holdout by margin {margin}")
+        best = best_baseline(baselines, main_metric, higher_is_better)
+        if best is not None and not should_promote(metrics[main_metric], best[1],
+                                                   higher_is_better=higher_is_better, margin=0.0):
+            reason += f"; WARNING: below best baseline {best[0]} ({main_metric} {best[1]:.4f})"
     else:
         status, promoted_at, promoted_by = "challenger", None, None
+        decision = "kept_champion"
+        reason = (f"does not beat champion {champ_version} ({main_metric} {champion_value}) "
+                  f"by margin {margin}")
 
     new_row = {
         "model": model, "version": version, "artefact_uri": artefact_uri, "config": _to_json(config),
@@ -201,7 +321,9 @@ def register(
     replace_partition(REGISTRY_TABLE, frame[list(REGISTRY_TYPES)], {"model": model},
                       column_types=REGISTRY_TYPES)
 
-    champ_version = None if current.empty else current.iloc[0]["version"]
+    log_decision(model=model, version=version, decision=decision, reason=reason, main_metric=main_metric,
+                 value=metrics.get(main_metric), champion_version=champ_version,
+                 champion_value=champion_value, decided_by=f"auto:{run_id}", decided_at=now)
     write_evaluations(model=model, version=version, as_of_date=as_of_date, metrics=metrics,
                       baselines=baselines, main_metric=main_metric, champion_version=champ_version,
                       champion_value=champion_value)

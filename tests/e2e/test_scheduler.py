@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import _pg_admin_execute
-from tests.e2e.test_pipeline import REPO, _check_serving, _env, _run
+from tests.e2e.test_pipeline import REPO, _check_serving, _env, _fingerprints, _run
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(1800)]
 
@@ -101,7 +101,25 @@ def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path) -> None:
         hourly = _backfill("ecomflow_hourly", f"{plan['HOURLY_PARTITION']}:00:00", env, tmp_path)
         assert _wait_for_run("ecomflow_hourly", hourly, env, tmp_path / "runs.log", 600) == "success", \
             (tmp_path / "scheduler.log").read_text()[-3000:]
+        # The hour 23:00 of the daily run's own day: in production it starts together with that
+        # daily run (both at D+1 00:00) and both replace raw rows of dt = D.
+        late_hour = _backfill("ecomflow_hourly", f"{plan['DAILY_PARTITION']}T23:00:00", env, tmp_path)
+        assert _wait_for_run("ecomflow_hourly", late_hour, env, tmp_path / "runs.log", 600) == "success", \
+            (tmp_path / "scheduler.log").read_text()[-3000:]
         _check_serving(env)
+
+        # Re-run (Clear) the daily run and the overlapping hourly run at the same time. Cleared runs
+        # keep their run ids, so every table must come back byte-for-byte equivalent.
+        from tasks.warehouse.fingerprint import diff_fingerprints
+
+        before = _fingerprints(env)
+        for dag_id, logical in (("ecomflow_daily", daily), ("ecomflow_hourly", late_hour)):
+            _run(f"airflow tasks clear {dag_id} -s {logical} -e {logical} -y", env,
+                 tmp_path / f"clear_{dag_id}.log")
+        for dag_id, logical in (("ecomflow_daily", daily), ("ecomflow_hourly", late_hour)):
+            assert _wait_for_run(dag_id, logical, env, tmp_path / "runs.log", 1200) == "success", \
+                (tmp_path / "scheduler.log").read_text()[-3000:]
+        assert diff_fingerprints(before, _fingerprints(env)) == []
     finally:
         for proc in procs:
             try:

@@ -84,3 +84,41 @@ def test_is_training_due(isolated_home) -> None:
     assert not registry.is_training_due("toy", date(2024, 3, 1))
     assert not registry.is_training_due("toy", date(2024, 3, 7))
     assert registry.is_training_due("toy", date(2024, 3, 8))  # train_every_days defaults to 7
+
+
+def test_insane_version_never_becomes_champion(isolated_home) -> None:
+    # Not even as the first version, when there is no champion to compare with.
+    assert _register("v0", float("inf"), None) == "challenger"
+    assert registry.champion("toy") is None
+    assert _register("v1", 0.50, None) == "champion"
+    assert _register("v2", float("nan"), 0.45) == "challenger"
+    assert registry.champion("toy").version == "v1"
+    log = registry.decisions("toy")
+    row = log[log["version"] == "v2"].iloc[0]
+    assert row["decision"] == "rejected_sanity" and "not a finite number" in row["reason"]
+
+
+def test_decision_log_explains_each_registration(isolated_home) -> None:
+    _register("v1", 0.05, None)  # below its baseline (0.1): promoted, with a warning
+    _register("v2", 0.40, 0.45)
+    _register("v3", 0.50, 0.45)
+    log = registry.decisions("toy").set_index("version")
+    assert log.loc["v1", "decision"] == "promoted" and "below best baseline base" in log.loc["v1", "reason"]
+    assert log.loc["v2", "decision"] == "kept_champion" and "does not beat champion v1" in log.loc["v2", "reason"]
+    assert log.loc["v3", "decision"] == "promoted" and log.loc["v3", "champion_version"] == "v1"
+
+
+def test_rollback_reactivates_previous_champion(isolated_home) -> None:
+    with pytest.raises(registry.RollbackError, match="no earlier champion"):
+        registry.rollback("toy", by="tester")
+    _register("v1", 0.50, None)
+    _register("v2", 0.40, 0.45)  # challenger: never a champion, so never a rollback target
+    _register("v3", 0.60, 0.50)
+    assert registry.champion("toy").version == "v3"
+    back = registry.rollback("toy", by="tester")
+    assert back.version == "v1" and back.promoted_by == "rollback:tester"
+    assert _statuses() == {"v1": "champion", "v2": "challenger", "v3": "retired"}
+    # Rolling back again goes to the champion before that: v3 (most recently promoted other version).
+    assert registry.rollback("toy", by="tester").version == "v3"
+    log = registry.decisions("toy")
+    assert list(log[log["decision"] == "rolled_back"]["version"]) == ["v1", "v3"]
