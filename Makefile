@@ -19,6 +19,12 @@ test: setup  ## set up and run the whole test suite (lint + unit + dbt + GX + Sp
 	@scripts/ensure_postgres.sh
 	@source scripts/env.sh && ruff check . && pytest $(PYTEST_ARGS)
 
+evaluate: setup  ## model vs baselines tables on synthetic S (EVAL_M=1 adds M), UCI Online Retail, Online Shoppers
+	@scripts/evaluate.sh
+
+rollback: setup  ## re-activate the previous champion and re-score: make rollback MODEL=recommender
+	@source scripts/env.sh && ecomflow rollback $(MODEL)
+
 lint: setup  ## ruff
 	@source scripts/env.sh && ruff check .
 
@@ -29,6 +35,6 @@ lock:  ## regenerate constraints.txt from the current .venv
 	@.venv/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
 clean:  ## remove local state (warehouse, lake, artefacts, Airflow DB)
-	rm -rf .ecomflow .ecomflow-m
+	rm -rf .ecomflow .ecomflow-m .ecomflow-eval
 
-.PHONY: help setup run run-m test lint dag-test lock clean
+.PHONY: help setup run run-m test lint dag-test lock clean evaluate rollback

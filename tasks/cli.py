@@ -12,7 +12,7 @@ import argparse
 import json
 import logging
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 
 from tasks.partitions import Partition
 from tasks.settings import get_settings
@@ -134,6 +134,15 @@ def main(argv: list[str] | None = None) -> int:
                           "(compare before/after a re-run)")
     p_fp.add_argument("--exclude-column", action="append", default=[],
                       help="leave this column out of the hash (e.g. run_id); repeatable")
+    p_ev = sub.add_parser("evaluate", help="train every applicable model now and print model vs baselines "
+                          "per metric (also written to ml.evaluations)")
+    p_ev.add_argument("--label", required=True, help="data set label, e.g. synthetic-S or uci_online_retail")
+    p_ev.add_argument("--as-of-date", type=date.fromisoformat, default=None,
+                      help="train on data before this date (default: the plan's daily partition end)")
+    p_rb = sub.add_parser("rollback", help="re-activate the previous champion of a model and re-score "
+                          "its latest serving partition")
+    p_rb.add_argument("model", help="recommender | session_intent | demand_forecaster | risk")
+    p_rb.add_argument("--by", default=None, help="who decided (logged; default: the OS user)")
     args = parser.parse_args(argv)
 
     if args.command == "plan":
@@ -146,6 +155,22 @@ def main(argv: list[str] | None = None) -> int:
         backfill_ingest(args.until, args.since)
     elif args.command == "summary":
         print(summary())
+    elif args.command == "evaluate":
+        from tasks.evaluate import evaluate
+
+        print(evaluate(args.label, args.as_of_date))
+    elif args.command == "rollback":
+        from tasks.train.registry import RollbackError
+        from tasks.train.retrain import rollback_and_rescore
+
+        try:
+            import getpass
+
+            by = args.by or getpass.getuser()
+            print(json.dumps(rollback_and_rescore(args.model, by=by), indent=2, default=str))
+        except (RollbackError, ValueError) as exc:
+            print(f"rollback failed: {exc}", file=sys.stderr)
+            return 1
     elif args.command == "fingerprint":
         from tasks.warehouse.fingerprint import fingerprint_warehouse
 

@@ -186,3 +186,47 @@ class ScoreOperator(PartitionedOperator):
         except NoChampionError as exc:
             # e.g. a source without purchase labels: the model could not be trained.
             raise AirflowSkipException(str(exc)) from exc
+
+
+class RetrainModelOperator(PartitionedOperator):
+    """Train a challenger now (``ecomflow_retrain``); the registry's gate decides promotion.
+
+    The as-of date is the DAG param ``as_of_date`` when given (on-demand runs), else the end
+    of the data interval (a weekly run on Monday trains on data up to Monday 00:00).
+    """
+
+    ui_color = "#f3e8fd"
+
+    def __init__(self, *, model: str, **kwargs: Any) -> None:
+        from tasks.settings import get_settings  # env-only, no I/O: cheap at parse time
+
+        kwargs.setdefault("pool", "gpu")
+        kwargs.setdefault("queue", get_settings().train_queue)
+        super().__init__(cadence="daily", **kwargs)
+        self.model = model
+
+    @staticmethod
+    def as_of_date(context: Context) -> Any:
+        from datetime import date
+
+        given = (context.get("params") or {}).get("as_of_date")
+        if given:
+            return date.fromisoformat(str(given))
+        end = context.get("data_interval_end") or context["logical_date"]
+        return _naive_utc(end).date()
+
+    def partition(self, context: Context) -> Partition:
+        from tasks.train.retrain import retrain_partition
+
+        return retrain_partition(self.as_of_date(context))
+
+    def execute(self, context: Context) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from tasks.train.retrain import retrain
+
+        wanted = (context.get("params") or {}).get("models") or []
+        if wanted and self.model not in wanted:
+            raise AirflowSkipException(f"{self.model} not in params.models {wanted}")
+        self.skip_unless_applicable("model", self.model, self.partition(context))
+        return retrain(self.model, self.as_of_date(context), self.run_id(context))

@@ -24,7 +24,7 @@ def dagbag():
 
 def test_no_import_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
-    assert {d for d in dagbag.dag_ids} == {"ecomflow_daily", "ecomflow_hourly"}
+    assert {d for d in dagbag.dag_ids} == {"ecomflow_daily", "ecomflow_hourly", "ecomflow_retrain"}
 
 
 def test_file_name_is_dag_id(dagbag) -> None:
@@ -32,7 +32,7 @@ def test_file_name_is_dag_id(dagbag) -> None:
         assert Path(dag.fileloc).stem == dag.dag_id
 
 
-@pytest.mark.parametrize("dag_id", ["ecomflow_daily", "ecomflow_hourly"])
+@pytest.mark.parametrize("dag_id", ["ecomflow_daily", "ecomflow_hourly", "ecomflow_retrain"])
 def test_dag_hygiene(dagbag, dag_id: str) -> None:
     dag = dagbag.dags[dag_id]
     assert dag.doc_md and "When it fails" in dag.doc_md, "doc_md must tell on-call what to do"
@@ -62,7 +62,8 @@ def test_daily_dag_gates_and_order(dagbag) -> None:
 def test_schedules_use_data_intervals(dagbag) -> None:
     from airflow.sdk import CronDataIntervalTimetable
 
-    for dag_id, expr in (("ecomflow_daily", "0 0 * * *"), ("ecomflow_hourly", "0 * * * *")):
+    for dag_id, expr in (("ecomflow_daily", "0 0 * * *"), ("ecomflow_hourly", "0 * * * *"),
+                         ("ecomflow_retrain", "0 4 * * 1")):
         timetable = dagbag.dags[dag_id].timetable
         assert isinstance(timetable, CronDataIntervalTimetable)
         assert timetable.expression == expr
@@ -97,3 +98,14 @@ def test_historical_partitions_can_run(dagbag) -> None:
 
     for dag in dagbag.dags.values():
         assert dag.start_date <= datetime(2005, 1, 1, tzinfo=UTC), dag.dag_id
+
+
+def test_retrain_dag_trains_every_model_in_the_gpu_pool(dagbag) -> None:
+    from tasks.train.pipeline import TRAINERS
+    from tasks.train.retrain import MODEL_SCORERS
+
+    dag = dagbag.dags["ecomflow_retrain"]
+    assert {t.task_id for t in dag.tasks} == {f"retrain.{m}" for m in TRAINERS}
+    assert all(t.pool == "gpu" for t in dag.tasks)
+    assert set(MODEL_SCORERS) == set(TRAINERS)
+    assert {"as_of_date", "models"} <= set(dag.params)

@@ -1,0 +1,54 @@
+"""
+### ecomflow_retrain — weekly (and on-demand) challenger training with a promotion gate
+
+**What it does** (weekly on Monday 04:00 UTC, after the Sunday daily run; or triggered by hand):
+
+1. `retrain.<model>` — trains a challenger for each model on data up to the end of the data
+   interval (or the `as_of_date` param), evaluates it on the same time-based holdout as the
+   current champion and the baselines, and promotes it only when it wins by
+   `ECOMFLOW_PROMOTION_MARGIN` and passes the sanity checks. When the champion changed, the latest
+   serving partition of that model's scorer is re-scored in the same task.
+2. Every decision (promoted / kept champion / rejected by sanity checks) is a row in
+   `ml.promotion_log`; metrics vs every baseline are in `ml.evaluations`.
+
+**On demand**: *Trigger DAG w/ config* with `{"as_of_date": "2026-02-28", "models": ["risk"]}`.
+**Rollback**: `ecomflow rollback <model>` re-activates the previous champion and re-scores.
+
+**When it fails**: a failed training never changes the champion or the serving tables; read the
+task log (it names the data window and the failing step), fix the cause and *Clear* the task.
+A skipped task means the source has no input for that model (`tasks/applicability.py`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+from ecomflow_airflow.operators import RetrainModelOperator
+
+MODELS = ("recommender", "session_intent", "demand_forecaster", "risk")
+
+with DAG(
+    dag_id="ecomflow_retrain",
+    description="Weekly challenger training, promotion gate and re-scoring",
+    schedule=CronDataIntervalTimetable("0 4 * * 1", timezone="UTC"),
+    start_date=datetime(2000, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    max_active_tasks=1,
+    doc_md=__doc__,
+    tags=["ecomflow", "weekly", "ml", "training"],
+    params={
+        "as_of_date": Param(None, type=["null", "string"], format="date",
+                            description="Train on data before this date (default: end of the interval)"),
+        "models": Param([], type="array", description="Models to retrain (default: all)"),
+    },
+    default_args={
+        "owner": "data-platform",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=5),
+        "execution_timeout": timedelta(hours=3),
+    },
+) as dag:
+    for model in MODELS:
+        RetrainModelOperator(task_id=f"retrain.{model}", model=model)

@@ -1,0 +1,90 @@
+"""Retraining, re-scoring and rollback: what ``ecomflow_retrain`` and ``ecomflow rollback`` run.
+
+The weekly retrain trains a challenger for every model on data up to the end of
+its data interval, lets the registry's promotion gate decide (same holdout as
+the champion and the baselines, margin, sanity checks), and re-scores the
+latest serving partition of every scorer whose champion changed, so BI sees the
+new champion's outputs without waiting for the next daily run. A rollback
+re-activates the previous champion and re-scores the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from typing import Any
+
+from tasks.partitions import Partition
+from tasks.score.pipeline import SCORERS, run_scorer
+from tasks.warehouse import read_frame, table_exists
+
+log = logging.getLogger(__name__)
+
+# model -> scorers that serve it (the risk scorer falls back to rules without a model)
+MODEL_SCORERS = {
+    "recommender": ("recommendations",),
+    "demand_forecaster": ("demand_forecasts",),
+    "session_intent": ("session_intent",),
+    "risk": ("risk_labels",),
+}
+
+
+def retrain_partition(as_of_date: date) -> Partition:
+    """The daily partition whose as-of instant is ``as_of_date`` 00:00 (its last day of data)."""
+    return Partition(as_of_date - timedelta(days=1))
+
+
+def latest_scored_partition(scorer: str) -> Partition | None:
+    """The most recent partition present in the scorer's serving table, or None."""
+    table = f"serving.{scorer}"
+    if scorer not in SCORERS:
+        raise ValueError(f"unknown scorer {scorer!r}; known: {sorted(SCORERS)}")
+    if not table_exists(table):
+        return None
+    if SCORERS[scorer][2] == "hourly":
+        found = read_frame(f"SELECT MAX(as_of_hour) AS h FROM {table}")["h"].iloc[0]
+        if found is None or str(found) == "NaT":
+            return None
+        return Partition(found.date(), found.hour)
+    found = read_frame(f"SELECT MAX(as_of_date) AS d FROM {table}")["d"].iloc[0]
+    if found is None or str(found) == "NaT":
+        return None
+    return Partition(found - timedelta(days=1))  # daily serving rows carry as_of_date = dt + 1
+
+
+def rescore_latest(model: str, run_id: str) -> dict[str, Any]:
+    """Re-score the latest serving partition of each scorer of ``model`` with its champion."""
+    rows = {}
+    for scorer in MODEL_SCORERS[model]:
+        partition = latest_scored_partition(scorer)
+        if partition is None:
+            log.info("%s: nothing served yet; nothing to re-score", scorer)
+            continue
+        rows[scorer] = {"partition": partition.label, "rows": run_scorer(scorer, partition, run_id)}
+    return rows
+
+
+def retrain(model: str, as_of_date: date, run_id: str) -> dict[str, Any]:
+    """Train a challenger as of ``as_of_date``; re-score when the champion changed."""
+    from tasks.train.pipeline import train_if_due
+    from tasks.train.registry import champion
+
+    before = champion(model)
+    summary = train_if_due(model, retrain_partition(as_of_date), run_id, force=True)
+    after = champion(model)
+    changed = (after is not None) and (before is None or before.version != after.version)
+    summary["champion_before"] = before.version if before else None
+    summary["champion_after"] = after.version if after else None
+    summary["rescored"] = rescore_latest(model, run_id) if changed else {}
+    return summary
+
+
+def rollback_and_rescore(model: str, by: str, run_id: str | None = None) -> dict[str, Any]:
+    """Re-activate the previous champion of ``model`` and re-score its latest partitions."""
+    from tasks.train.registry import rollback
+
+    if model not in MODEL_SCORERS:
+        raise ValueError(f"unknown model {model!r}; known: {sorted(MODEL_SCORERS)}")
+    entry = rollback(model, by=by)
+    rescored = rescore_latest(model, run_id or f"rollback__{entry.version}")
+    return {"model": model, "champion": entry.version, "rescored": rescored}
