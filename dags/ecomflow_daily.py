@@ -14,7 +14,8 @@
 7. `train.*` — train each model when due (or when none exists) in the `gpu` pool; promote only
    when it beats the champion.
 8. `score.*` — recommendations and demand forecasts with the champion → `serving.*` (partition replace).
-9. `dbt_build_serving` then `gx_outputs` — BI serving models and output checks.
+9. `dbt_build_serving` then `gx_outputs` — BI serving models and output checks; `grant_bi_reader`
+   keeps the PostgreSQL role `bi_reader` (BI tools) able to read `serving` and nothing else.
 
 **Skipped (pink) tasks are expected** when the configured source has no input for a step, e.g. no
 payments for the risk model with a clickstream-only source; the task log says which `raw.*`
@@ -34,6 +35,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 from ecomflow_airflow.operators import (
     DbtBuildOperator,
+    GrantBIAccessOperator,
     GXCheckpointOperator,
     IngestPartitionOperator,
     ScoreOperator,
@@ -97,4 +99,5 @@ with DAG(
     # Scoring waits for all training so a run never scores with a half-updated registry.
     for train_task in train:
         train_task >> score
-    score >> dbt_serving >> gx_outputs
+    grant_bi = GrantBIAccessOperator(task_id="grant_bi_reader")
+    score >> dbt_serving >> [gx_outputs, grant_bi]

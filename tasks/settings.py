@@ -39,6 +39,7 @@ class Settings:
     promotion_margin: float
     torch_device: str
     train_queue: str
+    bi_reader_password: str | None = field(default=None, repr=False)  # secret: never printed
     extra: dict[str, str] = field(default_factory=dict)
 
     # ---- derived locations -------------------------------------------------
@@ -151,6 +152,7 @@ def load_settings() -> Settings:
         promotion_margin=float(_env("ECOMFLOW_PROMOTION_MARGIN", "0.0")),
         torch_device=_env("ECOMFLOW_TORCH_DEVICE", "auto"),
         train_queue=_env("ECOMFLOW_TRAIN_QUEUE", "default"),
+        bi_reader_password=_env("ECOMFLOW_BI_READER_PASSWORD", "") or None,
     )
 
 

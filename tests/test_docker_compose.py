@@ -3,6 +3,7 @@ services, images, healthchecks, volumes, env consistent with tasks/settings.py, 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -82,3 +83,89 @@ def test_dockerfile_and_init_sql_exist(compose: dict) -> None:
     sql = (REPO / init.split(":")[0]).read_text()
     db = compose["services"]["airflow-scheduler"]["environment"]["ECOMFLOW_PG_DB"]
     assert f"CREATE DATABASE {db}" in sql
+
+
+def _initdb_mounts(compose: dict) -> dict[str, str]:
+    """Container init file name -> repo path, for the postgres service."""
+    mounts = {}
+    for volume in compose["services"]["postgres"]["volumes"]:
+        if "docker-entrypoint-initdb.d" in volume:
+            host, container = volume.split(":")[:2]
+            mounts[container.rsplit("/", 1)[1]] = host
+    return mounts
+
+
+def test_bi_reader_role_is_created_at_init_with_its_password_from_env(compose: dict) -> None:
+    """The role script runs after the database exists and never carries a password itself."""
+    mounts = _initdb_mounts(compose)
+    assert list(sorted(mounts)) == ["10-warehouse.sql", "20-bi-reader.sh"], mounts
+    env = compose["services"]["postgres"]["environment"]
+    assert env["ECOMFLOW_BI_READER_PASSWORD"].startswith("${ECOMFLOW_BI_READER_PASSWORD:?")
+    script = (REPO / mounts["20-bi-reader.sh"]).read_text()
+    assert "PASSWORD :'bi_password'" in script
+    assert 'bi_password="$ECOMFLOW_BI_READER_PASSWORD"' in script
+    assert "IN SCHEMA serving GRANT SELECT ON TABLES TO bi_reader" in script
+
+
+def test_env_example_lists_every_required_variable_without_values() -> None:
+    """`docker/env.example` documents each `${VAR:?}` compose needs, and commits no value."""
+    code = "\n".join(line for line in (REPO / "docker-compose.yml").read_text().splitlines()
+                     if not line.lstrip().startswith("#"))
+    required = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*):\?", code))
+    entries = {}
+    for line in (REPO / "docker" / "env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            entries[name.strip()] = value.strip()
+    assert required and required <= set(entries), f"missing from docker/env.example: {required - set(entries)}"
+    assert all(value == "" for value in entries.values()), "docker/env.example must not carry values"
+
+
+@pytest.mark.postgres
+def test_bi_reader_init_script_runs_on_postgres() -> None:
+    """Run the real init script (as the entrypoint would) on fresh databases of the local server."""
+    import subprocess
+    import uuid
+
+    import psycopg2
+    import psycopg2.errors
+
+    from tests.conftest import _pg_admin_execute
+
+    suffix = uuid.uuid4().hex[:10]
+    warehouse, airflow = f"ecomflow_t_wh_{suffix}", f"ecomflow_t_af_{suffix}"
+    for name in (warehouse, airflow):
+        _pg_admin_execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = {"PATH": os.environ["PATH"], "PGHOST": "127.0.0.1", "PGPORT": "5432", "POSTGRES_USER": "postgres",
+               "WAREHOUSE_DB": warehouse, "AIRFLOW_DB": airflow,
+               "ECOMFLOW_BI_READER_PASSWORD": "test-only-dummy-bi-password"}
+        script = REPO / _initdb_mounts(yaml.safe_load((REPO / "docker-compose.yml").read_text()))["20-bi-reader.sh"]
+        for _ in range(2):  # a second run (role already there) must not fail either
+            proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 0, proc.stderr
+
+        owner = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=warehouse)
+        owner.autocommit = True
+        with owner.cursor() as cur:  # created after the script, as dbt would
+            cur.execute("CREATE TABLE serving.kpis AS SELECT 1 AS n; CREATE SCHEMA raw; "
+                        "CREATE TABLE raw.users AS SELECT 'x' AS email_hash")
+        owner.close()
+
+        bi = psycopg2.connect(host="127.0.0.1", user="bi_reader", dbname=warehouse)
+        bi.autocommit = True
+        try:
+            with bi.cursor() as cur:
+                cur.execute("SELECT n FROM serving.kpis")
+                assert cur.fetchall() == [(1,)]
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                    cur.execute("SELECT * FROM raw.users")
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                    cur.execute("CREATE TABLE serving.mine (x INTEGER)")
+        finally:
+            bi.close()
+        with pytest.raises(psycopg2.OperationalError, match="permission denied for database"):
+            psycopg2.connect(host="127.0.0.1", user="bi_reader", dbname=airflow).close()
+    finally:
+        for name in (warehouse, airflow):
+            _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -230,3 +230,18 @@ class RetrainModelOperator(PartitionedOperator):
             raise AirflowSkipException(f"{self.model} not in params.models {wanted}")
         self.skip_unless_applicable("model", self.model, self.partition(context))
         return retrain(self.model, self.as_of_date(context), self.run_id(context))
+
+
+class GrantBIAccessOperator(BaseOperator):
+    """Keep the PostgreSQL ``bi_reader`` role able to read ``serving`` and nothing else.
+
+    Idempotent and cheap; runs after the serving tables were (re)built. On DuckDB (an embedded
+    file without roles) it only logs.
+    """
+
+    ui_color = "#e8fde8"
+
+    def execute(self, context: Context) -> bool:
+        from tasks.warehouse.access import ensure_bi_reader
+
+        return ensure_bi_reader()

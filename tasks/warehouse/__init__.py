@@ -3,6 +3,7 @@
 Callers never branch on DuckDB vs PostgreSQL; the differences live here.
 """
 
+from tasks.warehouse.access import ensure_bi_reader
 from tasks.warehouse.engine import connect, dispose_engine, get_engine
 from tasks.warehouse.identifiers import qualified, quote_ident
 from tasks.warehouse.io import (
@@ -17,6 +18,7 @@ from tasks.warehouse.io import (
 __all__ = [
     "connect",
     "dispose_engine",
+    "ensure_bi_reader",
     "partition_where",
     "ensure_schema",
     "get_engine",

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 def quote_ident(name: str) -> str:
     """Return ``"name"`` after checking it is a plain SQL identifier."""
-    if not isinstance(name, str) or not _IDENT.match(name):
+    if not isinstance(name, str) or not _IDENT.fullmatch(name):
         raise ValueError(
             f"invalid SQL identifier {name!r}: use letters, digits and underscores "
             "(max 63 characters, not starting with a digit)"

@@ -9,6 +9,7 @@ good data in place.
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,6 +69,7 @@ def table_columns(conn: sa.Connection, table: str) -> list[str] | None:
     Uses information_schema (portable) rather than SQLAlchemy reflection, which
     the DuckDB dialect does not fully support.
     """
+    qualified(table)  # a clear error for anything but a valid 'schema.table'
     schema, name = table.split(".")
     rows = conn.execute(
         sa.text(
@@ -105,6 +107,19 @@ def partition_where(partition: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return (" AND ".join(clauses) or "1 = 1"), params
 
 
+def _null_marker(frame: pd.DataFrame) -> str:
+    """A NULL marker for COPY that no value of ``frame`` equals.
+
+    A fixed marker such as ``\\N`` would turn that literal text value into NULL. Kept
+    short: pandas truncates a long ``na_rep`` in nullable float columns.
+    """
+    text = {str(v) for col in frame.columns if frame[col].dtype == object for v in frame[col].dropna().unique()}
+    while True:
+        marker = f"~N{uuid.uuid4().hex[:10]}~"
+        if marker not in text:
+            return marker
+
+
 def _insert(conn: sa.Connection, table: str, frame: pd.DataFrame) -> None:
     if frame.empty:
         return
@@ -120,12 +135,13 @@ def _insert(conn: sa.Connection, table: str, frame: pd.DataFrame) -> None:
         finally:
             raw.unregister("_ecomflow_incoming")
     elif dialect == "postgresql":
+        null_marker = _null_marker(frame)
         buf = io.StringIO()
-        frame.to_csv(buf, index=False, header=False, na_rep="\\N")
+        frame.to_csv(buf, index=False, header=False, na_rep=null_marker)
         buf.seek(0)
         cursor = conn.connection.driver_connection.cursor()
         cursor.copy_expert(
-            f"COPY {qualified(table)} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf
+            f"COPY {qualified(table)} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '{null_marker}')", buf
         )
     else:  # pragma: no cover - only two warehouses are supported
         frame.to_sql(table.split(".")[1], conn, schema=table.split(".")[0],
@@ -165,6 +181,7 @@ def replace_partition(
     Pass ``conn`` to make several partition writes one transaction (the caller
     commits); otherwise the write gets its own transaction.
     """
+    qualified(table)  # a clear error for anything but a valid 'schema.table'
     for col, value in partition.items():
         if col not in frame.columns:
             raise ValueError(f"{table}: frame lacks partition column {col!r}")

@@ -72,6 +72,25 @@ def _fingerprints(env: dict[str, str]) -> dict:
     return found
 
 
+def _assert_no_raw_pii(env: dict[str, str]) -> None:
+    """No raw e-mail, name, card number, IP or address of the source in any feature, mart,
+    model or serving table, nor in the lake (the source's own values are the search list)."""
+
+    def scan() -> None:
+        from tasks.ingest.sources import get_source
+        from tasks.quality.pii_scan import PIPELINE_SCHEMAS, assert_no_pii, raw_pii_values, scan_lake
+        from tasks.settings import get_settings
+        from tasks.warehouse import connect
+
+        raw = raw_pii_values(get_source(get_settings().source))
+        assert raw, "the synthetic source should carry raw PII to search for"
+        with connect() as conn:
+            assert_no_pii(conn, raw, schemas=PIPELINE_SCHEMAS, min_tables=10)
+        assert scan_lake(get_settings().lake_root, raw) == []
+
+    _with_env(env, scan)
+
+
 def _with_env(env: dict[str, str], func, *args):  # noqa: ANN001, ANN202 - test helper
     """Call ``func`` with the run's ECOMFLOW_* settings in this process."""
     saved = {k: os.environ.get(k) for k in env if k.startswith("ECOMFLOW_")}
@@ -143,6 +162,7 @@ def _pipeline(tmp_path: Path, warehouse: str, pg_db: str | None = None) -> None:
     after = _fingerprints(env)
     assert diff_fingerprints(before, after) == []
     assert _check_serving(env) == first
+    _assert_no_raw_pii(env)
     summary = _run("ecomflow summary", env, tmp_path / "summary.log")
     assert "serving.recommendations" in summary and "champion models" in summary
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import _pg_admin_execute
-from tests.e2e.test_pipeline import REPO, _check_serving, _env, _fingerprints, _run
+from tests.e2e.test_pipeline import REPO, _assert_no_raw_pii, _check_serving, _env, _fingerprints, _run
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(1800)]
 
@@ -55,6 +55,29 @@ def _backfill(dag_id: str, start: str, env: dict[str, str], tmp_path: Path) -> s
     _run(f"airflow backfill create --dag-id {dag_id} --from-date {start} --to-date {start} "
          "--reprocess-behavior completed", env, tmp_path / f"backfill_create_{dag_id}.log")
     return start
+
+
+def _assert_bi_reader_reads_serving_only(db: str) -> None:
+    """The daily DAG's grant_bi_reader task left a role that BI can log in as (the local server
+    trusts 127.0.0.1): it reads the serving tables the DAGs wrote and is refused everything else."""
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="bi_reader", dbname=db)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM serving.recommendations")
+            assert cur.fetchone()[0] > 0
+        conn.rollback()
+        for table in ("raw.events", "audit.load_log", "marts.fct_events", "features.user_profile",
+                      "ml.model_registry"):
+            with conn.cursor() as cur, pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute(f"SELECT 1 FROM {table} LIMIT 1")
+            conn.rollback()
+        with conn.cursor() as cur, pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute("DELETE FROM serving.recommendations")
+        conn.rollback()
+    finally:
+        conn.close()
 
 
 def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path) -> None:
@@ -120,6 +143,8 @@ def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path) -> None:
             assert _wait_for_run(dag_id, logical, env, tmp_path / "runs.log", 1200) == "success", \
                 (tmp_path / "scheduler.log").read_text()[-3000:]
         assert diff_fingerprints(before, _fingerprints(env)) == []
+        _assert_no_raw_pii(env)
+        _assert_bi_reader_reads_serving_only(db)
     finally:
         for proc in procs:
             try:
