@@ -31,7 +31,7 @@ from tasks.features.windows import DAILY_ROW_WINDOW_DAYS, HOUR, SESSION_MAX_SPAN
 OUTPUT_COLUMNS = (
     "session_id", "user_id", "session_start_at", "n_events", "n_views", "n_carts", "n_searches",
     "n_distinct_products", "n_distinct_categories", "duration_seconds", "mean_price_viewed",
-    "hour_of_day", "day_of_week", "device", "has_purchase",
+    "hour_of_day", "day_of_week", "device", "has_purchase", "feature_cutoff_at", "label_at",
 )
 
 
@@ -96,6 +96,7 @@ def session_features(
         F.countDistinct(F.when(pre, F.col("category"))).alias("n_distinct_categories"),
         F.avg(F.when(pre & (F.col("event_type") == "view"), F.col("price"))).alias("mean_price_viewed"),
         F.max(F.col("event_type") == "purchase").alias("has_purchase"),
+        F.min(F.when(F.col("event_type") == "purchase", F.col("event_at"))).alias("first_purchase_at"),
     )
     if hourly:
         selected = sessions.where(F.col("last_event_at") >= ts_lit(start))
@@ -118,4 +119,9 @@ def session_features(
         F.weekday("session_start_at").cast(T.IntegerType()).alias("day_of_week"),
         "device",
         F.col("has_purchase").cast(T.BooleanType()).alias("has_purchase"),
+        # Latest event the counts saw (null when none before the purchase), and when the label was
+        # known: the first purchase, or the session's last event for a session without one.
+        # tasks.train.leakage checks feature_cutoff_at < label_at before training.
+        F.col("last_pre_event_at").alias("feature_cutoff_at"),
+        F.coalesce(F.col("first_purchase_at"), F.col("last_event_at")).alias("label_at"),
     )

@@ -23,7 +23,7 @@ OUTPUT_COLUMNS = (
     "transaction_id", "user_id", "transaction_at", "amount", "n_txn_1h", "n_txn_24h",
     "amount_sum_24h", "n_distinct_cards_24h", "n_distinct_devices_7d", "is_new_device",
     "is_new_country", "amount_to_user_mean", "seconds_since_prev_txn", "account_age_days",
-    "is_fraud",
+    "is_fraud", "feature_cutoff_at",
 )
 
 
@@ -79,6 +79,9 @@ def transaction_velocity(
         F.when(prev_mean != 0, F.col("amount") / prev_mean).alias("amount_to_user_mean"),
         ((F.col("_t") - F.max("_t").over(history)) / F.lit(float(MICROS_PER_SECOND)))
         .alias("seconds_since_prev_txn"),
+        # The latest input any feature of this row saw (its label time is transaction_at);
+        # tasks.train.leakage checks feature_cutoff_at < transaction_at before training.
+        F.max("transaction_at").over(history).alias("feature_cutoff_at"),  # history is the widest window
     ).where(F.col("transaction_at") >= ts_lit(start))
     signups = (
         users.where(F.col("signup_at") < ts_lit(end))
@@ -101,4 +104,5 @@ def transaction_velocity(
         F.col("seconds_since_prev_txn").cast(T.DoubleType()).alias("seconds_since_prev_txn"),
         days_between(F.col("transaction_at"), F.col("signup_at")).alias("account_age_days"),
         F.col("is_fraud").cast(T.BooleanType()).alias("is_fraud"),
+        "feature_cutoff_at",
     )

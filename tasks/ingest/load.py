@@ -1,21 +1,26 @@
 """Ingest one partition of one source into the landing zone, the lake and ``raw.*``.
 
-Flow per (entity, partition):
-  source.read -> hash PII -> lake/landing (as received) -> validate ->
-  lake/raw (accepted, canonical types) -> raw.<entity> (partition replace) ->
-  audit.quarantine (rejected rows with reasons) -> audit.load_log (reconciliation)
+Flow per partition (all entities the source provides):
+  1. per entity: source.read -> hash PII -> validate (types, domain rules, references,
+     duplicates) -> accepted + rejected rows. Nothing is written yet, so a file that
+     must be rejected whole (``errors.BadInputError``) leaves every table and folder as it was.
+  2. one transaction: audit.quarantine (rejected rows with reasons) and audit.load_log
+     (reconciliation) per entity; then, only if *every* entity is under the quarantine
+     limit, lake/landing (as received), lake/raw (accepted, canonical types) and
+     raw.<entity> (partition replace).
 
 Invariant: rows_in = rows_accepted + rows_quarantined for every load. If the
-quarantined share exceeds ``settings.quarantine_max_share`` the partition is
-not published and the task fails loudly (the audit rows are still written so
-the engineer can see why).
+quarantined share of any entity exceeds ``settings.quarantine_max_share``, nothing of
+the partition is published (readers keep the previous version, never a mix of the two),
+the offending entity's audit rows are still written so the engineer can see why, and
+``ingest`` raises ``QuarantineThresholdExceeded``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 import pyarrow as pa
@@ -23,14 +28,14 @@ import sqlalchemy as sa
 
 from tasks import lake
 from tasks.ingest.pii import hash_pii_columns
-from tasks.ingest.schema import ENTITIES, Entity
+from tasks.ingest.schema import ENTITIES, REFERENCES, Entity
 from tasks.ingest.schema import entity as get_entity
 from tasks.ingest.sources import get_source
 from tasks.ingest.sources.base import Source
-from tasks.ingest.validate import LINEAGE_COLUMNS, validate_partition
+from tasks.ingest.validate import LINEAGE_COLUMNS, ValidationResult, validate_partition
 from tasks.partitions import Partition
 from tasks.settings import get_settings
-from tasks.warehouse import connect, ensure_schema, qualified, quote_ident, replace_partition
+from tasks.warehouse import connect, ensure_schema, qualified, quote_ident, read_frame, replace_partition
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +50,7 @@ SQL_TYPES = {
 PARTITION_COLUMNS = {"dt": "DATE", "hr": "INTEGER", "_source": "TEXT"}
 QUARANTINE_COLUMNS = {
     "source": "TEXT", "entity": "TEXT", "dt": "DATE", "hr": "INTEGER",
-    "source_file": "TEXT", "source_row": "BIGINT", "reason": "TEXT",
+    "source_file": "TEXT", "source_row": "BIGINT", "source_line": "BIGINT", "reason": "TEXT",
     "payload": "TEXT", "run_id": "TEXT",
 }
 LOAD_LOG_COLUMNS = {
@@ -118,12 +123,17 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _payloads(rows: pd.DataFrame) -> list[str]:
-    cols = [c for c in rows.columns if c not in LINEAGE_COLUMNS and c != "_reason"]
+    """The row as received (PII already hashed), without provenance/meta columns."""
+    cols = [c for c in rows.columns if not str(c).startswith("_")]
     return [
         json.dumps({c: (None if pd.isna(v) else str(v)) for c, v in zip(cols, values, strict=True)},
                    sort_keys=True)
         for values in rows[cols].itertuples(index=False, name=None)
     ]
+
+
+def _column_or_nulls(frame: pd.DataFrame, name: str) -> list:
+    return frame[name].tolist() if name in frame.columns else [None] * len(frame)
 
 
 def _quarantine_frame(rejected: pd.DataFrame, source: str, ent: Entity,
@@ -143,8 +153,9 @@ def _quarantine_frame(rejected: pd.DataFrame, source: str, ent: Entity,
         "entity": [ent.name] * n,
         "dt": dt_values,
         "hr": pd.array(hr_values, dtype="Int64"),
-        "source_file": rejected.get("_source_file", pd.Series([None] * n)).astype(object).tolist(),
-        "source_row": pd.array(rejected.get("_source_row", pd.Series([None] * n)).tolist(), dtype="Int64"),
+        "source_file": pd.Series(_column_or_nulls(rejected, "_source_file"), dtype=object).tolist(),
+        "source_row": pd.array(_column_or_nulls(rejected, "_source_row"), dtype="Int64"),
+        "source_line": pd.array(_column_or_nulls(rejected, "_source_line"), dtype="Int64"),
         "reason": rejected["_reason"].tolist() if n else [],
         "payload": _payloads(rejected) if n else [],
         "run_id": [run_id] * n,
@@ -186,62 +197,145 @@ def _write_lake(zone: str, ent: Entity, frame: pd.DataFrame, partition: Partitio
         pending.write(to_arrow(subset), target)
 
 
-def ingest_partition(source: Source, entity_name: str, partition: Partition, run_id: str,
-                     conn: sa.Connection, pending: lake.PendingWrites) -> LoadResult:
-    """Load one entity's partition inside the caller's transaction.
+class ReferenceIndex:
+    """The ids each reference check accepts, for one load of one source (read once, lazily).
 
-    Idempotent: re-running replaces exactly this partition. When the quarantined
-    share is above the limit, only the audit rows are written and the result has
-    status ``rejected_threshold``; ``ingest`` raises after committing them.
+    A reference is known when the source has that user/product at all (any time: an hourly
+    load runs before the daily load that lands the day's new users) or an earlier load put
+    it in ``raw.*`` for this source (a daily drop no longer in today's file). A source
+    without the referenced entity (clickstream only) is not checked: it cannot know.
     """
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self._source_ids: dict[str, set[str]] = {}
+        self._raw_ids: dict[str, set[str]] = {}
+        self._skipped: set[tuple[str, str]] = set()
+
+    def _ids_in_source(self, ref: str) -> set[str]:
+        if ref not in self._source_ids:
+            self._source_ids[ref] = self.source.known_ids(ref, get_entity(ref).key[0])
+        return self._source_ids[ref]
+
+    def _ids_in_raw(self, ref: str) -> set[str]:
+        if ref not in self._raw_ids:
+            key = quote_ident(get_entity(ref).key[0])
+            rows = read_frame(f"SELECT DISTINCT {key} AS id FROM {qualified('raw.' + ref)} WHERE _source = :s",
+                              {"s": self.source.name})
+            self._raw_ids[ref] = {str(v) for v in rows["id"].dropna()}
+        return self._raw_ids[ref]
+
+    def for_entity(self, entity_name: str, frame: pd.DataFrame) -> dict[str, set[str]]:
+        """Column -> accepted ids for the reference columns of ``entity_name`` that can be checked."""
+        out: dict[str, set[str]] = {}
+        for (name, column), ref in REFERENCES.items():
+            if name != entity_name or column not in frame.columns:
+                continue
+            if ref not in self.source.entities():
+                if (name, column) not in self._skipped:
+                    self._skipped.add((name, column))
+                    log.info("%s.%s: source %r provides no %s, so its references are not checked",
+                             name, column, self.source.name, ref)
+                continue
+            known = self._ids_in_source(ref)
+            values = {str(v) for v in frame[column].dropna()}
+            out[column] = known if values <= known else known | self._ids_in_raw(ref)
+        return out
+
+
+@dataclass(eq=False)  # compared by identity: two loads are never "equal"
+class PreparedLoad:
+    """One entity's partition, read and validated, not yet written anywhere."""
+
+    entity: Entity
+    received: pd.DataFrame  # as read, PII hashed
+    result: ValidationResult
+    status: str  # loaded | rejected_threshold
+    unparseable: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def share(self) -> float:
+        return len(self.result.rejected) / self.result.rows_in if self.result.rows_in else 0.0
+
+
+def prepare_partition(source: Source, entity_name: str, partition: Partition,
+                      references: ReferenceIndex | None = None) -> PreparedLoad:
+    """Read, hash and validate one entity's partition; write nothing (so a failure leaves no trace)."""
     ent = get_entity(entity_name)
     if partition.is_hourly and not ent.hourly:
         raise ValueError(f"{entity_name} is a daily entity; it cannot be loaded for hour {partition.label}")
-    received = source.read(entity_name, partition.start, partition.end)
-    received = hash_pii_columns(received)
-    result = validate_partition(ent, received, partition.start, partition.end)
-    accepted = result.accepted
-    n_in, n_ok, n_bad = result.rows_in, len(accepted), len(result.rejected)
-    share = n_bad / n_in if n_in else 0.0
-    max_share = get_settings().quarantine_max_share
-    status = "loaded" if share <= max_share else "rejected_threshold"
+    received = hash_pii_columns(source.read(entity_name, partition.start, partition.end))
+    known = (references or ReferenceIndex(source)).for_entity(entity_name, received)
+    load = PreparedLoad(ent, received, validate_partition(ent, received, partition.start, partition.end, known),
+                        "loaded")
+    if load.share > get_settings().quarantine_max_share:
+        load.status = "rejected_threshold"
+    return load
 
+
+def _write_audit(prepared: PreparedLoad, source: Source, partition: Partition, run_id: str,
+                 conn: sa.Connection) -> LoadResult:
+    ent, result = prepared.entity, prepared.result
+    n_in, n_ok, n_bad = result.rows_in, len(result.accepted), len(result.rejected)
     keys = _partition_keys(partition)
     quarantine = _quarantine_frame(result.rejected, source.name, ent, partition, run_id)
-    # Audit first: even a rejected partition leaves its reasons behind.
     replace_partition("audit.quarantine", quarantine, {"source": source.name, "entity": ent.name, **keys},
                       column_types=QUARANTINE_COLUMNS, conn=conn)
     log_row = pd.DataFrame([{
         "run_id": run_id, "source": source.name, "entity": ent.name, "dt": partition.dt,
         "hr": partition.hr, "rows_in": n_in, "rows_accepted": n_ok, "rows_quarantined": n_bad,
-        "status": status,
+        "status": prepared.status,
     }])
     log_row["hr"] = log_row["hr"].astype("Int64")
     replace_partition("audit.load_log", log_row, {"source": source.name, "entity": ent.name,
                                                   "dt": partition.dt, "hr": partition.hr},
                       column_types=LOAD_LOG_COLUMNS, conn=conn)
-    if status != "loaded":
+    if prepared.status != "loaded":
         reasons = result.rejected["_reason"].value_counts().head(3).to_dict()
         log.error("%s/%s %s: %d of %d rows quarantined (%.1f%% > %.1f%%); not published. Top reasons: %s",
-                  source.name, ent.name, partition.label, n_bad, n_in, 100 * share, 100 * max_share, reasons)
-        return LoadResult(source.name, ent.name, partition.label, n_in, n_ok, n_bad, status)
+                  source.name, ent.name, partition.label, n_bad, n_in, 100 * prepared.share,
+                  100 * get_settings().quarantine_max_share, reasons)
+    return LoadResult(source.name, ent.name, partition.label, n_in, n_ok, n_bad, prepared.status)
 
-    _write_lake("landing", ent, received, partition, pending)
+
+def _publish(prepared: PreparedLoad, source: Source, partition: Partition, conn: sa.Connection,
+             pending: lake.PendingWrites) -> None:
+    """Replace the partition in raw.* (in ``conn``'s transaction) and stage its lake files in ``pending``."""
+    ent, accepted = prepared.entity, prepared.result.accepted
+    _write_lake("landing", ent, prepared.received, partition, pending)
     _write_lake("raw", ent, accepted, partition, pending)
     table = accepted.drop(columns=[c for c in LINEAGE_COLUMNS if c in accepted.columns])
     table["dt"] = partition.dt
     times = pd.to_datetime(table[ent.time_column])
     table["hr"] = (times.dt.hour.astype("Int64") if ent.hourly else pd.array([None] * len(table), dtype="Int64"))
     table["_source"] = source.name
-    replace_partition(f"raw.{ent.name}", table, keys, column_types=raw_table_columns(ent), conn=conn)
-    log.info("loaded %s", asdict(LoadResult(source.name, ent.name, partition.label, n_in, n_ok, n_bad, status)))
-    return LoadResult(source.name, ent.name, partition.label, n_in, n_ok, n_bad, status)
+    replace_partition(f"raw.{ent.name}", table, _partition_keys(partition), column_types=raw_table_columns(ent),
+                      conn=conn)
+
+
+def ingest_partition(source: Source, entity_name: str, partition: Partition, run_id: str,
+                     conn: sa.Connection, pending: lake.PendingWrites) -> LoadResult:
+    """Load one entity's partition inside the caller's transaction.
+
+    Idempotent: re-running replaces exactly this partition. Lake files are staged in
+    ``pending``; the caller publishes them after the commit. When the quarantined
+    share is above the limit, only the audit rows are written and the result has
+    status ``rejected_threshold``. ``ingest`` loads all entities of a partition
+    together (all or none published); use it rather than this.
+    """
+    prepared = prepare_partition(source, entity_name, partition)
+    result = _write_audit(prepared, source, partition, run_id, conn)
+    if prepared.status == "loaded":
+        _publish(prepared, source, partition, conn, pending)
+        log.info("loaded %s", asdict(result))
+    return result
 
 
 def quarantine_unparseable(source: Source, entity_name: str, rows: pd.DataFrame, run_id: str,
                            conn: sa.Connection) -> LoadResult:
     """Rows whose timestamp could not be parsed belong to no partition: quarantine them under dt=NULL."""
     ent = get_entity(entity_name)
+    rows = hash_pii_columns(rows)  # the payload is written from this frame: no clear PII in audit.*
     if "_reason" not in rows.columns:
         rows = rows.assign(_reason=pd.Series(dtype=object))
     quarantine = _quarantine_frame(rows, source.name, ent, None, run_id)
@@ -257,38 +351,68 @@ def quarantine_unparseable(source: Source, entity_name: str, rows: pd.DataFrame,
     return LoadResult(source.name, ent.name, "unpartitioned", len(rows), 0, len(rows), "unpartitioned")
 
 
+def _examples(rejected: pd.DataFrame, n: int = 3) -> str:
+    """A few rejected rows as ``file line 4: reason`` so the error alone shows where to look."""
+    out = []
+    for _, row in rejected.head(n).iterrows():
+        line, data_row = row.get("_source_line"), row.get("_source_row")
+        spot = (f"line {int(line)}" if line is not None and not pd.isna(line)
+                else f"row {int(data_row)}" if data_row is not None and not pd.isna(data_row) else "")
+        out.append(f"{row.get('_source_file', '<unknown file>')} {spot}: {row['_reason']}")
+    return "; ".join(out)
+
+
 def ingest(partition: Partition, run_id: str, source_spec: str | None = None,
            entities: list[str] | None = None) -> list[LoadResult]:
     """Ingest every entity the source provides for ``partition`` (hourly: hourly entities only).
 
-    All warehouse writes of the partition happen in one transaction, so readers
-    see either the previous load or this one, never a mix.
+    Everything is read and validated before anything is written; all warehouse writes
+    of the partition then happen in one transaction, and nothing is published unless
+    every entity is within the quarantine limit, so readers see either the previous
+    load or this one, never a mix.
     """
     ensure_raw_tables()
     source = get_source(source_spec or get_settings().source)
-    wanted = entities or source.entities()
+    wanted = [name for name in (entities or source.entities())
+              if not (partition.is_hourly and not get_entity(name).hourly)]
+    references = ReferenceIndex(source)
+    prepared = []
+    for name in wanted:
+        load = prepare_partition(source, name, partition, references)
+        if not partition.is_hourly:
+            load.unparseable = source.unparseable(name)
+        prepared.append(load)
+    over = [p for p in prepared if p.status == "rejected_threshold"]
     results = []
+    # Lake files are staged during the transaction and renamed into place only after it
+    # commits, so the lake never holds a version the warehouse rolled back.
     pending = lake.PendingWrites()
     try:
         with connect() as conn:
-            for name in wanted:
-                if partition.is_hourly and not get_entity(name).hourly:
-                    continue
-                results.append(ingest_partition(source, name, partition, run_id, conn, pending))
-                if not partition.is_hourly:
-                    unparseable = source.unparseable(name)
-                    if len(unparseable):
-                        results.append(quarantine_unparseable(source, name, unparseable, run_id, conn))
-        pending.publish()  # the lake changes only once the warehouse has committed
-    finally:
+            for load in prepared:
+                if not over or load in over:  # entities withheld because of another one keep their audit rows
+                    results.append(_write_audit(load, source, partition, run_id, conn))
+                if not over:
+                    _publish(load, source, partition, conn, pending)
+                    log.info("loaded %s", asdict(results[-1]))
+                if len(load.unparseable):
+                    results.append(quarantine_unparseable(source, load.entity.name, load.unparseable, run_id,
+                                                          conn))
+    except BaseException:
         pending.discard()
-    rejected = [r for r in results if r.status == "rejected_threshold"]
-    if rejected:
+        raise
+    pending.publish()
+    if over:
         limit = get_settings().quarantine_max_share
-        details = "; ".join(f"{r.entity}: {r.rows_quarantined}/{r.rows_in} rows" for r in rejected)
+        details = "; ".join(
+            f"{p.entity.name}: {len(p.result.rejected)}/{p.result.rows_in} rows ({p.share:.1%}), e.g. "
+            f"{_examples(p.result.rejected)}" for p in over)
+        withheld = [p.entity.name for p in prepared if p not in over]
         raise QuarantineThresholdExceeded(
             f"{source.name} partition {partition.label}: quarantined share above {limit:.1%} "
-            f"(ECOMFLOW_QUARANTINE_MAX_SHARE) for {details}. Those entities were not published; "
-            f"see audit.quarantine (source={source.name!r}, dt={partition.dt}) for the reasons."
+            f"(ECOMFLOW_QUARANTINE_MAX_SHARE) for {details}. Nothing of the partition was published"
+            + (f" (also withheld: {', '.join(withheld)})" if withheld else "")
+            + f"; the previous version stays. See audit.quarantine (source={source.name!r}, dt={partition.dt}) "
+            "for every rejected row and its reason."
         )
     return results

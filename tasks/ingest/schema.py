@@ -219,6 +219,21 @@ ENTITIES: dict[str, Entity] = {
     )
 }
 
+# Foreign keys checked at load time: (entity, column) -> the entity whose key it names.
+# Only user and product references: those are the entities sources deliver on their own
+# (a clickstream-only source has neither, and then the check is skipped, not failed).
+REFERENCES: dict[tuple[str, str], str] = {
+    ("events", "user_id"): "users",
+    ("events", "product_id"): "products",
+    ("order_lines", "user_id"): "users",
+    ("order_lines", "product_id"): "products",
+    ("transactions", "user_id"): "users",
+    ("prices", "product_id"): "products",
+    ("inventory", "product_id"): "products",
+    ("daily_sales", "product_id"): "products",
+    ("sessions", "user_id"): "users",
+}
+
 # Columns that must never reach the warehouse in clear text. Sources that
 # carry them map them onto these names; ingestion hashes them into the
 # matching ``*_hash`` column and drops the clear value.

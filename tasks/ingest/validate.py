@@ -3,27 +3,33 @@
 Whole-partition problems (a required column missing, i.e. schema drift) raise
 ``SchemaError`` naming the file and column. Row problems never raise: each bad
 row is returned with the reason, so the loader can quarantine it and keep
-``rows in = accepted + quarantined``.
+``rows in = accepted + quarantined``. Reasons quote the offending value (after
+PII hashing) because "cannot parse as int" alone sends the reader hunting.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
-from tasks.ingest.schema import EVENT_TYPES, Entity
+from tasks.ingest.errors import SchemaError, did_you_mean
+from tasks.ingest.schema import EVENT_TYPES, REFERENCES, Entity
+
+__all__ = ["LINEAGE_COLUMNS", "SchemaError", "ValidationResult", "check_columns", "validate_partition"]
+
+log = logging.getLogger(__name__)
 
 MAX_ABS_QUANTITY = 100_000
-LINEAGE_COLUMNS = ("_source_file", "_source_row")
+# Provenance and source meta columns (``sources.base.META``): never typed, landed or loaded.
+LINEAGE_COLUMNS = ("_source_file", "_source_row", "_source_line", "_source_error", "_partition_time")
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n"}
-
-
-class SchemaError(ValueError):
-    """The partition cannot be loaded at all (e.g. a required column is missing)."""
+_MAX_QUOTED = 60
 
 
 @dataclass
@@ -46,10 +52,30 @@ def check_columns(entity: Entity, frame: pd.DataFrame) -> None:
     """Fail the whole partition when required columns are missing."""
     missing = [c for c in entity.required if c not in frame.columns]
     if missing:
+        present = sorted(c for c in frame.columns if not c.startswith("_"))
         raise SchemaError(
-            f"{entity.name}: file {_files(frame)} lacks required column(s) {missing}; "
-            f"columns present: {sorted(c for c in frame.columns if not c.startswith('_'))}"
+            f"{entity.name}: file {_files(frame)} lacks required column(s) {missing}"
+            f"{did_you_mean(missing[0], present)}; columns present: {present}",
+            file=_files(frame), column=missing[0],
         )
+
+
+def _quote(value: object) -> str:
+    text = repr(value if isinstance(value, str) else str(value))
+    return text if len(text) <= _MAX_QUOTED else text[: _MAX_QUOTED - 4] + "...'"
+
+
+def _number(value: object) -> str:
+    return f"{float(str(value)):g}"
+
+
+def _where(frame: pd.DataFrame, index: object) -> str:
+    """``line 4`` (text files) or ``row 3`` (files without lines) of one row, for messages."""
+    line = frame.at[index, "_source_line"] if "_source_line" in frame.columns else None
+    if line is not None and not pd.isna(line):
+        return f"line {int(line)}"
+    row = frame.at[index, "_source_row"] if "_source_row" in frame.columns else None
+    return f"row {int(row)}" if row is not None and not pd.isna(row) else f"position {index}"
 
 
 def _coerce(series: pd.Series, type_: str) -> pd.Series:
@@ -86,10 +112,27 @@ def _coerce(series: pd.Series, type_: str) -> pd.Series:
     raise ValueError(f"unknown canonical type {type_!r}")
 
 
-def _add_reason(reasons: pd.Series, mask: pd.Series, text: str) -> None:
+Texts = str | Callable[[pd.Index], list[str]]
+
+
+def _add_reason(reasons: pd.Series, mask: pd.Series, text: Texts) -> None:
+    """Append ``text`` to the reasons of the rows in ``mask``.
+
+    ``text`` is one text, or a function giving one text per flagged row: it is only
+    called for the flagged rows, so a clean partition of a million rows pays nothing
+    for messages that quote values.
+    """
     mask = mask.fillna(False).astype(bool)
-    if mask.any():
-        reasons[mask] = reasons[mask].map(lambda r: text if not r else f"{r}; {text}")
+    if not mask.any():
+        return
+    index = reasons.index[mask]
+    texts = [text] * len(index) if isinstance(text, str) else text(index)
+    reasons[mask] = [t if not r else f"{r}; {t}" for r, t in zip(reasons[mask], texts, strict=True)]
+
+
+def _with_values(prefix: str, values: pd.Series, suffix: str = "", show: Callable[[object], str] = _quote) -> Texts:
+    """Per flagged row: ``prefix`` + the row's value + ``suffix``."""
+    return lambda index: [f"{prefix}{show(v)}{suffix}" for v in values.loc[index]]
 
 
 def validate_partition(
@@ -97,37 +140,64 @@ def validate_partition(
     frame: pd.DataFrame,
     window_start: datetime,
     window_end: datetime,
+    references: Mapping[str, Collection[str]] | None = None,
 ) -> ValidationResult:
-    """Type, check and de-duplicate one partition; return accepted and rejected rows."""
+    """Type, check and de-duplicate one partition; return accepted and rejected rows.
+
+    ``references`` maps a column (see ``schema.REFERENCES``) to the ids it may hold; a
+    value outside them rejects the row. Columns not given are not checked (the loader
+    leaves out references whose entity the source does not have).
+    """
     check_columns(entity, frame)
     frame = frame.reset_index(drop=True)
+    extra = sorted(c for c in frame.columns if c not in entity.column_names and not str(c).startswith("_"))
+    if extra:
+        log.info("%s: ignoring column(s) %s of %s: not in the canonical schema", entity.name, extra, _files(frame))
     reasons = pd.Series([""] * len(frame), index=frame.index, dtype=object)
+    if "_source_error" in frame.columns:  # the source could not read the row cleanly (e.g. a cut line)
+        structural = frame["_source_error"]
+        _add_reason(reasons, structural.notna(), lambda index: [str(v) for v in structural.loc[index]])
     typed = pd.DataFrame(index=frame.index)
 
     for col in entity.columns:
         raw = frame[col.name] if col.name in frame.columns else pd.Series([None] * len(frame), index=frame.index)
         coerced = _coerce(raw, col.type)
         raw_present = raw.notna() & (raw.astype(str).str.strip() != "")
-        _add_reason(reasons, raw_present & coerced.isna(), f"{col.name}: cannot parse as {col.type}")
+        _add_reason(reasons, raw_present & coerced.isna(),
+                    _with_values(f"{col.name}: cannot parse as {col.type} (got ", raw, ")"))
         if not col.nullable:
             _add_reason(reasons, ~raw_present, f"{col.name}: required value is missing")
         typed[col.name] = coerced
 
     _domain_checks(entity, typed, reasons)
+    for column, known in (references or {}).items():
+        ref = REFERENCES[(entity.name, column)]
+        values = typed[column]
+        unknown = values.notna() & ~values.astype(str).isin(set(known))
+        _add_reason(reasons, unknown, _with_values(
+            f"{column}: unknown {ref[:-1]} ", values,
+            f": not among the source's {ref} nor in raw.{ref}"))
 
     t = typed[entity.time_column]
     t_cmp = pd.to_datetime(t) if entity.column(entity.time_column).type == "date" else t
+    window = f"[{pd.Timestamp(window_start)}, {pd.Timestamp(window_end)})"
     _add_reason(reasons, t_cmp.notna() & (t_cmp >= pd.Timestamp(window_end)),
-                f"{entity.time_column}: after the partition window (future timestamp)")
+                _with_values(f"{entity.time_column}: ", t_cmp,
+                             f" is after the partition window {window} (future timestamp)", str))
     _add_reason(reasons, t_cmp.notna() & (t_cmp < pd.Timestamp(window_start)),
-                f"{entity.time_column}: before the partition window")
+                _with_values(f"{entity.time_column}: ", t_cmp, f" is before the partition window {window}", str))
 
     # Duplicates: the first occurrence of a key wins; later copies are quarantined.
     clean = reasons == ""
-    key_frame = typed.loc[clean, list(entity.key)].astype(str)
-    dup_index = key_frame.index[key_frame.duplicated(keep="first")]
-    _add_reason(reasons, pd.Series(typed.index.isin(dup_index), index=typed.index),
-                f"duplicate key {list(entity.key)}")
+    key_cols = list(entity.key)
+    key_frame = typed.loc[clean, key_cols].astype(str)
+    dup = key_frame.duplicated(keep="first")
+    if dup.any():
+        first = key_frame.reset_index().groupby(key_cols, sort=False)["index"].transform("first")
+        first.index = key_frame.index
+        _add_reason(reasons, pd.Series(typed.index.isin(key_frame.index[dup]), index=typed.index), lambda index: [
+            f"duplicate key ({', '.join(key_cols)}) = ({', '.join(_quote(v) for v in key_frame.loc[i])}): "
+            f"first seen on {_where(frame, first[i])}, which is kept" for i in index])
 
     bad = reasons != ""
     for col in LINEAGE_COLUMNS:
@@ -141,22 +211,25 @@ def validate_partition(
 def _domain_checks(entity: Entity, typed: pd.DataFrame, reasons: pd.Series) -> None:
     name = entity.name
     if name == "events":
-        _add_reason(reasons, typed["event_type"].notna() & ~typed["event_type"].isin(EVENT_TYPES),
-                    f"event_type: not one of {list(EVENT_TYPES)}")
-        needs_product = typed["event_type"].isin(("view", "cart", "purchase"))
+        event_type = typed["event_type"]
+        _add_reason(reasons, event_type.notna() & ~event_type.isin(EVENT_TYPES),
+                    _with_values("event_type: ", event_type, f" is not one of {list(EVENT_TYPES)}"))
+        needs_product = event_type.isin(("view", "cart", "purchase"))
         _add_reason(reasons, needs_product & typed["product_id"].isna(),
                     "product_id: required for view/cart/purchase events")
     for price_col in ("price", "unit_price", "amount"):
         if price_col in typed.columns and price_col in entity.column_names:
-            _add_reason(reasons, typed[price_col].notna() & (typed[price_col] <= 0),
-                        f"{price_col}: must be > 0")
+            price = typed[price_col]
+            _add_reason(reasons, price.notna() & (price <= 0),
+                        _with_values(f"{price_col}: must be > 0 (got ", price, ")", _number))
     if name == "order_lines":
         q = typed["quantity"].astype("Float64")
         cancel = typed["is_cancellation"].fillna(False).astype(bool)
         _add_reason(reasons, q.notna() & (q == 0), "quantity: must not be 0")
         _add_reason(reasons, q.notna() & (q.abs() > MAX_ABS_QUANTITY),
-                    f"quantity: absolute value above {MAX_ABS_QUANTITY}")
-        _add_reason(reasons, q.notna() & (q < 0) & ~cancel, "quantity: negative on a non-cancellation line")
+                    _with_values(f"quantity: absolute value above {MAX_ABS_QUANTITY} (got ", q, ")", _number))
+        _add_reason(reasons, q.notna() & (q < 0) & ~cancel,
+                    _with_values("quantity: negative on a non-cancellation line (got ", q, ")", _number))
     if name == "inventory":
         _add_reason(reasons, typed["stock_quantity"].astype("Float64") < 0, "stock_quantity: must be >= 0")
     if name == "daily_sales":

@@ -70,6 +70,8 @@ def test_features_use_only_events_before_the_first_purchase(daily):
         "n_distinct_products": 2, "n_distinct_categories": 2,
         "duration_seconds": 180.0, "mean_price_viewed": 15.0,
         "hour_of_day": 10, "day_of_week": 1, "device": "mobile", "has_purchase": True,
+        # the last event the features saw precedes the purchase that is the label
+        "feature_cutoff_at": "2024-03-05 10:03:00", "label_at": "2024-03-05 10:05:00",
     }
 
 
@@ -86,6 +88,7 @@ def test_purchase_as_first_event_gives_zero_features(daily):
     assert (s3["n_events"], s3["n_views"], s3["n_distinct_products"], s3["n_distinct_categories"]) == (0, 0, 0, 0)
     assert s3["duration_seconds"] == 0.0 and s3["mean_price_viewed"] is None
     assert s3["has_purchase"] is True
+    assert s3["feature_cutoff_at"] is None and s3["label_at"] == "2024-03-07 09:00:00"
     # identity known when the session started
     assert (s3["user_id"], s3["device"], s3["session_start_at"]) == ("u2", "desktop", "2024-03-07 09:00:00")
 
@@ -95,7 +98,7 @@ def test_purchase_and_later_events_do_not_leak_into_features(frame, products, co
         session_features(frame("events", S1_BEFORE_PURCHASE + OTHERS), products, AS_OF), "session_id"
     )
     assert without["s1"]["has_purchase"] is False
-    strip = lambda row: {k: v for k, v in row.items() if k != "has_purchase"}  # noqa: E731
+    strip = lambda row: {k: v for k, v in row.items() if k not in ("has_purchase", "label_at")}  # noqa: E731
     assert strip(without["s1"]) == strip(daily["s1"])
 
 

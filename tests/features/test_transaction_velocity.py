@@ -53,6 +53,7 @@ def test_first_transaction_has_no_history(base_rows):
     assert t1["amount_to_user_mean"] is None and t1["seconds_since_prev_txn"] is None
     assert t1["account_age_days"] == pytest.approx(1.0)
     assert t1["is_fraud"] is False
+    assert t1["feature_cutoff_at"] is None  # no earlier input at all
 
 
 def test_exact_values_from_earlier_transactions(base_rows):
@@ -62,6 +63,7 @@ def test_exact_values_from_earlier_transactions(base_rows):
     assert t2["is_new_device"] is False and t2["is_new_country"] is False
     assert t2["amount_to_user_mean"] == pytest.approx(3.0)
     assert t2["seconds_since_prev_txn"] == pytest.approx(1800.0)
+    assert t2["feature_cutoff_at"] == base_rows["t1"]["transaction_at"]
     assert t2["account_age_days"] == pytest.approx(1 + 30 / 1440)
 
     # t2 was 90 minutes earlier: outside 1h, inside 24h
@@ -87,6 +89,9 @@ def test_rows_at_or_after_as_of_are_not_emitted(base_rows):
 def test_same_instant_is_not_earlier_and_unknown_device_is_not_new(base_rows):
     a, b = base_rows["tie_a"], base_rows["tie_b"]
     assert a["n_txn_1h"] == 0 and b["n_txn_1h"] == 0
+    # a transaction at the same instant is not an input: the cutoff stays strictly earlier
+    for row in base_rows.values():
+        assert row["feature_cutoff_at"] is None or row["feature_cutoff_at"] < row["transaction_at"], row
     assert a["account_age_days"] is None  # u2 is not in users
     assert b["is_new_device"] is False
 

@@ -44,7 +44,7 @@ def test_good_rows_are_accepted_and_typed() -> None:
     ("overrides", "bad_row", "reason"),
     [
         ({"event_id": ["e1", None, "e3"]}, 2, "event_id: required value is missing"),
-        ({"event_type": ["view", "click", "search"]}, 2, "event_type: not one of"),
+        ({"event_type": ["view", "click", "search"]}, 2, "event_type: 'click' is not one of"),
         ({"price": ["9.5", "-1", None]}, 2, "price: must be > 0"),
         ({"price": ["9.5", "abc", None]}, 2, "price: cannot parse as float"),
         ({"event_at": ["2026-01-05 10:00:00", "2026-01-07 10:00:00", "2026-01-05 23:59:59"]}, 2,

@@ -163,6 +163,11 @@ def test_parquet_file_with_epoch_times(isolated_home: Path, tmp_path: Path) -> N
         ("source_name: my_shop", "source_name: my_shop\nsource: x", ["top level", "unknown key(s) ['source']"]),
         ("      user_id: visitor", "      user_id: {column: visitor, constant: 1}",
          ["files[0].columns.user_id", "exactly one of"]),
+        ("entity: events", "entity: event", ["files[0].entity", "unknown entity 'event' (did you mean 'events'?)"]),
+        ('csv: {delimiter: "|"}', 'csv: {delimiter: "|", encoding: utf-9}',
+         ["files[0].csv.encoding", "unknown encoding 'utf-9'"]),
+        ("    id_columns: [user_id]", "    id_columns: [user_id]\n    partition: 10/03/2024",
+         ["files[0].partition", "expected a day YYYY-MM-DD, got '10/03/2024'"]),
     ],
 )
 def test_bad_mapping_messages(isolated_home: Path, tmp_path: Path, old: str, new: str,

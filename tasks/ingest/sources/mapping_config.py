@@ -7,20 +7,23 @@ it wrote that YAML by hand and needs to find the line to fix.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tasks.ingest.errors import did_you_mean
 from tasks.ingest.schema import ENTITIES, EVENT_TYPES, PII_SOURCE_COLUMNS
 from tasks.ingest.sources.base import PII_BY_ENTITY
 
 TOP_KEYS = {"source_name", "description", "files"}
 FILE_KEYS = {"path", "format", "csv", "entity", "columns", "timestamp", "event_type_map",
-             "boolean_map", "id_columns"}
+             "boolean_map", "id_columns", "partition"}
 CSV_KEYS = {"delimiter", "encoding", "header", "names", "quotechar"}
 TIMESTAMP_KEYS = {"column", "format", "default_year", "default_day", "timezone"}
 FORMATS = ("csv", "parquet")
@@ -76,6 +79,8 @@ class FileMapping:
     event_type_map: dict[str, str] = field(default_factory=dict)
     boolean_map: dict[str, bool] = field(default_factory=dict)
     id_columns: tuple[str, ...] = ()
+    # The daily partition this file delivers (a daily drop), or None: rows go by their own time.
+    partition: date | None = None
 
     @property
     def where(self) -> str:
@@ -126,7 +131,11 @@ class _Parser:
             raise self.fail(where, f"expected a mapping (key: value), got {type(value).__name__}")
         unknown = sorted(str(k) for k in value if k not in allowed)
         if unknown:
-            raise self.fail(where, f"unknown key(s) {unknown}; allowed keys are {sorted(allowed)}")
+            # Point at the offending key itself, so the reader finds the line to fix.
+            at_top = where == "top level"
+            path = where if len(unknown) > 1 else (unknown[0] if at_top else f"{where}.{unknown[0]}")
+            raise self.fail(path, f"unknown key(s) {unknown}{' at the top level' if at_top else ''}"
+                            f"{did_you_mean(unknown[0], allowed)}; allowed keys are {sorted(allowed)}")
         missing = sorted(required - set(value))
         if missing:
             raise self.fail(where, f"missing required key(s) {missing}")
@@ -164,7 +173,8 @@ class _Parser:
         spec = self.keys(where, spec, FILE_KEYS, {"path", "entity", "columns", "timestamp"})
         entity = self.text(f"{where}.entity", spec["entity"])
         if entity not in ENTITIES:
-            raise self.fail(f"{where}.entity", f"unknown entity {entity!r}; canonical entities are {sorted(ENTITIES)}")
+            raise self.fail(f"{where}.entity", f"unknown entity {entity!r}{did_you_mean(entity, list(ENTITIES))}; "
+                            f"canonical entities are {sorted(ENTITIES)}")
         path = Path(self.expand(f"{where}.path", self.text(f"{where}.path", spec["path"])))
         path = (path if path.is_absolute() else self.file.parent / path).resolve()
         fmt = spec.get("format") or _guess_format(path)
@@ -184,7 +194,20 @@ class _Parser:
             if col not in ENTITIES[entity].column_names:
                 raise self.fail(f"{where}.id_columns", f"{col!r} is not a column of {entity!r}; "
                                 f"columns are {ENTITIES[entity].column_names}")
-        return FileMapping(i, path, fmt, entity, columns, timestamp, csv, event_map, bool_map, tuple(ids))
+        partition = self.partition(f"{where}.partition", spec.get("partition"))
+        return FileMapping(i, path, fmt, entity, columns, timestamp, csv, event_map, bool_map, tuple(ids),
+                           partition)
+
+    def partition(self, where: str, value: Any) -> date | None:
+        """A daily drop's day: YAML reads an unquoted 2025-03-10 as a date, a quoted one as text."""
+        if value is None:
+            return None
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise self.fail(where, f"expected a day YYYY-MM-DD, got {value!r}") from None
 
     def csv_options(self, where: str, spec: Any) -> CsvOptions:
         spec = self.keys(where, spec, CSV_KEYS)
@@ -197,8 +220,12 @@ class _Parser:
         delimiter = self.text(f"{where}.delimiter", spec.get("delimiter", ","))
         if len(delimiter) != 1 and delimiter != r"\t":
             raise self.fail(f"{where}.delimiter", f"expected one character, got {delimiter!r}")
-        return CsvOptions("\t" if delimiter == r"\t" else delimiter,
-                          self.text(f"{where}.encoding", spec.get("encoding", "utf-8")), header,
+        encoding = self.text(f"{where}.encoding", spec.get("encoding", "utf-8"))
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise self.fail(f"{where}.encoding", f"unknown encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)") from None
+        return CsvOptions("\t" if delimiter == r"\t" else delimiter, encoding, header,
                           tuple(names) if names else None, self.text(f"{where}.quotechar", spec.get("quotechar", '"')))
 
     def timestamp(self, where: str, spec: Any) -> TimestampSpec:
@@ -239,8 +266,9 @@ class _Parser:
             if canonical in PII_SOURCE_COLUMNS.values():
                 raise self.fail(key, f"map the clear value to {_clear_name(canonical)!r}; ingestion hashes it")
             if canonical not in allowed:
-                raise self.fail(key, f"unknown canonical column {canonical!r} for entity {entity!r}; "
-                                f"columns are {sorted(allowed - {schema.time_column})}")
+                choices = sorted(allowed - {schema.time_column})
+                raise self.fail(key, f"unknown canonical column {canonical!r} for entity {entity!r}"
+                                f"{did_you_mean(canonical, choices)}; columns are {choices}")
             out[canonical] = self.column_spec(key, value)
         missing = [c for c in schema.required if c not in out and c != schema.time_column]
         if missing:

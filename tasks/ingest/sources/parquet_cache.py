@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.ingest.schema import ENTITIES
-from tasks.ingest.sources.base import SOURCE_ROW, Source, conform, empty_frame
+from tasks.ingest.sources.base import PARTITION_TIME, SOURCE_ROW, Source, conform, empty_frame
 from tasks.settings import get_settings
 
 ROW_GROUP_SIZE = 65_536
@@ -98,15 +98,19 @@ class ParquetCachedSource(Source):
         tmp = self.cache_dir.parent / f".tmp-{self.source_id}-{uuid.uuid4().hex}"
         tmp.mkdir(parents=True)
         coverage: dict[str, list[str | None]] = {}
+        routing: dict[str, str] = {}
         for entity, (good, bad) in frames.items():
-            time_col = ENTITIES[entity].time_column
-            good = conform(good, entity).sort_values([time_col, SOURCE_ROW], kind="stable")
+            # Rows are served to the partition of their routing time: their own time, unless the
+            # source pinned them to a delivery day (PARTITION_TIME, see sources.base).
+            route = PARTITION_TIME if PARTITION_TIME in good.columns else ENTITIES[entity].time_column
+            good = conform(good, entity).sort_values([route, SOURCE_ROW], kind="stable")
             _write(good, tmp / f"{entity}.parquet")
             _write(conform(bad, entity, with_reason=True), tmp / f"{entity}.unparseable.parquet")
-            times = good[time_col]
+            times = good[route]
             coverage[entity] = ([times.min().isoformat(), times.max().isoformat()] if len(times) else [None, None])
+            routing[entity] = route
         manifest = {"source": self.name, "fingerprint": self.fingerprint(),
-                    "entities": sorted(frames), "coverage": coverage}
+                    "entities": sorted(frames), "coverage": coverage, "routing": routing}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         old = None
         if self.cache_dir.exists():
@@ -135,15 +139,31 @@ class ParquetCachedSource(Source):
         self.check_entity(entity)
         if end <= start:
             raise ValueError(f"empty window: start {start} must be before end {end}")
-        self.ensure_cache()
-        time_col = ENTITIES[entity].time_column
+        manifest = self.ensure_cache()
+        route = manifest.get("routing", {}).get(entity, ENTITIES[entity].time_column)
         table = pq.read_table(
             self.cache_dir / f"{entity}.parquet",
-            filters=[(time_col, ">=", pd.Timestamp(start)), (time_col, "<", pd.Timestamp(end))],
+            filters=[(route, ">=", pd.Timestamp(start)), (route, "<", pd.Timestamp(end))],
         )
         if table.num_rows == 0:
             return empty_frame(entity)
-        return table.to_pandas().reset_index(drop=True)
+        frame = table.to_pandas()
+        time_col = ENTITIES[entity].time_column
+        if route != time_col and pd.Timestamp(end) - pd.Timestamp(start) < pd.Timedelta(days=1):
+            # Rows pinned to a delivery day belong to that day's daily load only; an hourly
+            # load of its first hour must not fail on rows that are not from that hour at all.
+            frame = frame[frame[route] == frame[time_col]]
+        return frame.reset_index(drop=True)
+
+    def known_ids(self, entity: str, column: str) -> set[str]:
+        """Only the one column, from the cache files (a reference check runs on every load)."""
+        self.check_entity(entity)
+        self.ensure_cache()
+        ids: set[str] = set()
+        for name in (f"{entity}.parquet", f"{entity}.unparseable.parquet"):
+            values = pq.read_table(self.cache_dir / name, columns=[column]).column(0).to_pylist()
+            ids.update(str(v) for v in values if v is not None)
+        return ids
 
     def unparseable(self, entity: str) -> pd.DataFrame:
         self.check_entity(entity)
