@@ -10,7 +10,9 @@
 3. `dbt_build_marts` — `dbt build` staging → intermediate → marts (models + dbt tests).
 4. `gx_marts` — checkpoints on the marts.
 5. `features.*` — one spark-submit per feature set, as of the end of the day (point-in-time).
-6. `gx_features` — checkpoints on the feature partition.
+6. `gx_features` — checkpoints on the feature partition; then `features.user_segments` clusters
+   the day's user profiles (K-means, `features.user_segments`): a model feature and the
+   recommender's cold-start fallback.
 7. `train.*` — train each model when due (or when none exists) in the `gpu` pool; promote only
    when it beats the champion.
 8. `score.*` — recommendations and demand forecasts with the champion → `serving.*` (partition replace).
@@ -41,6 +43,7 @@ from ecomflow_airflow.operators import (
     ScoreOperator,
     SparkFeatureJobOperator,
     TrainModelOperator,
+    UserSegmentsOperator,
 )
 
 DAILY_FEATURE_JOBS = ("user_profile", "item_features", "session_features", "transaction_velocity",
@@ -87,6 +90,7 @@ with DAG(
                 for job in DAILY_FEATURE_JOBS]
     gx_features = GXCheckpointOperator(task_id="gx_features", cadence="daily", scope="as_of",
                                        suites=[f"features_{job}" for job in DAILY_FEATURE_JOBS])
+    segments = UserSegmentsOperator(task_id="features.user_segments", cadence="daily")
     train = [TrainModelOperator(task_id=f"train.{model}", model=model) for model in MODELS]
     score = [ScoreOperator(task_id=f"score.{scorer}", cadence="daily", scorer=scorer)
              for scorer in DAILY_SCORERS]
@@ -95,7 +99,7 @@ with DAG(
                                       suites=["serving_recommendations", "serving_demand_forecasts"])
 
     ingest >> gx_raw >> dbt_marts >> gx_marts >> features
-    features >> gx_features >> train
+    features >> gx_features >> segments >> train
     # Scoring waits for all training so a run never scores with a half-updated registry.
     for train_task in train:
         train_task >> score

@@ -18,6 +18,7 @@ from tasks.warehouse import qualified, read_frame, table_exists
 # step -> raw entities of which at least one must have rows
 FEATURE_INPUTS: dict[str, tuple[str, ...]] = {
     "user_profile": ("events", "order_lines"),
+    "user_segments": ("events", "order_lines"),  # K-means on user_profile (tasks/train/segments.py)
     "item_features": ("events", "order_lines"),
     "session_features": ("events",),
     "transaction_velocity": ("transactions",),
@@ -25,7 +26,7 @@ FEATURE_INPUTS: dict[str, tuple[str, ...]] = {
 }
 MODEL_INPUTS: dict[str, tuple[str, ...]] = {
     "recommender": ("events", "order_lines"),
-    "session_intent": ("events",),
+    "session_intent": ("events", "sessions"),  # event sequences, or session aggregates (Online Shoppers)
     "demand_forecaster": ("order_lines", "daily_sales"),
     "risk": ("transactions",),
 }

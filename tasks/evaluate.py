@@ -34,7 +34,7 @@ HOLDOUT_PROTOCOL = {
     "risk": "transactions ordered by time; the latest ones before as-of are the holdout; calibration "
             "and threshold on an earlier validation slice",
 }
-MAIN_METRICS = {"recommender": ("hr_at_10", True), "session_intent": ("roc_auc", True),
+MAIN_METRICS = {"recommender": ("hr_at_10", True), "session_intent": ("pr_auc", True),
                 "demand_forecaster": ("wape", False), "risk": ("pr_auc", True)}
 
 

@@ -245,3 +245,21 @@ class GrantBIAccessOperator(BaseOperator):
         from tasks.warehouse.access import ensure_bi_reader
 
         return ensure_bi_reader()
+
+
+class UserSegmentsOperator(PartitionedOperator):
+    """K-means user segments from the day's ``features.user_profile`` -> ``features.user_segments``.
+
+    Used as a feature by the intent and risk models and as the recommender's cold-start
+    fallback; skipped when the source has no user activity (no profile to cluster).
+    """
+
+    ui_color = "#e8f4fd"
+
+    def execute(self, context: Context) -> int:
+        from tasks.features.pipeline import run_point_for
+        from tasks.train.segments import build_user_segments
+
+        partition = self.partition(context)
+        self.skip_unless_applicable("feature", "user_segments", partition)
+        return build_user_segments(run_point_for(partition).as_of_date, self.run_id(context))

@@ -31,7 +31,7 @@ SERVING_SCHEMAS: dict[str, dict[str, str]] = {
     "serving.demand_forecasts": {"item_id": "TEXT", "forecast_date": "DATE", "p10": "DOUBLE PRECISION",
                                  "p50": "DOUBLE PRECISION", "p90": "DOUBLE PRECISION", **_TAIL_DAILY},
     "serving.session_intent": {"session_id": "TEXT", "user_id": "TEXT", "p_purchase": "DOUBLE PRECISION",
-                               "intent": "TEXT", **_TAIL_HOURLY},
+                               "intent": "TEXT", "threshold": "DOUBLE PRECISION", **_TAIL_HOURLY},
     "serving.risk_labels": {"transaction_id": "TEXT", "user_id": "TEXT", "risk_score": "DOUBLE PRECISION",
                             "label": "TEXT", "action": "TEXT", "reasons": "TEXT", **_TAIL_HOURLY},
 }

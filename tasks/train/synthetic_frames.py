@@ -130,3 +130,89 @@ def transaction_velocity(as_of_date: date, n: int = 2000, fraud_rate: float = 0.
         "is_fraud": pd.Series(fraud if labelled else [None] * n, dtype="boolean"),
         "as_of_date": as_of_date, "as_of_hour": pd.Series([as_of_hour] * n, dtype="datetime64[ns]"),
     })
+
+
+def session_events(as_of_date: date, n: int = 1200, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(session_features rows, their fct_events) where only the *order* of events predicts a purchase.
+
+    Every session has 2-6 views and exactly one cart, so the counts are identically
+    distributed for buyers and non-buyers. Sessions that will buy (60 % of the
+    "focused" ones) cart a product they viewed *right before*, and re-view it
+    after the cart; the others cart at the start. Aggregates (and so LR/GBT on
+    them) carry almost no signal; a sequence model does. Converting sessions end
+    with a purchase event that must never reach the model (``build_sequences``).
+    """
+    rng = np.random.default_rng(seed)
+    end = datetime.combine(as_of_date, datetime.min.time())
+    starts = end - timedelta(days=28) + pd.to_timedelta(np.sort(rng.uniform(0, 28 * 86400, n)), unit="s")
+    events, rows = [], []
+    for i, start in enumerate(pd.to_datetime(starts)):
+        sid, n_views = f"q{seed}_{i:05d}", int(rng.integers(2, 7))
+        focused = rng.random() < 0.5
+        buys = bool(focused and rng.random() < 0.6) or bool(not focused and rng.random() < 0.05)
+        products = [f"p{int(rng.integers(50)):03d}" for _ in range(n_views)]
+        kinds = ["view"] * n_views
+        cart_product = products[-1] if focused else products[0]
+        pos = n_views if focused else 0
+        kinds.insert(pos, "cart")
+        products.insert(pos, cart_product)
+        kinds.append("view")  # both re-view the carted product: same distinct-product count
+        products.append(cart_product)
+        if buys:
+            kinds.append("purchase")
+            products.append(cart_product)
+        t = start
+        for j, (k, prod) in enumerate(zip(kinds, products, strict=True)):
+            t = t + timedelta(seconds=float(rng.exponential(45)) + 1)
+            events.append({"event_id": f"{sid}_{j:02d}", "session_id": sid, "user_id": f"u{i % 200:03d}",
+                           "event_type": k, "product_id": prod, "query": None, "price": 20.0,
+                           "device": "mobile", "event_at": t, "event_date": t.date()})
+        pre = [e for e in events[-len(kinds):] if e["event_type"] != "purchase"]
+        rows.append({
+            "session_id": sid, "user_id": f"u{i % 200:03d}", "session_start_at": start,
+            "n_events": len(pre), "n_views": sum(e["event_type"] == "view" for e in pre),
+            "n_carts": 1, "n_searches": 0, "n_distinct_products": len({e["product_id"] for e in pre}),
+            "n_distinct_categories": 1,
+            "duration_seconds": (pre[-1]["event_at"] - pre[0]["event_at"]).total_seconds(),
+            "mean_price_viewed": 20.0, "hour_of_day": start.hour, "day_of_week": start.dayofweek,
+            "device": "mobile", "has_purchase": buys, "as_of_date": as_of_date,
+        })
+    frame = pd.DataFrame(rows)
+    frame["as_of_hour"] = pd.Series([None] * len(frame), dtype="datetime64[ns]")
+    ev = pd.DataFrame(events)
+    ev["event_at"] = pd.to_datetime(ev["event_at"])
+    return frame, ev
+
+
+def daily_item_sales_pooled(as_of_date: date, n_products: int = 60, n_categories: int = 3, days: int = 90,
+                            seed: int = 0) -> pd.DataFrame:
+    """Low-volume daily units whose weekly pattern is shared by the products of a category,
+    with wholesale-style prices; adds a ``category`` column (not in the contract).
+
+    Planted signals a per-series baseline cannot use: at 0.3-4 units a day one item's
+    own history is mostly Poisson noise, while its category's pattern is clear, so a
+    model pooled over series beats seasonal naive / moving average / Holt-Winters
+    fitted item by item. Prices: a list price per product, 15 % off on bulk days
+    (units above the product's mean), so the *last* price is often a discounted one
+    while the median price is stable.
+    """
+    rng = np.random.default_rng(seed)
+    dates = [as_of_date - timedelta(days=days - i) for i in range(days)]
+    patterns = [np.roll(np.array([0.3, 1.0, 1.6, 1.4, 1.2, 0.9, 0.6]), int(rng.integers(7)))
+                for _ in range(n_categories)]
+    rows = []
+    for p in range(n_products):
+        cat = p % n_categories
+        level = rng.uniform(0.3, 4.0)
+        list_price = rng.uniform(1, 20)
+        for d in dates:
+            mu = level * patterns[cat][d.weekday()]
+            units = int(rng.poisson(mu))
+            price = list_price * (0.85 if units > level else 1.0)
+            rows.append({"product_id": f"p{p:03d}", "sales_date": d, "units": units, "revenue": units * price,
+                         "avg_price": price if units else None, "n_orders": units, "is_promo": False,
+                         "category": f"c{cat}"})
+    frame = pd.DataFrame(rows)
+    frame["as_of_date"] = as_of_date
+    frame["as_of_hour"] = pd.Series([None] * len(frame), dtype="datetime64[ns]")
+    return frame

@@ -56,7 +56,8 @@ def test_daily_dag_gates_and_order(dagbag) -> None:
     trains = [t for t in dag.tasks if t.task_id.startswith("train.")]
     assert len(trains) == 4 and all(t.pool == "gpu" for t in trains)
     for t in trains:
-        assert t.upstream_task_ids == {"gx_features"}
+        assert t.upstream_task_ids == {"features.user_segments"}
+    assert dag.get_task("features.user_segments").upstream_task_ids == {"gx_features"}
 
 
 def test_schedules_use_data_intervals(dagbag) -> None:
