@@ -41,6 +41,9 @@ def train_if_due(model: str, partition: Partition, run_id: str, *, force: bool =
         log.info("%s: champion %s is fresh at %s; not training", model, current and current.version, as_of_date)
         return {"model": model, "status": "not_due", "version": current.version if current else None,
                 "as_of_date": as_of_date.isoformat()}
+    from tasks.train.leakage import check_training_inputs
+
+    check_training_inputs(model, as_of_date)  # raises LeakageError before any training
     result = importlib.import_module(TRAINERS[model]).train(as_of_date, run_id)
     return {
         "model": model, "status": result.status, "version": result.version, "as_of_date": as_of_date.isoformat(),

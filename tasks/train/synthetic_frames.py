@@ -66,6 +66,12 @@ def session_features(as_of_date: date, n: int = 2000, seed: int = 0,
              + rng.normal(0, 0.3, n))
     label = rng.random(n) < 1 / (1 + np.exp(-logit))
     starts = pd.to_datetime(starts)
+    # Point-in-time columns (CONTRACTS.md): the features end before the label is known, and
+    # the label is known before the as-of instant.
+    limit = pd.Timestamp(as_of_hour + timedelta(hours=1)) if as_of_hour is not None else \
+        pd.Timestamp(datetime.combine(as_of_date, datetime.min.time()))
+    label_at = pd.Series(starts + pd.to_timedelta(duration + 60, unit="s")).clip(upper=limit - pd.Timedelta(seconds=1))
+    cutoff = pd.Series(starts + pd.to_timedelta(duration, unit="s")).clip(upper=label_at - pd.Timedelta(seconds=1))
     return pd.DataFrame({
         "session_id": [f"s{seed}_{i:05d}" for i in range(n)], "user_id": [f"u{i % 300:03d}" for i in range(n)],
         "session_start_at": starts, "n_events": n_views + n_carts, "n_views": n_views, "n_carts": n_carts,
@@ -74,6 +80,7 @@ def session_features(as_of_date: date, n: int = 2000, seed: int = 0,
         "duration_seconds": duration, "mean_price_viewed": price,
         "hour_of_day": starts.hour, "day_of_week": starts.dayofweek,
         "device": rng.choice(DEVICES, n), "has_purchase": label,
+        "feature_cutoff_at": cutoff.to_numpy(), "label_at": label_at.to_numpy(),
         "as_of_date": as_of_date, "as_of_hour": pd.Series([as_of_hour] * n, dtype="datetime64[ns]"),
     })
 
@@ -118,14 +125,15 @@ def transaction_velocity(as_of_date: date, n: int = 2000, fraud_rate: float = 0.
     new_device = np.where(fraud & ~kind, rng.random(n) < 0.8, rng.random(n) < 0.15)
     ratio = np.where(fraud & ~kind, rng.uniform(2.5, 8, n), rng.lognormal(0, 0.5, n))
     amount = rng.lognormal(3.5, 0.7, n) * ratio
+    since_prev = np.where(fraud & kind, rng.uniform(5, 120, n), rng.exponential(86400, n))
     return pd.DataFrame({
         "transaction_id": [f"t{seed}_{i:05d}" for i in range(n)], "user_id": [f"u{i % 400:03d}" for i in range(n)],
         "transaction_at": pd.to_datetime(at), "amount": amount, "n_txn_1h": n_1h,
         "n_txn_24h": n_1h + rng.poisson(1, n), "amount_sum_24h": amount * (1 + rng.poisson(1, n)),
         "n_distinct_cards_24h": cards, "n_distinct_devices_7d": 1 + new_device + (rng.random(n) < 0.1),
         "is_new_device": new_device, "is_new_country": rng.random(n) < 0.03,
-        "amount_to_user_mean": ratio, "seconds_since_prev_txn": np.where(
-            fraud & kind, rng.uniform(5, 120, n), rng.exponential(86400, n)),
+        "amount_to_user_mean": ratio, "seconds_since_prev_txn": since_prev,
+        "feature_cutoff_at": pd.to_datetime(at) - pd.to_timedelta(since_prev, unit="s"),
         "account_age_days": rng.integers(0, 1000, n).astype(float),
         "is_fraud": pd.Series(fraud if labelled else [None] * n, dtype="boolean"),
         "as_of_date": as_of_date, "as_of_hour": pd.Series([as_of_hour] * n, dtype="datetime64[ns]"),
