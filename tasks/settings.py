@@ -38,6 +38,7 @@ class Settings:
     train_every_days: int
     promotion_margin: float
     torch_device: str
+    scoring_precision: str
     train_queue: str
     bi_reader_password: str | None = field(default=None, repr=False)  # secret: never printed
     extra: dict[str, str] = field(default_factory=dict)
@@ -151,6 +152,7 @@ def load_settings() -> Settings:
         train_every_days=int(_env("ECOMFLOW_TRAIN_EVERY_DAYS", "7")),
         promotion_margin=float(_env("ECOMFLOW_PROMOTION_MARGIN", "0.0")),
         torch_device=_env("ECOMFLOW_TORCH_DEVICE", "auto"),
+        scoring_precision=_env("ECOMFLOW_SCORING_PRECISION", "fp32"),
         train_queue=_env("ECOMFLOW_TRAIN_QUEUE", "default"),
         bi_reader_password=_env("ECOMFLOW_BI_READER_PASSWORD", "") or None,
     )

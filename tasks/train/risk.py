@@ -314,15 +314,22 @@ def predict_proba_frame(art: Artefact, frame: pd.DataFrame, device: torch.device
     return platt.apply(raw_proba(model, spec.transform(frame), device)) if len(frame) else np.zeros(0)
 
 
-def predict(art: Artefact, frame: pd.DataFrame, device: torch.device) -> pd.DataFrame:
-    """risk_score (calibrated probability), label, action, reasons with the artefact's thresholds."""
+def predict(art: Artefact, frame: pd.DataFrame, device: torch.device, precision: str | None = None) -> pd.DataFrame:
+    """risk_score (calibrated probability), label, action, reasons with the artefact's thresholds.
+
+    ``precision`` (default ``settings.scoring_precision``) applies to the scores only; the
+    reasons come from the fp32 model's attributions."""
+    from tasks.score.precision import for_scoring
+    from tasks.settings import get_settings
+
     if frame.empty:
         return pd.DataFrame(columns=["transaction_id", "risk_score", "label", "action", "reasons"])
     model, spec, _ = load_model(art, device)
     platt, thresholds, typical = artefact_policy(art)
     frame = ensure_segment_column(frame, "transaction_at", _needs_segment(spec))
     x = spec.transform(frame)
-    score = platt.apply(raw_proba(model, x, device))
+    scorer, scorer_device = for_scoring(model, precision or get_settings().scoring_precision, device)
+    score = platt.apply(raw_proba(scorer, x, scorer_device))
     label = label_for(score, thresholds.t_review, thresholds.t_block)
     sources = [src for _, src in spec.features()]
     return pd.DataFrame({
