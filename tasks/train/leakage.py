@@ -36,11 +36,16 @@ class Guard:
     key: str  # row identifier shown in the error
     label_time: str
     feature_time: str | None = None  # None: the table has no per-row feature time
+    # A row whose label is an *event* (a purchase) must have every feature strictly before it. A
+    # negative label (no purchase in the session) is only known once the session ended, after its
+    # last event, so features may include that last event: then equality is allowed.
+    positive_label: str | None = None
 
 
 GUARDS: dict[str, tuple[Guard, ...]] = {
     "risk": (Guard("features.transaction_velocity", "transaction_id", "transaction_at", "feature_cutoff_at"),),
-    "session_intent": (Guard("features.session_features", "session_id", "label_at", "feature_cutoff_at"),),
+    "session_intent": (Guard("features.session_features", "session_id", "label_at", "feature_cutoff_at",
+                             positive_label="has_purchase"),),
     "demand_forecaster": (Guard("features.daily_item_sales", "product_id", "sales_date"),),
     "recommender": (),  # reads marts by an explicit [start, as_of) window (tasks/train/data.py)
 }
@@ -63,7 +68,7 @@ def check_guard(guard: Guard, as_of_date: date) -> int:
         return 0
     with connect() as conn:
         columns = table_columns(conn, guard.table) or []
-    needed = [guard.label_time] + ([guard.feature_time] if guard.feature_time else [])
+    needed = [guard.label_time] + [c for c in (guard.feature_time, guard.positive_label) if c]
     missing = [c for c in needed if c not in columns]
     if missing:
         raise LeakageError(f"{guard.table} has no column(s) {missing}: cannot prove the training data is "
@@ -76,10 +81,13 @@ def check_guard(guard: Guard, as_of_date: date) -> int:
                         f"{as_of_date} 00:00 (e.g. {guard.key} {examples})")
     if guard.feature_time:
         feat = quote_ident(guard.feature_time)
-        n, examples = _violations(guard, partition, f"{feat} IS NOT NULL AND {feat} >= {label}", {})
+        leak = f"{feat} >= {label}"
+        if guard.positive_label:
+            leak = f"({feat} > {label} OR ({feat} = {label} AND {quote_ident(guard.positive_label)}))"
+        n, examples = _violations(guard, partition, f"{feat} IS NOT NULL AND {leak}", {})
         if n:
-            problems.append(f"{n} row(s) have {guard.feature_time} >= {guard.label_time}: a feature saw "
-                            f"the label's future (e.g. {guard.key} {examples})")
+            problems.append(f"{n} row(s) have {guard.feature_time} not before {guard.label_time}: a feature "
+                            f"saw the label's future (e.g. {guard.key} {examples})")
     if problems:
         raise LeakageError(f"{guard.table} partition as_of_date={partition}: " + "; ".join(problems)
                            + ". Training stopped; fix the feature job or the data and re-run it.")

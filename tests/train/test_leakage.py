@@ -44,7 +44,7 @@ def test_planted_feature_leak_stops_training(any_warehouse: str) -> None:
     leaky = _velocity()
     leaky.loc[4, "feature_cutoff_at"] = leaky.loc[4, "transaction_at"]  # saw its own transaction
     _write(leaky)
-    with pytest.raises(LeakageError, match=r"1 row\(s\) have feature_cutoff_at >= transaction_at.*t4"):
+    with pytest.raises(LeakageError, match=r"1 row\(s\) have feature_cutoff_at not before transaction_at.*t4"):
         train_if_due("risk", Partition(AS_OF - timedelta(days=1)), "run-leak", force=True)
     assert registry.champion("risk") is None  # nothing was trained or registered
 
@@ -61,3 +61,23 @@ def test_missing_cutoff_column_cannot_be_proven(isolated_home) -> None:
     _write(_velocity().drop(columns=["feature_cutoff_at"]))
     with pytest.raises(LeakageError, match="no column"):
         check_training_inputs("risk", AS_OF)
+
+
+def test_session_guard_allows_the_last_event_of_a_session_without_purchase(isolated_home) -> None:
+    """A non-buyer's label is known when the session ends, so its features may include the last
+    event (cutoff == label time); a buyer's features must stop strictly before the purchase."""
+    at = datetime(2024, 2, 29, 12)
+    frame = pd.DataFrame({
+        "session_id": ["no_buy", "buy_ok", "buy_leak"],
+        "has_purchase": [False, True, True],
+        "feature_cutoff_at": [at, at, at],
+        "label_at": [at, at + timedelta(minutes=5), at],
+        "as_of_date": AS_OF, "as_of_hour": pd.Series([None] * 3, dtype="datetime64[us]"),
+    })
+    replace_partition("features.session_features", frame, {"as_of_date": AS_OF, "as_of_hour": None},
+                      column_types={"as_of_hour": "TIMESTAMP"})
+    with pytest.raises(LeakageError, match=r"1 row\(s\).*buy_leak"):
+        check_training_inputs("session_intent", AS_OF)
+    replace_partition("features.session_features", frame.iloc[:2], {"as_of_date": AS_OF, "as_of_hour": None},
+                      column_types={"as_of_hour": "TIMESTAMP"})
+    assert check_training_inputs("session_intent", AS_OF) == 2
