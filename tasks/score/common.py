@@ -27,9 +27,10 @@ _TAIL_HOURLY = {"as_of_date": "DATE", "as_of_hour": "TIMESTAMP", "model_version"
 # Column order and SQL types of the serving tables (docs/CONTRACTS.md).
 SERVING_SCHEMAS: dict[str, dict[str, str]] = {
     "serving.recommendations": {"user_id": "TEXT", "item_id": "TEXT", "rank": "BIGINT",
-                                "score": "DOUBLE PRECISION", **_TAIL_DAILY},
+                                "score": "DOUBLE PRECISION", "strategy": "TEXT", **_TAIL_DAILY},
     "serving.demand_forecasts": {"item_id": "TEXT", "forecast_date": "DATE", "p10": "DOUBLE PRECISION",
-                                 "p50": "DOUBLE PRECISION", "p90": "DOUBLE PRECISION", **_TAIL_DAILY},
+                                 "p50": "DOUBLE PRECISION", "p90": "DOUBLE PRECISION",
+                                 "price_p50": "DOUBLE PRECISION", **_TAIL_DAILY},
     "serving.session_intent": {"session_id": "TEXT", "user_id": "TEXT", "p_purchase": "DOUBLE PRECISION",
                                "intent": "TEXT", "threshold": "DOUBLE PRECISION", **_TAIL_HOURLY},
     "serving.risk_labels": {"transaction_id": "TEXT", "user_id": "TEXT", "risk_score": "DOUBLE PRECISION",

@@ -1,22 +1,30 @@
-"""Daily demand forecasts: P10/P50/P90 per item for the champion's horizon from as_of_date."""
+"""Daily demand forecasts: P10/P50/P90 units and a P50 price per item for the champion's
+horizon from as_of_date.
+
+``price_p50`` (null for items never sold at a known price) is published once
+``serving.demand_forecasts`` declares the column in ``tasks/score/common.py``;
+until then ``write_serving`` keeps the contract columns only.
+"""
 
 from __future__ import annotations
 
 import logging
 from datetime import date
 
+import pandas as pd
+
 from tasks.score.common import daily_scored_at, load_champion, write_serving
 from tasks.train.common import pick_device
 from tasks.train.data import read_daily_features
-from tasks.train.demand_forecaster import FEATURE_TABLE, MODEL_NAME, predict_frame
+from tasks.train.demand_forecaster import FEATURE_TABLE, MODEL_NAME, predict_frame, read_categories
 
 log = logging.getLogger(__name__)
 
 TABLE = "serving.demand_forecasts"
 
 
-def score_demand(as_of_date: date, run_id: str) -> int:
-    """Write the ``as_of_date`` partition of serving.demand_forecasts; returns rows written.
+def build_forecasts(as_of_date: date, run_id: str) -> pd.DataFrame:
+    """The rows of the ``as_of_date`` partition, with run metadata on every row.
 
     Forecasts start the day after the last sales date of the newest
     ``daily_item_sales`` partition <= as_of_date (normally as_of_date itself);
@@ -26,8 +34,12 @@ def score_demand(as_of_date: date, run_id: str) -> int:
     sales, found = read_daily_features(FEATURE_TABLE, as_of_date)
     if found is None or sales.empty:
         raise RuntimeError(f"no {FEATURE_TABLE} partition at or before {as_of_date}: run the features first")
-    out = predict_frame(art, sales, pick_device())
+    out = predict_frame(art, sales, pick_device(), read_categories(found))
     out = out[out["forecast_date"] >= as_of_date]
-    out = out.assign(as_of_date=as_of_date, model_version=entry.version, run_id=run_id,
-                     scored_at=daily_scored_at(as_of_date))
-    return write_serving(TABLE, out.sort_values(["item_id", "forecast_date"]), {"as_of_date": as_of_date})
+    return out.assign(as_of_date=as_of_date, model_version=entry.version, run_id=run_id,
+                      scored_at=daily_scored_at(as_of_date)).sort_values(["item_id", "forecast_date"])
+
+
+def score_demand(as_of_date: date, run_id: str) -> int:
+    """Write the ``as_of_date`` partition of serving.demand_forecasts; returns rows written."""
+    return write_serving(TABLE, build_forecasts(as_of_date, run_id), {"as_of_date": as_of_date})

@@ -1,34 +1,65 @@
 """Daily top-10 recommendations for every user active in the last 90 days.
 
 Users whose history holds at least one item the champion knows get the model's
-top 10; the others (new users, or only unknown items) get the current
-popularity list, marked ``model_version = 'popularity-v1'`` so serving rows say
-honestly which policy produced them. Nothing is excluded yet (already-bought
-items may be recommended again); later issues add business filters.
+top 10 (minus their history when the champion's ``exclude_seen`` is on). The
+others (new users, or only unknown items) get a popularity list: the popularity
+of their K-means segment when ``features.user_profile`` has a ``segment`` for
+them and that segment interacted with something in the popularity window, else
+global popularity. Rows say honestly which policy produced them:
+``model_version`` is the champion version, ``segment-popularity-v1`` or
+``popularity-v1``, and the frame's ``strategy`` column is ``model``,
+``segment_popularity`` or ``popularity`` (published once ``serving.recommendations``
+declares the column in ``tasks/score/common.py``).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-import numpy as np
+import pandas as pd
 
-from tasks.score.common import daily_scored_at, load_champion, write_serving
+from tasks.score.common import SERVING_SCHEMAS, daily_scored_at, load_champion, write_serving
 from tasks.train.common import as_of_instant, pick_device
-from tasks.train.data import read_interactions
+from tasks.train.data import read_daily_features, read_interactions
 from tasks.train.recommender import MODEL_NAME, interactions_from_frames, load_model, popularity, recommend
 
 log = logging.getLogger(__name__)
 
 TABLE = "serving.recommendations"
+SEGMENT_TABLE = "features.user_segments"  # K-means segments (tasks/train/segments.py)
 ACTIVE_DAYS = 90
 TOP_K = 10
 POPULARITY_VERSION = "popularity-v1"
+SEGMENT_POPULARITY_VERSION = "segment-popularity-v1"
+FALLBACK_VERSIONS = {"popularity": POPULARITY_VERSION, "segment_popularity": SEGMENT_POPULARITY_VERSION}
 
 
-def score_recommendations(as_of_date: date, run_id: str) -> int:
-    """Write the ``as_of_date`` partition of serving.recommendations; returns rows written."""
+def user_segments(as_of_date: date) -> pd.Series:
+    """user_id -> segment from the newest ``features.user_segments`` partition <= as_of_date
+    (empty when the table does not exist yet, e.g. a source without user activity)."""
+    profile, _ = read_daily_features(SEGMENT_TABLE, as_of_date)
+    if profile.empty or "segment" not in profile.columns:
+        return pd.Series(dtype=str)
+    seg = profile.dropna(subset=["segment"])
+    return pd.Series(seg["segment"].astype(str).to_numpy(), index=seg["user_id"].astype(str).to_numpy())
+
+
+def fallback_lists(inter: pd.DataFrame, segments: pd.Series, start: datetime,
+                   end: datetime) -> dict[str, pd.Series]:
+    """``popularity`` plus one ``segment_popularity:<segment>`` list per segment with activity."""
+    lists = {"popularity": popularity(inter, start, end)}
+    if not segments.empty:
+        seg_of = inter["user_id"].map(segments)
+        for seg, rows in inter[seg_of.notna()].groupby(seg_of[seg_of.notna()]):
+            pop = popularity(rows, start, end)
+            if not pop.empty:
+                lists[f"segment_popularity:{seg}"] = pop
+    return lists
+
+
+def build_recommendations(as_of_date: date) -> tuple[pd.DataFrame, str]:
+    """The rows of the ``as_of_date`` partition (before run metadata) and the champion version."""
     entry, art = load_champion(MODEL_NAME)
     device = pick_device()
     model, vocab, cfg = load_model(art, device)
@@ -36,13 +67,23 @@ def score_recommendations(as_of_date: date, run_id: str) -> int:
     events, lines = read_interactions(end - timedelta(days=max(ACTIVE_DAYS, cfg.lookback_days)), end)
     inter = interactions_from_frames(events, lines, cfg)
     active = sorted(inter.loc[inter["ts"] >= end - timedelta(days=ACTIVE_DAYS), "user_id"].unique())
-    pop = popularity(inter, end - timedelta(days=cfg.popularity_days), end)
-    recs = recommend(model, vocab, cfg, inter, active, pop, device, TOP_K)
-    recs["model_version"] = np.where(recs["source"] == "model", entry.version, POPULARITY_VERSION)
-    recs["as_of_date"] = as_of_date
-    recs["run_id"] = run_id
-    recs["scored_at"] = daily_scored_at(as_of_date)
-    recs = recs.sort_values(["user_id", "rank"], kind="stable")
-    log.info("recommendations %s: %d active users (%d via popularity) with %s", as_of_date, len(active),
-             int((recs["source"] == "popularity").sum() // max(TOP_K, 1)), entry.version)
+    segments = user_segments(as_of_date)
+    lists = fallback_lists(inter, segments, end - timedelta(days=cfg.popularity_days), end)
+    user_list = {u: f"segment_popularity:{segments[u]}" for u in active if u in segments.index
+                 and f"segment_popularity:{segments[u]}" in lists}
+    recs = recommend(model, vocab, cfg, inter, active, end, lists, device, TOP_K, user_list)
+    recs["strategy"] = recs["strategy"].str.split(":").str[0]
+    recs["model_version"] = recs["strategy"].map(FALLBACK_VERSIONS).fillna(entry.version)
+    counts = recs.drop_duplicates("user_id")["strategy"].value_counts().to_dict()
+    log.info("recommendations %s: %d active users by strategy %s with %s", as_of_date, len(active), counts,
+             entry.version)
+    return recs.sort_values(["user_id", "rank"], kind="stable").reset_index(drop=True), entry.version
+
+
+def score_recommendations(as_of_date: date, run_id: str) -> int:
+    """Write the ``as_of_date`` partition of serving.recommendations; returns rows written."""
+    recs, _ = build_recommendations(as_of_date)
+    recs = recs.assign(as_of_date=as_of_date, run_id=run_id, scored_at=daily_scored_at(as_of_date))
+    if "strategy" not in SERVING_SCHEMAS[TABLE]:
+        log.debug("%s has no strategy column yet; model_version carries the strategy", TABLE)
     return write_serving(TABLE, recs, {"as_of_date": as_of_date})

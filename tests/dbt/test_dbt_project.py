@@ -101,7 +101,8 @@ def _assert_marts(results: dict[str, str]) -> None:
 
 def _write_recommendations() -> None:
     as_of = date(2026, 1, 3)
-    base = {"as_of_date": as_of, "model_version": "v1", "run_id": "r1", "scored_at": datetime(2026, 1, 3, 0, 5)}
+    base = {"as_of_date": as_of, "model_version": "v1", "run_id": "r1", "scored_at": datetime(2026, 1, 3, 0, 5),
+            "strategy": "model"}
     replace_partition("serving.recommendations", pd.DataFrame([
         {"user_id": "u1", "item_id": "p2", "rank": 1, "score": 0.9, **base},
         {"user_id": "u1", "item_id": "p9", "rank": 2, "score": 0.5, **base},

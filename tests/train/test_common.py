@@ -40,12 +40,12 @@ def test_default_configs_are_valid_and_round_trip(cls: type[TrainConfig]) -> Non
     (RecommenderConfig, {"recency_decay": 0.0}),
     (RecommenderConfig, {"cart_weight": 0.0}),
     (SessionIntentConfig, {"holdout_share": 1.0}),
-    (SessionIntentConfig, {"buy_threshold": 1.5}),
+    (SessionIntentConfig, {"val_share": 1.5}),
     (SessionIntentConfig, {"compare_min_products": 1}),
     (SessionIntentConfig, {"hidden": ()}),
     (DemandConfig, {"context_days": 3}),
     (DemandConfig, {"horizon_days": 0}),
-    (RiskConfig, {"t_review": 0.9, "t_block": 0.5}),
+    (RiskConfig, {"review_precision": 0.95, "precision_target": 0.9}),
     (RiskConfig, {"dropout": 1.0}),
 ])
 def test_invalid_configs_are_rejected(cls: type[TrainConfig], bad: dict) -> None:

@@ -33,4 +33,4 @@ def test_session_intent_on_cuda_matches_cpu_quality() -> None:
 def test_demand_on_cuda_beats_baseline() -> None:
     fitted = dm.fit_and_evaluate(synthetic_frames.daily_item_sales(D, seed=0),
                                  dm.DemandConfig(epochs=15, horizon_days=14), torch.device("cuda"))
-    assert fitted.metrics["wape"] < fitted.baseline_metrics["wape"]
+    assert fitted.metrics["wape"] < fitted.baselines["seasonal_naive_weekly"]["wape"]

@@ -15,6 +15,7 @@ select
     cast(recommendations.rank as bigint) as rank,
     cast(recommendations.item_id as text) as item_id,
     cast(recommendations.score as double precision) as score,
+    cast(recommendations.strategy as text) as strategy,
     products.title as item_title,
     products.category as item_category,
     products.brand as item_brand,
