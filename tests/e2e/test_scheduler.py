@@ -52,9 +52,20 @@ def _backfill(dag_id: str, start: str, env: dict[str, str], tmp_path: Path) -> s
     In Airflow 3 a manual trigger gets the data interval of *now* whatever its logical date;
     a backfill run gets the interval that starts at its logical date, like a scheduled run.
     """
-    _run(f"airflow backfill create --dag-id {dag_id} --from-date {start} --to-date {start} "
-         "--reprocess-behavior completed", env, tmp_path / f"backfill_create_{dag_id}.log")
-    return start
+    cmd = (f"airflow backfill create --dag-id {dag_id} --from-date {start} --to-date {start} "
+           "--reprocess-behavior completed")
+    log = tmp_path / f"backfill_create_{dag_id}.log"
+    # The scheduler marks a finished backfill complete a little after its last run succeeded;
+    # until then Airflow refuses a second backfill of the same DAG.
+    for _ in range(60):
+        proc = subprocess.run(["bash", "-c", f"source scripts/env.sh && {cmd}"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=300)
+        log.write_text(proc.stdout + proc.stderr)
+        if proc.returncode == 0:
+            return start
+        assert "AlreadyRunningBackfill" in proc.stderr, f"`{cmd}` failed (log {log}):\n{proc.stderr[-3000:]}"
+        time.sleep(5)
+    raise AssertionError(f"the previous backfill of {dag_id} never completed (log {log})")
 
 
 def _assert_bi_reader_reads_serving_only(db: str) -> None:
