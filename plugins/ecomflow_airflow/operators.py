@@ -119,10 +119,18 @@ class DbtBuildOperator(BaseOperator):
         self.select = list(select)
 
     def execute(self, context: Context) -> None:
+        import json
+
         from tasks.transform.dbt_runner import run_dbt
 
-        # buildable: a test that also reads a layer outside the selection waits for that layer's build
-        run_dbt(["build", "--select", *self.select, "--indirect-selection", "buildable"])
+        # Staging reads only raw partitions before the run's as-of date (macros/as_of_filter.sql), so
+        # a re-run or backfill of day D builds the same marts whatever was ingested after D.
+        end = context.get("data_interval_end") or context["logical_date"]
+        as_of_date = _naive_utc(end).date().isoformat()
+        # buildable: a test that also reads a layer outside the selection waits for that layer's build.
+        # dbt unit tests (fixed fixture rows) belong to CI (tests/dbt), not to production runs.
+        run_dbt(["build", "--select", *self.select, "--indirect-selection", "buildable",
+                 "--exclude-resource-type", "unit_test", "--vars", json.dumps({"as_of_date": as_of_date})])
 
 
 class SparkFeatureJobOperator(PartitionedOperator):

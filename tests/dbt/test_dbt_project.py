@@ -237,3 +237,18 @@ def test_postgres_build_marts(raw_loader, monkeypatch: pytest.MonkeyPatch) -> No
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_as_of_date_var_bounds_staging_to_earlier_partitions(sample_raw: Path) -> None:
+    """The DAG passes the run's as-of date: raw partitions on or after it (e.g. hourly loads of
+    the next day) do not reach the marts, so a re-run of day D builds the same marts later on."""
+    all_dates = read_frame("SELECT DISTINCT dt FROM raw.events ORDER BY dt")["dt"].tolist()
+    assert len(all_dates) >= 2
+    cutoff = all_dates[-1]  # the last partition must be left out
+    run_dbt(["build", "--select", "staging.stg_raw__events", "staging.stg_raw__users",
+             "--exclude-resource-type", "unit_test", "--vars", json.dumps({"as_of_date": str(cutoff)})])
+    kept = read_frame("SELECT DISTINCT dt FROM staging.stg_raw__events ORDER BY dt")["dt"].tolist()
+    assert kept == all_dates[:-1]
+    assert read_frame("SELECT MAX(dt) AS d FROM staging.stg_raw__users")["d"].iloc[0] < cutoff
+    with pytest.raises(DbtError):
+        run_dbt(["build", "--select", "staging.stg_raw__events", "--vars", json.dumps({"as_of_date": "1 OR 1=1"})])

@@ -1,6 +1,6 @@
 -- One row per (product_id, store_id, sales_date): daily totals for sources without order lines.
 with source as (
-    select * from {{ source('raw', 'daily_sales') }}
+    select * from {{ source('raw', 'daily_sales') }} {{ as_of_filter() }}
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 -- One row per event_id; event_type normalised to lower case so accepted_values holds
 -- for sources that send 'View' or ' cart '.
 with source as (
-    select * from {{ source('raw', 'events') }}
+    select * from {{ source('raw', 'events') }} {{ as_of_filter() }}
 ),
 
 renamed as (

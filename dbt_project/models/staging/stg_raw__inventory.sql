@@ -1,6 +1,6 @@
 -- One row per (product_id, snapshot_at): a stock snapshot.
 with source as (
-    select * from {{ source('raw', 'inventory') }}
+    select * from {{ source('raw', 'inventory') }} {{ as_of_filter() }}
 ),
 
 renamed as (

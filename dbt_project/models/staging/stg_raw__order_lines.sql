@@ -1,7 +1,7 @@
 -- One row per (order_id, line_number). is_cancellation falls back to "negative quantity"
 -- when the source does not say (UCI marks cancellations only by the invoice prefix/sign).
 with source as (
-    select * from {{ source('raw', 'order_lines') }}
+    select * from {{ source('raw', 'order_lines') }} {{ as_of_filter() }}
 ),
 
 renamed as (

@@ -1,6 +1,6 @@
 -- One row per (product_id, valid_from): a price change.
 with source as (
-    select * from {{ source('raw', 'prices') }}
+    select * from {{ source('raw', 'prices') }} {{ as_of_filter() }}
 ),
 
 renamed as (

@@ -1,6 +1,6 @@
 -- One row per product_id: the copy from the latest partition wins.
 with source as (
-    select * from {{ source('raw', 'products') }}
+    select * from {{ source('raw', 'products') }} {{ as_of_filter() }}
 ),
 
 renamed as (

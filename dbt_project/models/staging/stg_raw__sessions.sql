@@ -1,6 +1,6 @@
 -- One row per session_id, for sources that only deliver session aggregates.
 with source as (
-    select * from {{ source('raw', 'sessions') }}
+    select * from {{ source('raw', 'sessions') }} {{ as_of_filter() }}
 ),
 
 renamed as (

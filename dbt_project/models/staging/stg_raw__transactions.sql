@@ -1,6 +1,6 @@
 -- One row per transaction_id: the copy from the latest partition wins.
 with source as (
-    select * from {{ source('raw', 'transactions') }}
+    select * from {{ source('raw', 'transactions') }} {{ as_of_filter() }}
 ),
 
 renamed as (

@@ -1,6 +1,6 @@
 -- One row per user_id: the copy from the latest partition wins.
 with source as (
-    select * from {{ source('raw', 'users') }}
+    select * from {{ source('raw', 'users') }} {{ as_of_filter() }}
 ),
 
 renamed as (
