@@ -196,22 +196,12 @@ class ScoreOperator(PartitionedOperator):
             raise AirflowSkipException(str(exc)) from exc
 
 
-class RetrainModelOperator(PartitionedOperator):
+class RetrainModelOperator(TrainModelOperator):
     """Train a challenger now (``ecomflow_retrain``); the registry's gate decides promotion.
 
     The as-of date is the DAG param ``as_of_date`` when given (on-demand runs), else the end
     of the data interval (a weekly run on Monday trains on data up to Monday 00:00).
     """
-
-    ui_color = "#f3e8fd"
-
-    def __init__(self, *, model: str, **kwargs: Any) -> None:
-        from tasks.settings import get_settings  # env-only, no I/O: cheap at parse time
-
-        kwargs.setdefault("pool", "gpu")
-        kwargs.setdefault("queue", get_settings().train_queue)
-        super().__init__(cadence="daily", **kwargs)
-        self.model = model
 
     @staticmethod
     def as_of_date(context: Context) -> Any:

@@ -142,21 +142,25 @@ def fit(
     loss_fn: Callable[[torch.nn.Module, Mapping[str, torch.Tensor]], torch.Tensor],
     cfg: TrainConfig,
     device: torch.device,
+    after_epoch: Callable[[int], bool] | None = None,
 ) -> list[float]:
     """Train ``model`` with AdamW over shuffled minibatches of ``tensors``.
 
     ``loss_fn(model, batch)`` returns the scalar loss of one batch, so each recipe
     only states its loss and the loop (device moves, autocast, scaling, seeding)
-    stays in one place. Returns the mean loss of every epoch (for logs/tests).
+    stays in one place. ``after_epoch(epoch)`` (e.g. validation for early stopping)
+    runs after every epoch and returns True to stop. Returns the mean loss of every
+    epoch (for logs/tests).
     """
-    model.to(device).train()
+    model.to(device)
     data = {k: v.to(device) for k, v in tensors.items()}
     n = len(next(iter(data.values())))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = grad_scaler(device)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[float] = []
-    for _ in range(cfg.epochs):
+    for epoch in range(cfg.epochs):
+        model.train()
         total, count = 0.0, 0
         for idx in minibatches(n, cfg.batch_size, gen):
             batch = {k: v[idx.to(device)] for k, v in data.items()}
@@ -169,6 +173,8 @@ def fit(
             total += float(loss.detach()) * len(idx)
             count += len(idx)
         history.append(total / max(count, 1))
+        if after_epoch is not None and after_epoch(epoch):
+            break
     model.eval()
     return history
 

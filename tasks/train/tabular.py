@@ -305,41 +305,25 @@ def train_early_stopped(
     The epoch is chosen on the time-ordered validation slice, never on the holdout,
     so the holdout numbers stay an honest estimate. Deterministic by ``cfg.seed``.
     """
-    from tasks.train.common import autocast, grad_scaler, minibatches
+    from tasks.train.common import fit
 
-    model.to(device)
-    data = {k: v.to(device) for k, v in train_tensors.items()}
-    val = {k: v.to(device) for k, v in val_tensors.items()}
-    n = len(next(iter(data.values())))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scaler = grad_scaler(device)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[float] = []
-    best_score, best_epoch = -np.inf, 0
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    for epoch in range(cfg.epochs):
-        model.train()
-        total, count = 0.0, 0
-        for idx in minibatches(n, cfg.batch_size, gen):
-            batch = {k: v[idx.to(device)] for k, v in data.items()}
-            opt.zero_grad(set_to_none=True)
-            with autocast(device):
-                loss = loss_fn(model, batch)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        history.append(total / max(count, 1))
+    val = {k: v.to(device) for k, v in val_tensors.items() if k != "y"}
+    best = {"score": -np.inf, "epoch": 0,
+            "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+
+    def validate(epoch: int) -> bool:
         model.eval()
         with torch.no_grad():
-            p = torch.sigmoid(model(**{k: v for k, v in val.items() if k != "y"}).float()).cpu().numpy()
+            p = torch.sigmoid(model(**val).float()).cpu().numpy()
         score = score_fn(val_y, p)
-        if np.isfinite(score) and score > best_score + 1e-6:
-            best_score, best_epoch = score, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        elif epoch - best_epoch >= patience:
-            break
+        if np.isfinite(score) and score > best["score"] + 1e-6:
+            best.update(score=score, epoch=epoch,
+                        state={k: v.detach().clone() for k, v in model.state_dict().items()})
+            return False
+        return epoch - best["epoch"] >= patience
+
+    history = fit(model, train_tensors, loss_fn, cfg, device, after_epoch=validate)
+    best_state, best_epoch = best["state"], int(best["epoch"])
     model.load_state_dict(best_state)
     model.eval()
     return model, history, best_epoch
