@@ -34,8 +34,17 @@ HOLDOUT_PROTOCOL = {
     "risk": "transactions ordered by time; the latest ones before as-of are the holdout; calibration "
             "and threshold on an earlier validation slice",
 }
-MAIN_METRICS = {"recommender": ("hr_at_10", True), "session_intent": ("pr_auc", True),
-                "demand_forecaster": ("wape", False), "risk": ("pr_auc", True)}
+LOWER_IS_BETTER = frozenset({"wape", "mase", "pinball", "price_wape", "ece", "brier"})
+
+
+def main_metric(model: str) -> tuple[str, bool]:
+    """(the recipe's own MAIN_METRIC, higher is better) — read from the recipe, never copied."""
+    import importlib
+
+    from tasks.train.pipeline import TRAINERS
+
+    metric = importlib.import_module(TRAINERS[model]).MAIN_METRIC
+    return metric, metric not in LOWER_IS_BETTER
 
 
 @dataclass
@@ -80,9 +89,8 @@ def write_dataset_evaluations(label: str, as_of_date: date, evaluations: list[Mo
     for ev in evaluations:
         if ev.version is None or not ev.metrics:
             continue
-        main_metric = MAIN_METRICS.get(ev.model, (next(iter(ev.metrics)), True))[0]
         write_evaluations(model=ev.model, version=ev.version, as_of_date=as_of_date, metrics=ev.metrics,
-                          baselines=ev.baselines, main_metric=main_metric, champion_version=None,
+                          baselines=ev.baselines, main_metric=main_metric(ev.model)[0], champion_version=None,
                           champion_value=None, dataset=label)
 
 
@@ -104,7 +112,7 @@ def format_tables(label: str, as_of_date: date, evaluations: list[ModelEvaluatio
         if ev.status in ("not_applicable", "skipped"):
             out += [f"{ev.status}: {ev.reason}", ""]
             continue
-        main, higher = MAIN_METRICS.get(ev.model, ("", True))
+        main, higher = main_metric(ev.model)
         out.append(f"holdout protocol: {HOLDOUT_PROTOCOL.get(ev.model, '')}; data window {ev.window}; "
                    f"version {ev.version} -> {ev.status}")
         names = list(ev.baselines)

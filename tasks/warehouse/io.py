@@ -113,10 +113,10 @@ def _null_marker(frame: pd.DataFrame) -> str:
     A fixed marker such as ``\\N`` would turn that literal text value into NULL. Kept
     short: pandas truncates a long ``na_rep`` in nullable float columns.
     """
-    text = {str(v) for col in frame.columns if frame[col].dtype == object for v in frame[col].dropna().unique()}
+    text_columns = [c for c in frame.columns if frame[c].dtype == object]
     while True:
         marker = f"~N{uuid.uuid4().hex[:10]}~"
-        if marker not in text:
+        if not any((frame[c] == marker).any() for c in text_columns):
             return marker
 
 
