@@ -19,6 +19,10 @@ test: setup  ## set up and run the whole test suite (lint + unit + dbt + GX + Sp
 	@scripts/ensure_postgres.sh
 	@source scripts/env.sh && ruff check . && pytest $(PYTEST_ARGS)
 
+test-random: setup  ## the whole suite in a random order (pytest-randomly; replay one order: PYTEST_ARGS=--randomly-seed=N)
+	@scripts/ensure_postgres.sh
+	@source scripts/env.sh && ruff check . && pytest -p randomly $(PYTEST_ARGS)
+
 evaluate: setup  ## model vs baselines tables on synthetic S (EVAL_M=1 adds M), UCI Online Retail, Online Shoppers
 	@scripts/evaluate.sh
 
@@ -37,4 +41,4 @@ lock:  ## regenerate constraints.txt from the current .venv
 clean:  ## remove local state (warehouse, lake, artefacts, Airflow DB)
 	rm -rf .ecomflow .ecomflow-m .ecomflow-eval
 
-.PHONY: help setup run run-m test lint dag-test lock clean evaluate rollback
+.PHONY: help setup run run-m test test-random lint dag-test lock clean evaluate rollback

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Create/refresh the project virtualenv from the committed constraints file.
 # Idempotent: does nothing when pyproject.toml and constraints.txt are unchanged.
+# pip's own output (hundreds of find-links and build-backend warnings) goes to
+# .venv/setup.log; the terminal gets a few lines, or the log's tail when a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3.11}"
@@ -8,11 +10,28 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 stamp=".venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ]; then exit 0; fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/pip install -q --upgrade pip wheel "setuptools>=68"
+log=.venv/setup.log
+: > "$log"
+
+step() {  # step "what" cmd...: run quietly into the log, say what happened
+  local what="$1"; shift
+  printf 'setup: %s ... ' "$what"
+  if "$@" >>"$log" 2>&1; then
+    echo "ok"
+  else
+    echo "FAILED"
+    echo "---- last lines of $log ----" >&2
+    grep -v "^WARNING: Location '.*' is ignored" "$log" | tail -40 >&2
+    exit 1
+  fi
+}
+
+step "pip, wheel, setuptools" .venv/bin/pip install -q --upgrade pip wheel "setuptools>=77"
 # torch first and exactly pinned: its CPU wheel comes from pip's configured find-links;
 # any other torch would pull gigabytes of CUDA packages.
-.venv/bin/pip install -q "torch==2.13.0"
-.venv/bin/pip install -q -c constraints.txt -e ".[dev]"
+step "torch 2.13.0 (CPU wheel)" .venv/bin/pip install -q "torch==2.13.0"
+step "ecomflow and its pinned dependencies (constraints.txt)" \
+  .venv/bin/pip install -q -c constraints.txt -e ".[dev]"
 rm -f .venv/.installed-*
 touch "$stamp"
-echo "environment ready: $(.venv/bin/python --version), $(.venv/bin/airflow version 2>/dev/null | tail -1) airflow"
+echo "setup: environment ready: $(.venv/bin/python --version), airflow $(.venv/bin/airflow version 2>/dev/null | tail -1) (pip log: $log)"

@@ -40,6 +40,7 @@ class Settings:
     torch_device: str
     scoring_precision: str
     train_queue: str
+    bi_reader_role: str = "bi_reader"
     bi_reader_password: str | None = field(default=None, repr=False)  # secret: never printed
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -154,6 +155,7 @@ def load_settings() -> Settings:
         torch_device=_env("ECOMFLOW_TORCH_DEVICE", "auto"),
         scoring_precision=_env("ECOMFLOW_SCORING_PRECISION", "fp32"),
         train_queue=_env("ECOMFLOW_TRAIN_QUEUE", "default"),
+        bi_reader_role=_env("ECOMFLOW_BI_READER_ROLE", "bi_reader"),
         bi_reader_password=_env("ECOMFLOW_BI_READER_PASSWORD", "") or None,
     )
 

@@ -86,6 +86,83 @@ def _pg_admin_execute(sql: str) -> None:
         conn.close()
 
 
+def _pg_admin_query(sql: str, dbname: str = "postgres") -> list[tuple]:
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=dbname, connect_timeout=5)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _pg_cluster_state() -> tuple[frozenset[str], frozenset[str]] | None:
+    """(roles, databases) on the local server, or None when it is not reachable."""
+    try:
+        roles = _pg_admin_query("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")
+        dbs = _pg_admin_query("SELECT datname FROM pg_database")
+    except Exception:  # noqa: BLE001 - no server: tests marked postgres fail on their own
+        return None
+    return frozenset(r[0] for r in roles), frozenset(d[0] for d in dbs)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_postgres_state(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that leaves a PostgreSQL role or database behind (issue 8).
+
+    Roles and databases are cluster-wide: one that a test leaves behind changes what the next
+    test (or the next run on the same server, or the user's own pipeline) sees, so a suite that
+    passes on a used machine can fail on a fresh one. Checked around every test, so the error
+    names the test that leaked. Runs before (and tears down after) every other fixture of the test.
+    """
+    before = _pg_cluster_state()
+    yield
+    if before is None:
+        return
+    after = _pg_cluster_state()
+    if after is None:
+        return
+    leaked_roles, leaked_dbs = sorted(after[0] - before[0]), sorted(after[1] - before[1])
+    if leaked_roles or leaked_dbs:
+        pytest.fail(f"{request.node.nodeid} left PostgreSQL state behind: roles {leaked_roles}, "
+                    f"databases {leaked_dbs}; create them with test-unique names and drop them "
+                    "in the test's teardown (tests/conftest.py: pg_role, postgres_home)", pytrace=False)
+
+
+def drop_role_everywhere(role: str) -> None:
+    """Drop ``role`` and everything granted to it in every database of the local server.
+
+    A role with privileges (or default privileges) in any database cannot be dropped, and
+    ``DROP OWNED BY`` only acts on the database it runs in, so run it in each one.
+    """
+    import re
+
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        raise ValueError(f"not a plain role name: {role!r}")
+    if not _pg_admin_query(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'"):
+        return
+    for (db,) in _pg_admin_query("SELECT datname FROM pg_database WHERE datallowconn"):
+        _pg_admin_query(f'DROP OWNED BY "{role}"; SELECT 1', dbname=db)
+    _pg_admin_execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+@pytest.fixture
+def pg_role() -> Iterator[str]:
+    """A test-unique PostgreSQL role name (e.g. for ECOMFLOW_BI_READER_ROLE), dropped afterwards.
+
+    The test (or the product code it drives) creates the role; this fixture only guarantees
+    that the name collides with nothing and that the role is gone after the test.
+    """
+    import uuid
+
+    role = f"ecomflow_t_role_{uuid.uuid4().hex[:10]}"
+    yield role
+    drop_role_everywhere(role)
+
+
 @pytest.fixture
 def postgres_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh PostgreSQL database as the warehouse (plus a temp ECOMFLOW_HOME); dropped afterwards."""

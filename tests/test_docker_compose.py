@@ -104,7 +104,8 @@ def test_bi_reader_role_is_created_at_init_with_its_password_from_env(compose: d
     script = (REPO / mounts["20-bi-reader.sh"]).read_text()
     assert "PASSWORD :'bi_password'" in script
     assert 'bi_password="$ECOMFLOW_BI_READER_PASSWORD"' in script
-    assert "IN SCHEMA serving GRANT SELECT ON TABLES TO bi_reader" in script
+    assert "IN SCHEMA serving GRANT SELECT ON TABLES TO :\"bi_role\"" in script
+    assert 'BI_READER_ROLE="${ECOMFLOW_BI_READER_ROLE:-bi_reader}"' in script  # the pipeline's setting
 
 
 def test_env_example_lists_every_required_variable_without_values() -> None:
@@ -122,8 +123,9 @@ def test_env_example_lists_every_required_variable_without_values() -> None:
 
 
 @pytest.mark.postgres
-def test_bi_reader_init_script_runs_on_postgres() -> None:
-    """Run the real init script (as the entrypoint would) on fresh databases of the local server."""
+def test_bi_reader_init_script_runs_on_postgres(pg_role: str) -> None:
+    """Run the real init script (as the entrypoint would) on fresh databases of the local server,
+    with a test-unique role name (roles are cluster-wide; ``pg_role`` drops it afterwards)."""
     import subprocess
     import uuid
 
@@ -139,7 +141,7 @@ def test_bi_reader_init_script_runs_on_postgres() -> None:
     try:
         env = {"PATH": os.environ["PATH"], "PGHOST": "127.0.0.1", "PGPORT": "5432", "POSTGRES_USER": "postgres",
                "WAREHOUSE_DB": warehouse, "AIRFLOW_DB": airflow,
-               "ECOMFLOW_BI_READER_PASSWORD": "test-only-dummy-bi-password"}
+               "ECOMFLOW_BI_READER_PASSWORD": "test-only-dummy-bi-password", "ECOMFLOW_BI_READER_ROLE": pg_role}
         script = REPO / _initdb_mounts(yaml.safe_load((REPO / "docker-compose.yml").read_text()))["20-bi-reader.sh"]
         for _ in range(2):  # a second run (role already there) must not fail either
             proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60)
@@ -152,7 +154,7 @@ def test_bi_reader_init_script_runs_on_postgres() -> None:
                         "CREATE TABLE raw.users AS SELECT 'x' AS email_hash")
         owner.close()
 
-        bi = psycopg2.connect(host="127.0.0.1", user="bi_reader", dbname=warehouse)
+        bi = psycopg2.connect(host="127.0.0.1", user=pg_role, dbname=warehouse)
         bi.autocommit = True
         try:
             with bi.cursor() as cur:
@@ -165,7 +167,7 @@ def test_bi_reader_init_script_runs_on_postgres() -> None:
         finally:
             bi.close()
         with pytest.raises(psycopg2.OperationalError, match="permission denied for database"):
-            psycopg2.connect(host="127.0.0.1", user="bi_reader", dbname=airflow).close()
+            psycopg2.connect(host="127.0.0.1", user=pg_role, dbname=airflow).close()
     finally:
         for name in (warehouse, airflow):
             _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

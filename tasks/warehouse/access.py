@@ -36,7 +36,8 @@ from tasks.warehouse.identifiers import quote_ident
 
 log = logging.getLogger(__name__)
 
-BI_READER_ROLE = "bi_reader"
+BI_READER_ROLE = "bi_reader"  # the default; ECOMFLOW_BI_READER_ROLE names another (roles are cluster-wide)
+BI_READER_ROLE_ENV = "ECOMFLOW_BI_READER_ROLE"
 BI_READER_PASSWORD_ENV = "ECOMFLOW_BI_READER_PASSWORD"
 SERVING_SCHEMA = "serving"
 # Pipeline schemas nobody but the pipeline's own user reads: grants to PUBLIC on them are revoked too.
@@ -46,6 +47,17 @@ SCRAM_ITERATIONS = 4096  # PostgreSQL's own default (scram_iterations)
 
 class AccessError(RuntimeError):
     """The role's privileges are not what BI access allows (or could not be set)."""
+
+
+def bi_reader_role() -> str:
+    """The BI role's name from ``ECOMFLOW_BI_READER_ROLE`` (default ``bi_reader``).
+
+    Roles are cluster-wide: two warehouses on one server (or a test next to a user's own
+    pipeline) that must not share a login get different names this way.
+    """
+    from tasks.settings import get_settings
+
+    return get_settings().bi_reader_role
 
 
 def bi_reader_password() -> str | None:
@@ -109,21 +121,25 @@ def _ensure_role(conn: sa.Connection, role: str, password: str | None) -> None:
     if password:
         _ddl(conn, f"ALTER ROLE {quote_ident(role)} LOGIN PASSWORD {_literal(scram_sha256_verifier(password))}")
     elif row is None:
-        log.warning("role %s created NOLOGIN: set %s to let BI tools log in", role, BI_READER_PASSWORD_ENV)
+        log.warning("role %s created NOLOGIN, so BI tools cannot log in yet: set %s (an Airflow "
+                    "variable/secret or the worker's environment) and re-run this task to enable BI "
+                    "logins", role, BI_READER_PASSWORD_ENV)
     else:
         log.info("role %s: no %s set, login and password left as they are", role, BI_READER_PASSWORD_ENV)
 
 
-def ensure_bi_reader(conn: sa.Connection | None = None, *, role: str = BI_READER_ROLE,
+def ensure_bi_reader(conn: sa.Connection | None = None, *, role: str | None = None,
                      password: str | None = None, schema: str = SERVING_SCHEMA,
                      creators: Iterable[str] = ()) -> bool:
     """Make ``role`` able to SELECT everything in ``schema`` (now and later) and nothing else.
 
+    ``role`` defaults to ``ECOMFLOW_BI_READER_ROLE`` (``bi_reader``).
     ``password`` defaults to ``ECOMFLOW_BI_READER_PASSWORD``; with one the role
     can log in, without one a new role is NOLOGIN and an existing role keeps
     its login and password. ``creators``: roles besides the warehouse user that
     create tables in ``schema``. Returns False (after a log line) on DuckDB.
     """
+    role = role if role is not None else bi_reader_role()
     if conn is None:
         with connect() as own:
             return ensure_bi_reader(own, role=role, password=password, schema=schema, creators=creators)
@@ -184,14 +200,14 @@ def ensure_bi_reader(conn: sa.Connection | None = None, *, role: str = BI_READER
     return True
 
 
-def verify_bi_reader(conn: sa.Connection, *, role: str = BI_READER_ROLE,
+def verify_bi_reader(conn: sa.Connection, *, role: str | None = None,
                      schema: str = SERVING_SCHEMA) -> list[str]:
     """What ``role`` can do beyond reading ``schema``, or cannot read in it, from the catalogue.
 
     Uses ``has_*_privilege``, which counts grants to PUBLIC and through role
     membership, i.e. what a login as ``role`` would really get.
     """
-    params = {"r": role, "s": schema}
+    params = {"r": role if role is not None else bi_reader_role(), "s": schema}
     relations = (
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND n.nspname <> 'information_schema' "

@@ -24,6 +24,7 @@ from tests.conftest import _pg_admin_execute
 from tests.e2e.test_pipeline import REPO, _assert_no_raw_pii, _check_serving, _env, _fingerprints, _run
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(1800)]
+BI_PASSWORD = "test-only-dummy-bi-password"  # the local server trusts 127.0.0.1 and ignores it
 
 
 def _free_port() -> int:
@@ -68,12 +69,12 @@ def _backfill(dag_id: str, start: str, env: dict[str, str], tmp_path: Path) -> s
     raise AssertionError(f"the previous backfill of {dag_id} never completed (log {log})")
 
 
-def _assert_bi_reader_reads_serving_only(db: str) -> None:
+def _assert_bi_reader_reads_serving_only(db: str, role: str) -> None:
     """The daily DAG's grant_bi_reader task left a role that BI can log in as (the local server
     trusts 127.0.0.1): it reads the serving tables the DAGs wrote and is refused everything else."""
     import psycopg2
 
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="bi_reader", dbname=db)
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user=role, password=BI_PASSWORD, dbname=db)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT COUNT(*) FROM serving.recommendations")
@@ -91,11 +92,13 @@ def _assert_bi_reader_reads_serving_only(db: str) -> None:
         conn.close()
 
 
-def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path) -> None:
+def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path, pg_role: str) -> None:
     db = f"ecomflow_sched_{uuid.uuid4().hex[:8]}"
     _pg_admin_execute(f'CREATE DATABASE "{db}"')
     home = tmp_path / "home"
     env = _env(home, "postgres", db)
+    # BI logins enabled as a deployment does it, on a role of this test's own (roles are cluster-wide).
+    env.update({"ECOMFLOW_BI_READER_ROLE": pg_role, "ECOMFLOW_BI_READER_PASSWORD": BI_PASSWORD})
     port = _free_port()
     env.update({
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -155,7 +158,7 @@ def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path) -> None:
                 (tmp_path / "scheduler.log").read_text()[-3000:]
         assert diff_fingerprints(before, _fingerprints(env)) == []
         _assert_no_raw_pii(env)
-        _assert_bi_reader_reads_serving_only(db)
+        _assert_bi_reader_reads_serving_only(db, pg_role)
     finally:
         for proc in procs:
             try:

@@ -3,8 +3,9 @@ creates or re-creates later - and nothing else.
 
 Every check logs in *as* the role (the local server trusts 127.0.0.1), because
 ``SET ROLE`` from a superuser session would keep privileges a real BI login
-never has. Roles are cluster-wide, so the role may exist from an earlier run
-(with stray rights that ``ensure_bi_reader`` must take away).
+never has. Roles are cluster-wide, so every test works on a role with a test-unique name
+(``ECOMFLOW_BI_READER_ROLE``, the ``pg_role`` fixture) that is dropped afterwards: no test
+depends on what an earlier test or run left on the server, and none leaves anything behind.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ import sqlalchemy as sa
 from tasks.warehouse import connect, replace_partition
 from tasks.warehouse.access import (
     BI_READER_PASSWORD_ENV,
-    BI_READER_ROLE,
+    BI_READER_ROLE_ENV,
     AccessError,
     ensure_bi_reader,
     scram_sha256_verifier,
 )
-from tests.conftest import _pg_admin_execute
+from tests.conftest import _pg_admin_execute, _reset_settings
 
 PASSWORD = "test-only-dummy-bi-password"
 PRIVATE_TABLES = ("raw.users", "audit.quarantine", "ml.model_registry", "marts.fct_orders",
@@ -46,12 +47,20 @@ def _owner_execute(*statements: str) -> None:
 
 
 @pytest.fixture
-def bi_database(postgres_home: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def bi_role(pg_role: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """This test's BI role name, configured the way a deployment does (ECOMFLOW_BI_READER_ROLE)."""
+    monkeypatch.setenv(BI_READER_ROLE_ENV, pg_role)
+    _reset_settings()
+    return pg_role
+
+
+@pytest.fixture
+def bi_database(postgres_home: str, bi_role: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh warehouse with tables in serving and in every schema BI must not see."""
     monkeypatch.setenv(BI_READER_PASSWORD_ENV, PASSWORD)
-    # A leftover from an earlier run: the role exists (a second run must not fail on that).
-    _pg_admin_execute(f"DO $$ BEGIN CREATE ROLE {BI_READER_ROLE} NOLOGIN; "
-                      "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$")
+    _reset_settings()
+    # As a leftover from an earlier run would: the role exists already (a run must not fail on that).
+    _pg_admin_execute(f"CREATE ROLE {bi_role} NOLOGIN")
     statements = [f"CREATE SCHEMA IF NOT EXISTS {s.split('.')[0]}" for s in PRIVATE_TABLES]
     statements += [f"CREATE TABLE {t} (id INTEGER, secret TEXT)" for t in PRIVATE_TABLES]
     statements += [f"INSERT INTO {t} VALUES (1, 'hidden')" for t in PRIVATE_TABLES]
@@ -67,8 +76,10 @@ def bi_database(postgres_home: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _login(database: str) -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user=BI_READER_ROLE, password=PASSWORD,
-                            dbname=database)
+    from tasks.settings import get_settings
+
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user=get_settings().bi_reader_role,
+                            password=PASSWORD, dbname=database)
     conn.autocommit = True  # each denied statement must not poison the next
     return conn
 
@@ -125,12 +136,12 @@ def test_bi_reader_reads_serving_now_and_later(bi_database: str) -> None:
 
 
 @pytest.mark.postgres
-def test_bi_reader_is_denied_everything_else(bi_database: str) -> None:
+def test_bi_reader_is_denied_everything_else(bi_database: str, bi_role: str) -> None:
     # Stray rights from an earlier hand-made grant must be taken away, not kept.
-    _owner_execute(f"GRANT USAGE ON SCHEMA raw TO {BI_READER_ROLE}",
-                   f"GRANT SELECT, INSERT ON raw.users TO {BI_READER_ROLE}",
-                   f"GRANT CREATE ON SCHEMA serving TO {BI_READER_ROLE}",
-                   f"GRANT INSERT ON serving.daily_kpis TO {BI_READER_ROLE}")
+    _owner_execute(f"GRANT USAGE ON SCHEMA raw TO {bi_role}",
+                   f"GRANT SELECT, INSERT ON raw.users TO {bi_role}",
+                   f"GRANT CREATE ON SCHEMA serving TO {bi_role}",
+                   f"GRANT INSERT ON serving.daily_kpis TO {bi_role}")
     ensure_bi_reader()
     for table in PRIVATE_TABLES:
         assert _denied(bi_database, f"SELECT * FROM {table}"), f"bi_reader can read {table}"
@@ -148,12 +159,13 @@ def test_bi_reader_is_denied_everything_else(bi_database: str) -> None:
 
 
 @pytest.mark.postgres
-def test_password_is_stored_as_a_scram_verifier_of_the_configured_password(bi_database: str) -> None:
+def test_password_is_stored_as_a_scram_verifier_of_the_configured_password(bi_database: str,
+                                                                          bi_role: str) -> None:
     """Trust auth cannot prove the password, so check what the server stores against it."""
     ensure_bi_reader()
     with connect() as conn:
         stored, can_login = conn.execute(sa.text(
-            "SELECT rolpassword, rolcanlogin FROM pg_authid WHERE rolname = :r"), {"r": BI_READER_ROLE}).one()
+            "SELECT rolpassword, rolcanlogin FROM pg_authid WHERE rolname = :r"), {"r": bi_role}).one()
     assert can_login
     assert PASSWORD not in stored
     method, rest = stored.split("$", 1)
@@ -184,6 +196,31 @@ def test_hostile_role_or_schema_name_is_rejected_before_any_sql(bi_database: str
         ensure_bi_reader(creators=['postgres"; DROP SCHEMA raw CASCADE; --'])
     with connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM raw.users")).scalar_one() == 1
+
+
+@pytest.mark.postgres
+def test_without_a_password_a_new_role_is_nologin_and_the_log_says_how_to_enable_it(
+        postgres_home: str, bi_role: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The documented default: no ECOMFLOW_BI_READER_PASSWORD -> NOLOGIN, and the task log tells
+    the operator what to set; setting it later (and re-running the task) enables BI logins."""
+    monkeypatch.delenv(BI_READER_PASSWORD_ENV, raising=False)
+    _reset_settings()
+    with caplog.at_level(logging.INFO, logger="tasks.warehouse.access"):
+        assert ensure_bi_reader() is True
+    with connect() as conn:
+        assert conn.execute(sa.text("SELECT rolcanlogin FROM pg_roles WHERE rolname = :r"),
+                            {"r": bi_role}).scalar_one() is False
+    assert "created NOLOGIN" in caplog.text and BI_READER_PASSWORD_ENV in caplog.text
+    assert "enable BI logins" in caplog.text
+    with pytest.raises(psycopg2.OperationalError, match="not permitted to log in"):
+        _login(postgres_home).close()
+
+    monkeypatch.setenv(BI_READER_PASSWORD_ENV, PASSWORD)
+    _reset_settings()
+    assert ensure_bi_reader() is True
+    conn = _login(postgres_home)
+    conn.close()
 
 
 def test_duckdb_is_a_logged_no_op(isolated_home: Path, caplog: pytest.LogCaptureFixture) -> None:

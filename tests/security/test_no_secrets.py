@@ -31,6 +31,8 @@ ALLOWED: dict[tuple[str, str], str] = {
         "bi_reader password on the local test server, which uses trust auth and ignores it",
     ("tests/security/test_bi_reader.py", "test-only-dummy-bi-password"):
         "bi_reader password on the local test server, which uses trust auth and ignores it",
+    ("tests/e2e/test_scheduler.py", "test-only-dummy-bi-password"):
+        "BI role password of the scheduler test's throwaway role; the local server trusts 127.0.0.1",
 }
 
 SECRET_NAME = (r"[A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api_?key|access_?key|private_?key|"
