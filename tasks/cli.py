@@ -4,6 +4,8 @@
 - ``ecomflow backfill-ingest --until D``: historical load of every partition before D
   (the same ingestion code the DAG's ``ingest`` task runs, one partition at a time).
 - ``ecomflow summary``: where the output tables are, row counts and model metrics.
+- ``ecomflow map --infer FILE``: a proposed mapping YAML for a data file.
+- ``ecomflow check-mapping MAPPING.yml``: validate a mapping and list what will and won't run on it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import sys
 from datetime import date, timedelta
 
-from tasks.partitions import Partition
+from tasks.partitions import Partition, plan_run
 from tasks.settings import get_settings
 
 log = logging.getLogger("ecomflow")
@@ -23,30 +25,36 @@ SERVING_TABLES = ("recommendations", "session_intent", "demand_forecasts", "risk
 
 
 def plan() -> dict[str, str]:
-    """Pick the demo partitions from the source's coverage.
+    """Pick the demo partitions from the source's coverage, so the run loads everything it has.
 
-    The source's last day may be partial (sessions spill past midnight), so the daily
-    partition is two days before it and the hourly partition is noon of the day after the
-    daily partition. Airflow 3 runs a manual ``dags test X`` for the
-    data interval that *ends* at X, so the logical dates printed are the interval ends.
+    The daily partition is the source's last complete day (``tasks.partitions.plan_run``:
+    an hourly entity's last day counts when its data reaches 23:00), the historical load is
+    every day before it, and the hourly partition is noon of that day (its earlier hours are
+    loaded by ``backfill-ingest --since <day>T00``, as that day's hourly runs would have).
+    Airflow 3 runs a manual
+    ``dags test X`` for the data interval that *ends* at X, so the logical dates printed
+    are the interval ends. The keys are read by scripts/run_pipeline.sh and tests/e2e.
     """
+    from tasks.ingest.schema import ENTITIES
     from tasks.ingest.sources import get_source
 
     source = get_source(get_settings().source)
-    first, last = source.coverage()
-    daily = Partition(last.date() - timedelta(days=2))
-    if daily.dt <= first.date():
-        raise SystemExit(f"source {source.name!r} covers {first} .. {last}: need at least three days of data")
-    # Noon of the next day: a busy hour. Its earlier hours are loaded by the historical load,
-    # as the previous hourly runs would have done in production.
-    hourly = Partition(daily.end.date(), 12)
+    spans = {}
+    for entity in source.entities():
+        try:
+            spans[entity] = source.coverage(entity)
+        except ValueError:  # an entity without parseable rows has no span
+            continue
+    if not spans:
+        raise SystemExit(f"source {source.name!r} has no rows with a readable time: nothing to plan")
+    run = plan_run(spans, {name for name, ent in ENTITIES.items() if ent.hourly})
     return {
         "SOURCE": source.name,
-        "HISTORY_START": first.date().isoformat(),
-        "DAILY_PARTITION": daily.label,
-        "DAILY_LOGICAL_DATE": daily.end.date().isoformat(),
-        "HOURLY_PARTITION": hourly.label,
-        "HOURLY_LOGICAL_TS": hourly.end.isoformat(),
+        "HISTORY_START": run.history_start.isoformat(),
+        "DAILY_PARTITION": run.daily.label,
+        "DAILY_LOGICAL_DATE": run.daily.end.date().isoformat(),
+        "HOURLY_PARTITION": run.hourly.label,
+        "HOURLY_LOGICAL_TS": run.hourly.end.isoformat(),
     }
 
 
@@ -130,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     p_back.add_argument("--until", required=True, type=Partition.parse, help="YYYY-MM-DD or YYYY-MM-DDTHH")
     p_back.add_argument("--since", type=Partition.parse, help="YYYY-MM-DD or YYYY-MM-DDTHH")
     sub.add_parser("summary", help="print output tables, row counts and model metrics")
+    p_map = sub.add_parser("map", help="propose a mapping YAML for a data file (--infer FILE)")
+    p_map.add_argument("--infer", required=True, metavar="FILE", help="CSV or Parquet data file to look at")
+    p_check = sub.add_parser("check-mapping", help="validate a mapping YAML and list which marts, feature sets "
+                             "and models will and won't run with it")
+    p_check.add_argument("mapping", help="path to the mapping .yml")
     p_fp = sub.add_parser("fingerprint", help="print row count and content hash of every warehouse table "
                           "(compare before/after a re-run)")
     p_fp.add_argument("--exclude-column", action="append", default=[],
@@ -155,6 +168,16 @@ def main(argv: list[str] | None = None) -> int:
         backfill_ingest(args.until, args.since)
     elif args.command == "summary":
         print(summary())
+    elif args.command in ("map", "check-mapping"):
+        from tasks.ingest.errors import BadInputError
+        from tasks.ingest.mapping_tools import check_mapping, infer_mapping
+        from tasks.ingest.sources import MappingError
+
+        try:
+            print(infer_mapping(args.infer) if args.command == "map" else check_mapping(args.mapping))
+        except (MappingError, BadInputError, FileNotFoundError) as exc:
+            print(f"{args.command} failed: {exc}", file=sys.stderr)
+            return 1
     elif args.command == "evaluate":
         from tasks.evaluate import evaluate
 

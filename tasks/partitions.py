@@ -77,3 +77,53 @@ def daily_range(first: date, last: date) -> list[Partition]:
     if last < first:
         raise ValueError(f"empty range: {first} > {last}")
     return [Partition(first + timedelta(days=i)) for i in range((last - first).days + 1)]
+
+
+DEMO_HOUR = 12  # the demo's hourly partition: noon of the daily partition, a busy hour
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The partitions a demo/first run uses so that it loads everything a source has.
+
+    ``history_start``: first day of the historical load (``[history_start, daily)``);
+    ``daily``: the last complete day; ``hourly``: noon of ``daily`` (a busy hour; the last
+    hour with data when the source ends before noon). The hourly run re-loads its hour of
+    the daily partition (an idempotent replace) and scores it, as the hourly runs of that day
+    do in production; the hours ``[hourly.dt T00, hourly)`` are loaded as earlier hourly runs
+    would have.
+    """
+
+    history_start: date
+    daily: Partition
+    hourly: Partition
+
+
+def plan_run(spans: dict[str, tuple[datetime, datetime]], hourly_entities: set[str]) -> RunPlan:
+    """Pick the run's partitions from each entity's (first, last) time.
+
+    Why "last complete day": a source's last day is often partial (an export cut at some
+    hour, sessions spilling past midnight); treating it as a day would show a demand drop
+    to the forecaster and a short day to every daily feature. An hourly entity's last day
+    is complete when its data reaches that day's last hour (23:00); a daily entity (a date
+    or a sign-up stamp) is whole by its grain. Only activity (hourly) entities decide when
+    the source has any, so a derived ``users`` table (first seen in the tail) cannot pull a
+    partial day into the daily run. A partial tail is loaded by the hourly runs that follow
+    the daily run in production (the demo stops at the last complete day: a partial day is
+    not a day to report on). A source of less than one complete
+    day runs that day as its daily partition. There is no minimum length: a source of a
+    couple of days plans a run (the models decide what they can learn from it).
+    """
+    if not spans:
+        raise ValueError("the source has no rows in any entity: nothing to plan")
+    first = min(f for f, _ in spans.values()).date()
+    activity = {e: s for e, s in spans.items() if e in hourly_entities}
+    if activity:
+        last = max(end for _, end in activity.values())
+        complete = last.date() if last.hour == 23 else last.date() - timedelta(days=1)
+        daily = Partition(max(complete, first))
+        hourly = Partition(daily.dt, DEMO_HOUR if last.date() > daily.dt else min(DEMO_HOUR, last.hour))
+    else:
+        daily = Partition(max(end for _, end in spans.values()).date())
+        hourly = Partition(daily.dt, DEMO_HOUR)
+    return RunPlan(first, daily, hourly)

@@ -117,7 +117,12 @@ def _no_leaked_postgres_state(request: pytest.FixtureRequest) -> Iterator[None]:
     test (or the next run on the same server, or the user's own pipeline) sees, so a suite that
     passes on a used machine can fail on a fresh one. Checked around every test, so the error
     names the test that leaked. Runs before (and tears down after) every other fixture of the test.
+    Server-wide by nature: two suites running at once on one server see each other's databases,
+    so such a run sets ECOMFLOW_TEST_PG_LEAK_CHECK=0 (CI runs one suite and keeps it on).
     """
+    if os.environ.get("ECOMFLOW_TEST_PG_LEAK_CHECK", "1") == "0":
+        yield
+        return
     before = _pg_cluster_state()
     yield
     if before is None:
@@ -129,7 +134,9 @@ def _no_leaked_postgres_state(request: pytest.FixtureRequest) -> Iterator[None]:
     if leaked_roles or leaked_dbs:
         pytest.fail(f"{request.node.nodeid} left PostgreSQL state behind: roles {leaked_roles}, "
                     f"databases {leaked_dbs}; create them with test-unique names and drop them "
-                    "in the test's teardown (tests/conftest.py: pg_role, postgres_home)", pytrace=False)
+                    "in the test's teardown (tests/conftest.py: pg_role, postgres_home). Another test run "
+                    "on the same server at the same time also trips this check: run one suite at a time, "
+                    "or set ECOMFLOW_TEST_PG_LEAK_CHECK=0 for such a run", pytrace=False)
 
 
 def drop_role_everywhere(role: str) -> None:

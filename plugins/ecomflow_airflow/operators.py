@@ -2,7 +2,9 @@
 
 Each operator derives its partition from the run's data interval (never the
 wall clock), calls one function in ``tasks/``, and returns a small JSON-able
-summary to XCom. All heavy imports happen inside ``execute``.
+summary to XCom. All heavy imports happen inside ``execute``. Every ``execute`` is wrapped
+in ``fail_fast``: failures that cannot change on retry (GX gates, leakage, mapping/schema
+errors, bad input) fail the task at once; transient ones keep the DAG's retries.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+
+from ecomflow_airflow.failures import fail_fast
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -71,6 +75,7 @@ class IngestPartitionOperator(PartitionedOperator):
         super().__init__(**kwargs)
         self.entities = list(entities) if entities else None
 
+    @fail_fast
     def execute(self, context: Context) -> list[dict]:
         from dataclasses import asdict
 
@@ -103,6 +108,7 @@ class GXCheckpointOperator(PartitionedOperator):
         self.suites = list(suites)
         self.scope = scope
 
+    @fail_fast
     def execute(self, context: Context) -> list[dict]:
         from tasks.quality.pipeline_checks import run_suites_for_partition
 
@@ -118,6 +124,7 @@ class DbtBuildOperator(BaseOperator):
         super().__init__(**kwargs)
         self.select = list(select)
 
+    @fail_fast
     def execute(self, context: Context) -> None:
         import json
 
@@ -142,6 +149,7 @@ class SparkFeatureJobOperator(PartitionedOperator):
         super().__init__(**kwargs)
         self.job = job
 
+    @fail_fast
     def execute(self, context: Context) -> int:
         from tasks.features.pipeline import build_and_publish
 
@@ -163,6 +171,7 @@ class TrainModelOperator(PartitionedOperator):
         super().__init__(cadence="daily", **kwargs)
         self.model = model
 
+    @fail_fast
     def execute(self, context: Context) -> dict:
         from tasks.train.pipeline import train_if_due
 
@@ -181,6 +190,7 @@ class ScoreOperator(PartitionedOperator):
         super().__init__(**kwargs)
         self.scorer = scorer
 
+    @fail_fast
     def execute(self, context: Context) -> int:
         from airflow.sdk.exceptions import AirflowSkipException
 
@@ -218,6 +228,7 @@ class RetrainModelOperator(TrainModelOperator):
 
         return retrain_partition(self.as_of_date(context))
 
+    @fail_fast
     def execute(self, context: Context) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
@@ -239,6 +250,7 @@ class GrantBIAccessOperator(BaseOperator):
 
     ui_color = "#e8fde8"
 
+    @fail_fast
     def execute(self, context: Context) -> bool:
         from tasks.warehouse.access import ensure_bi_reader
 
@@ -254,6 +266,7 @@ class UserSegmentsOperator(PartitionedOperator):
 
     ui_color = "#e8f4fd"
 
+    @fail_fast
     def execute(self, context: Context) -> int:
         from tasks.features.pipeline import run_point_for
         from tasks.train.segments import build_user_segments

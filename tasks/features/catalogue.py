@@ -8,8 +8,8 @@ when a job runs (``FeatureJob.transform``).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from tasks.features.windows import (
@@ -48,6 +48,10 @@ class FeatureJob:
     daily: bool = True
     hourly: bool = False
     description: str = ""
+    # column -> definition, for every ratio/derived column whose range matters: each must be
+    # bounded by construction for any event pattern (buys without views, repeat buys, bulk
+    # orders, no prices, zero/negative amounts), since its GX suite range-checks it.
+    definitions: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def transform(self) -> Callable[..., object]:
@@ -81,6 +85,11 @@ FEATURE_JOBS: dict[str, FeatureJob] = {
             ),
             key=("user_id",),
             description="RFM, 30-day activity and category affinity per user (recommender).",
+            definitions={
+                "category_affinity": "JSON category -> share of the user's 30-day events on products with a "
+                                     "known category; shares in [0, 1] and sum to 1",
+                "monetary_90d": "net value of the user's orders in 90 days (lines without a price count 0)",
+            },
         ),
         FeatureJob(
             name="item_features",
@@ -92,6 +101,16 @@ FEATURE_JOBS: dict[str, FeatureJob] = {
             ),
             key=("product_id",),
             description="30-day prices, funnel counts and popularity per product (recommender).",
+            definitions={
+                "conversion_rate_30d": "distinct buyers / distinct visitors (viewed or bought; the user, or "
+                                       "the session when anonymous) in the 30 days; null without a view. "
+                                       "In [0, 1] by construction (purchases / views was not: items are "
+                                       "bought without a view in the window, and bought repeatedly)",
+                "price_mean_30d": "mean of the prices seen on view/cart/purchase events and paid on "
+                                  "non-cancelled order lines (> 0 only); null when the source has no prices",
+                "category": "the listing's category, else the latest category an event carried "
+                            "(sources without a products file)",
+            },
         ),
         FeatureJob(
             name="session_features",
@@ -103,6 +122,11 @@ FEATURE_JOBS: dict[str, FeatureJob] = {
             key=("session_id",),
             hourly=True,
             description="Pre-purchase behaviour per session, label has_purchase (session intent).",
+            definitions={
+                "n_distinct_categories": "distinct categories (listing, else event category) among the "
+                                         "pre-purchase events; <= n_distinct_products",
+                "session_id": "events without a session id make no row",
+            },
         ),
         FeatureJob(
             name="transaction_velocity",
@@ -115,6 +139,12 @@ FEATURE_JOBS: dict[str, FeatureJob] = {
             key=("transaction_id",),
             hourly=True,
             description="Per-transaction velocity from the user's earlier payments, label is_fraud (risk).",
+            definitions={
+                "amount_sum_24h": "sum of max(amount, 0) of the user's earlier payments in 24 h: refunds and "
+                                  "zero-amount card tests add no spend, so it is >= 0",
+                "amount_to_user_mean": "amount / mean amount of the user's earlier payments (90 days); null "
+                                       "without history or when that mean is <= 0",
+            },
         ),
         FeatureJob(
             name="daily_item_sales",
@@ -126,6 +156,11 @@ FEATURE_JOBS: dict[str, FeatureJob] = {
             ),
             key=("product_id", "sales_date"),
             description="Dense 90-day daily units/revenue/price/promo per product (demand forecast).",
+            definitions={
+                "avg_price": "revenue / units over the units whose price is known; else the source's daily "
+                             "price; else null (never 0 for a source without prices)",
+                "units": "sum of quantities as double (bulk orders cannot overflow)",
+            },
         ),
     )
 }

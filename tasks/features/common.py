@@ -35,8 +35,26 @@ def latest_per_key(frame: DataFrame, key: str, order_col: str) -> DataFrame:
     return frame.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
 
 
-def product_categories(products: DataFrame) -> DataFrame:
-    """``product_id -> category`` from the latest listing of each product."""
-    return latest_per_key(
+def product_categories(products: DataFrame, events: DataFrame | None = None) -> DataFrame:
+    """``product_id -> category`` from the latest listing of each product.
+
+    Sources without a products file (clickstreams) often carry a category on each event
+    (an optional ``category`` column on events). When ``events`` has one, products without
+    a listed category take the latest non-blank category an event gave them, so category
+    features work on such sources too; a listing always wins.
+    """
+    listed = latest_per_key(
         products.where(F.col("product_id").isNotNull()), "product_id", "created_at"
     ).select("product_id", "category")
+    if events is None or "category" not in events.columns:
+        return listed
+    cleaned = F.nullif(F.trim(F.col("category").cast("string")), F.lit(""))
+    seen = latest_per_key(
+        events.where(F.col("product_id").isNotNull()).withColumn("category", cleaned)
+        .where(F.col("category").isNotNull()),
+        "product_id", "event_at",
+    ).select("product_id", F.col("category").alias("_event_category"))
+    return (
+        listed.join(seen, "product_id", "full")
+        .select("product_id", F.coalesce(F.col("category"), F.col("_event_category")).alias("category"))
+    )

@@ -51,8 +51,9 @@ def daily_item_sales(
     """Units, revenue, average price, order count and promo flag per product and day.
 
     ``as_of`` must be a midnight (daily job): days are ``[as_of - 90d, as_of)``.
-    Cancellation lines are excluded. ``avg_price`` = revenue / units on days with
-    units, else the source's daily price if it gave one, else null. ``is_promo``
+    Cancellation lines are excluded. ``avg_price`` = revenue / units over the units whose price
+    is known on days with such units, else the source's daily price if it gave one, else null
+    (a source without prices gets null, never a price of 0). ``is_promo``
     is true when the source flagged the day or a promo price was in effect.
     """
     if as_of.time() != time(0):
@@ -64,17 +65,22 @@ def daily_item_sales(
         & (F.col("ordered_at") < ts_lit(as_of))
         & ~F.coalesce(F.col("is_cancellation"), F.lit(False))
     )
+    priced = F.col("unit_price").isNotNull()
+    qty = F.col("quantity").cast(T.DoubleType())  # double: bulk orders never overflow a sum
     from_orders = lines.groupBy("product_id", F.to_date("ordered_at").alias("sales_date")).agg(
-        F.sum(F.col("quantity").cast(T.DoubleType())).alias("o_units"),
-        F.sum(F.col("quantity") * F.col("unit_price")).alias("o_revenue"),
+        F.sum(qty).alias("o_units"),
+        F.sum(qty * F.col("unit_price")).alias("o_revenue"),
+        F.sum(F.when(priced, qty)).alias("o_priced_units"),
         F.countDistinct("order_id").alias("n_orders"),
     )
     totals = daily_sales.where(
         (F.col("sales_date") >= F.lit(first_day)) & (F.col("sales_date") <= F.lit(last_day))
     )
+    d_revenue = F.coalesce(F.col("revenue"), F.col("units") * F.col("price"))
     from_totals = totals.groupBy("product_id", "sales_date").agg(
         F.sum("units").alias("d_units"),
-        F.sum(F.coalesce(F.col("revenue"), F.col("units") * F.col("price"))).alias("d_revenue"),
+        F.sum(d_revenue).alias("d_revenue"),
+        F.sum(F.when(d_revenue.isNotNull(), F.col("units"))).alias("d_priced_units"),
         F.avg("price").alias("d_price"),
         F.max(F.coalesce(F.col("is_promo"), F.lit(False))).alias("d_promo"),
     )
@@ -89,12 +95,15 @@ def daily_item_sales(
     )
     units = F.coalesce(F.col("o_units"), F.lit(0.0)) + F.coalesce(F.col("d_units"), F.lit(0.0))
     revenue = F.coalesce(F.col("o_revenue"), F.lit(0.0)) + F.coalesce(F.col("d_revenue"), F.lit(0.0))
+    # avg_price only from units whose price is known: a source without prices gets null, not 0.
+    priced_units = F.coalesce(F.col("o_priced_units"), F.lit(0.0)) + F.coalesce(F.col("d_priced_units"), F.lit(0.0))
     return dense.select(
         "product_id",
         "sales_date",
         units.cast(T.DoubleType()).alias("units"),
         revenue.cast(T.DoubleType()).alias("revenue"),
-        F.when(units > 0, revenue / units).otherwise(F.col("d_price")).cast(T.DoubleType()).alias("avg_price"),
+        F.when(priced_units > 0, revenue / priced_units).otherwise(F.col("d_price")).cast(T.DoubleType())
+        .alias("avg_price"),
         F.coalesce(F.col("n_orders"), F.lit(0)).cast(T.LongType()).alias("n_orders"),
         (F.coalesce(F.col("d_promo"), F.lit(False)) | F.coalesce(F.col("price_promo"), F.lit(False)))
         .alias("is_promo"),

@@ -66,10 +66,12 @@ def session_features(
         (F.col("event_at") < ts_lit(end))
         & (F.col("event_at") >= ts_lit(start - SESSION_MAX_SPAN))
     )
-    categories = product_categories(products.where(F.col("created_at") < ts_lit(end)))
+    # Events without a session id (a source that cannot sessionise) cannot form a session row.
+    visible = visible.where(F.col("session_id").isNotNull())
+    categories = product_categories(products.where(F.col("created_at") < ts_lit(end)), visible)
     in_session = Window.partitionBy("session_id")
     marked = (
-        visible.join(categories, "product_id", "left")
+        visible.drop("category").join(categories, "product_id", "left")
         .withColumn(
             "first_purchase_at",
             F.min(F.when(F.col("event_type") == "purchase", F.col("event_at"))).over(in_session),

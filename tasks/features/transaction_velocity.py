@@ -71,12 +71,16 @@ def transaction_velocity(
         "transaction_id", "user_id", "transaction_at", "amount", "is_fraud",
         F.count("transaction_id").over(_before(hour)).alias("n_txn_1h"),
         F.count("transaction_id").over(_before(day)).alias("n_txn_24h"),
-        F.coalesce(F.sum("amount").over(_before(day)), F.lit(0.0)).alias("amount_sum_24h"),
+        # Spend velocity: zero/negative amounts (card tests, refunds; kept as signals) add nothing,
+        # so the sum is >= 0 by construction whatever the source sends.
+        F.coalesce(F.sum(F.greatest(F.col("amount"), F.lit(0.0))).over(_before(day)), F.lit(0.0))
+        .alias("amount_sum_24h"),
         F.size(F.collect_set("card_hash").over(_before(day))).alias("n_distinct_cards_24h"),
         F.size(F.collect_set("device_id").over(_before(week))).alias("n_distinct_devices_7d"),
         _is_new("device_id", history).alias("is_new_device"),
         _is_new("country", history).alias("is_new_country"),
-        F.when(prev_mean != 0, F.col("amount") / prev_mean).alias("amount_to_user_mean"),
+        # Only against a positive earlier mean: a user whose history nets to <= 0 has no scale.
+        F.when(prev_mean > 0, F.col("amount") / prev_mean).alias("amount_to_user_mean"),
         ((F.col("_t") - F.max("_t").over(history)) / F.lit(float(MICROS_PER_SECOND)))
         .alias("seconds_since_prev_txn"),
         # The latest input any feature of this row saw (its label time is transaction_at);

@@ -76,7 +76,7 @@ def _event_features(events: DataFrame, categories: DataFrame, as_of: datetime) -
         F.count(F.when(F.col("event_type") == "purchase", 1)).alias("n_purchases_30d"),
     )
     per_category = (
-        recent.join(categories, "product_id", "inner")
+        recent.drop("category").join(categories, "product_id", "inner")
         .where(F.col("category").isNotNull())
         .groupBy("user_id", "category")
         .agg(F.count(F.lit(1)).alias("n"))
@@ -114,7 +114,8 @@ def user_profile(
     )
     orders = _order_features(order_lines, as_of)
     activity = _event_features(events, product_categories(
-        products.where(F.col("created_at") < ts_lit(as_of))), as_of)
+        products.where(F.col("created_at") < ts_lit(as_of)), events.where(F.col("event_at") < ts_lit(as_of))),
+        as_of)
     population = (
         known_users.select("user_id")
         .union(orders.select("user_id"))

@@ -237,6 +237,12 @@ class ReferenceIndex:
                     log.info("%s.%s: source %r provides no %s, so its references are not checked",
                              name, column, self.source.name, ref)
                 continue
+            if ref in self.source.derived_entities():
+                if (name, column) not in self._skipped:  # derived from these very rows: known by construction
+                    self._skipped.add((name, column))
+                    log.info("%s.%s: source %r derives its %s from its own rows, so its references are not "
+                             "checked", name, column, self.source.name, ref)
+                continue
             known = self._ids_in_source(ref)
             values = {str(v) for v in frame[column].dropna()}
             out[column] = known if values <= known else known | self._ids_in_raw(ref)
@@ -258,6 +264,14 @@ class PreparedLoad:
         return len(self.result.rejected) / self.result.rows_in if self.result.rows_in else 0.0
 
 
+def quarantine_limit(source: Source) -> tuple[float, str]:
+    """The share of rejected rows above which a partition is not published, and where it is set."""
+    own = source.quarantine_max_share()
+    if own is not None:
+        return own, f"quarantine_max_share of source {source.name!r}"
+    return get_settings().quarantine_max_share, "ECOMFLOW_QUARANTINE_MAX_SHARE"
+
+
 def prepare_partition(source: Source, entity_name: str, partition: Partition,
                       references: ReferenceIndex | None = None) -> PreparedLoad:
     """Read, hash and validate one entity's partition; write nothing (so a failure leaves no trace)."""
@@ -266,9 +280,9 @@ def prepare_partition(source: Source, entity_name: str, partition: Partition,
         raise ValueError(f"{entity_name} is a daily entity; it cannot be loaded for hour {partition.label}")
     received = hash_pii_columns(source.read(entity_name, partition.start, partition.end))
     known = (references or ReferenceIndex(source)).for_entity(entity_name, received)
-    load = PreparedLoad(ent, received, validate_partition(ent, received, partition.start, partition.end, known),
-                        "loaded")
-    if load.share > get_settings().quarantine_max_share:
+    load = PreparedLoad(ent, received, validate_partition(ent, received, partition.start, partition.end, known,
+                                                          source.extra_features(entity_name)), "loaded")
+    if load.share > quarantine_limit(source)[0]:
         load.status = "rejected_threshold"
     return load
 
@@ -294,7 +308,7 @@ def _write_audit(prepared: PreparedLoad, source: Source, partition: Partition, r
         reasons = result.rejected["_reason"].value_counts().head(3).to_dict()
         log.error("%s/%s %s: %d of %d rows quarantined (%.1f%% > %.1f%%); not published. Top reasons: %s",
                   source.name, ent.name, partition.label, n_bad, n_in, 100 * prepared.share,
-                  100 * get_settings().quarantine_max_share, reasons)
+                  100 * quarantine_limit(source)[0], reasons)
     return LoadResult(source.name, ent.name, partition.label, n_in, n_ok, n_bad, prepared.status)
 
 
@@ -403,14 +417,14 @@ def ingest(partition: Partition, run_id: str, source_spec: str | None = None,
         raise
     pending.publish()
     if over:
-        limit = get_settings().quarantine_max_share
+        limit, limit_from = quarantine_limit(source)
         details = "; ".join(
             f"{p.entity.name}: {len(p.result.rejected)}/{p.result.rows_in} rows ({p.share:.1%}), e.g. "
             f"{_examples(p.result.rejected)}" for p in over)
         withheld = [p.entity.name for p in prepared if p not in over]
         raise QuarantineThresholdExceeded(
             f"{source.name} partition {partition.label}: quarantined share above {limit:.1%} "
-            f"(ECOMFLOW_QUARANTINE_MAX_SHARE) for {details}. Nothing of the partition was published"
+            f"({limit_from}) for {details}. Nothing of the partition was published"
             + (f" (also withheld: {', '.join(withheld)})" if withheld else "")
             + f"; the previous version stays. See audit.quarantine (source={source.name!r}, dt={partition.dt}) "
             "for every rejected row and its reason."

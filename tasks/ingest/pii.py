@@ -82,3 +82,25 @@ def hash_pii_columns(frame: pd.DataFrame, key: bytes | None = None) -> pd.DataFr
                     "form for them, so they are never landed or loaded", unhashed)
         out = out.drop(columns=unhashed)
     return out
+
+
+# Words that mark a column as personal data when they appear as a word of its name.
+_PII_WORDS = frozenset({
+    "email", "mail", "phone", "mobile", "telephone", "tel", "fax", "card", "pan", "cvv", "cvc", "iban", "ip",
+    "ipv4", "ipv6", "name", "surname", "forename", "address", "addr", "street", "zip", "postcode", "ssn",
+    "passport", "dob", "birth", "birthday",
+})
+
+
+def looks_like_pii_name(name: str) -> bool:
+    """True when a column name suggests personal data (so it must never become a model feature).
+
+    Stricter than ``is_unhashed_pii_column`` on purpose: a feature name is chosen by the shop,
+    and ``card_type`` or ``ip_country`` is refused too (rename it if it truly is not personal
+    data); a false refusal costs a rename, a false acceptance leaks data into every model.
+    """
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name))
+    normalised = re.sub(r"[^0-9a-z]+", "_", spaced.lower()).strip("_")
+    words = set(re.findall(r"[a-z]+", normalised))
+    return (normalised in PII_SOURCE_COLUMNS or is_unhashed_pii_column(normalised) or bool(words & _PII_WORDS)
+            or any(part in normalised for part in ("email", "phone", "address", "passport")))

@@ -75,6 +75,8 @@ ENTITIES: dict[str, Entity] = {
                 _c("country", "string"),
                 _c("email_hash", "string", description="Keyed hash of the e-mail; raw e-mail never stored."),
                 _c("name_hash", "string", description="Keyed hash of the full name."),
+                _c("extra_features", "string", description="Shop-specific model features declared in the mapping "
+                   "(`features:`), as a JSON object: numbers for numeric, text for categorical; null without any."),
             ),
         ),
         Entity(
@@ -92,6 +94,8 @@ ENTITIES: dict[str, Entity] = {
                 _c("price", "float", description="List price when first listed (> 0)."),
                 _c("currency", "string"),
                 _c("created_at", "timestamp", False),
+                _c("extra_features", "string", description="Shop-specific model features declared in the mapping "
+                   "(`features:`), as a JSON object: numbers for numeric, text for categorical; null without any."),
             ),
         ),
         Entity(
@@ -110,6 +114,8 @@ ENTITIES: dict[str, Entity] = {
                 _c("price", "float", description="Price shown at event time."),
                 _c("device", "string"),
                 _c("event_at", "timestamp", False),
+                _c("extra_features", "string", description="Shop-specific model features declared in the mapping "
+                   "(`features:`), as a JSON object: numbers for numeric, text for categorical; null without any."),
             ),
         ),
         Entity(
@@ -141,7 +147,7 @@ ENTITIES: dict[str, Entity] = {
                 _c("transaction_id", "string", False),
                 _c("order_id", "string"),
                 _c("user_id", "string", False),
-                _c("amount", "float", False),
+                _c("amount", "float", False, "Zero and negative amounts are kept (card testing, reversals)."),
                 _c("currency", "string"),
                 _c("payment_method", "string"),
                 _c("device_id", "string"),
@@ -150,6 +156,10 @@ ENTITIES: dict[str, Entity] = {
                 _c("card_hash", "string", description="Keyed hash of the card number."),
                 _c("is_fraud", "bool", description="Label, when the source knows it (chargeback)."),
                 _c("transaction_at", "timestamp", False),
+                _c("is_non_positive_amount", "bool",
+                   description="Set by the loader, never mapped: amount <= 0 (zero-amount authorisation, reversal)."),
+                _c("extra_features", "string", description="Shop-specific model features declared in the mapping "
+                   "(`features:`), as a JSON object: numbers for numeric, text for categorical; null without any."),
             ),
         ),
         Entity(
@@ -216,8 +226,34 @@ ENTITIES: dict[str, Entity] = {
                 _c("has_purchase", "bool", description="Label: the session ended in a purchase."),
             ),
         ),
+        Entity(
+            name="calendar",
+            description="One row per dated calendar event (holiday, sport, promotion, pay day) a shop or market "
+                        "knows in advance; the forecaster's known-future covariates.",
+            key=("calendar_date", "event_name"),
+            time_column="calendar_date",
+            hourly=False,
+            columns=(
+                _c("calendar_date", "date", False),
+                _c("event_name", "string", False, "e.g. 'SuperBowl', 'Christmas', 'payday'."),
+                _c("event_type", "string", description="Free text class, e.g. 'sporting', 'religious', 'national'."),
+                _c("store_id", "string", description="Null: applies to every store/region."),
+                _c("region", "string", description="Null: applies everywhere."),
+            ),
+        ),
     )
 }
+
+# Columns the loader fills itself (a mapping must not map them): the flag from ``amount``,
+# and the JSON of the mapping's ``features:`` declaration.
+LOADER_FILLED: dict[str, tuple[str, ...]] = {
+    "transactions": ("is_non_positive_amount", "extra_features"),
+    "events": ("extra_features",),
+    "products": ("extra_features",),
+    "users": ("extra_features",),
+}
+EXTRA_FEATURE_ENTITIES = ("events", "transactions", "products", "users")
+EXTRA_FEATURE_TYPES = ("numeric", "categorical")
 
 # Foreign keys checked at load time: (entity, column) -> the entity whose key it names.
 # Only user and product references: those are the entities sources deliver on their own

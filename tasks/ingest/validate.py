@@ -9,6 +9,7 @@ PII hashing) because "cannot parse as int" alone sends the reader hunting.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -141,12 +142,15 @@ def validate_partition(
     window_start: datetime,
     window_end: datetime,
     references: Mapping[str, Collection[str]] | None = None,
+    extra_features: Mapping[str, str] | None = None,
 ) -> ValidationResult:
     """Type, check and de-duplicate one partition; return accepted and rejected rows.
 
     ``references`` maps a column (see ``schema.REFERENCES``) to the ids it may hold; a
     value outside them rejects the row. Columns not given are not checked (the loader
-    leaves out references whose entity the source does not have).
+    leaves out references whose entity the source does not have). ``extra_features`` is
+    the source's declaration (name -> numeric|categorical) of the JSON in ``extra_features``:
+    numeric values that do not parse quarantine the row, like any typed column.
     """
     check_columns(entity, frame)
     frame = frame.reset_index(drop=True)
@@ -170,6 +174,8 @@ def validate_partition(
         typed[col.name] = coerced
 
     _domain_checks(entity, typed, reasons)
+    if "extra_features" in entity.column_names:
+        typed["extra_features"] = type_extra_features(typed["extra_features"], extra_features or {}, reasons)
     for column, known in (references or {}).items():
         ref = REFERENCES[(entity.name, column)]
         values = typed[column]
@@ -208,6 +214,44 @@ def validate_partition(
     return ValidationResult(accepted=typed.loc[~bad].reset_index(drop=True), rejected=rejected)
 
 
+def type_extra_features(raw: pd.Series, declared: Mapping[str, str], reasons: pd.Series) -> pd.Series:
+    """Normalise the ``extra_features`` JSON text: numeric values as numbers, categorical as text.
+
+    The source packs the declared columns as received (text for CSV); typing happens here,
+    with the other columns, so a non-number in a numeric feature quarantines its row with
+    the feature and the value quoted. Keys are sorted so equal rows give equal text.
+    """
+    out: list[str | None] = []
+    for index, text in raw.items():
+        if text is None or (not isinstance(text, str) and pd.isna(text)):
+            out.append(None)
+            continue
+        try:
+            values = json.loads(text) if isinstance(text, str) else dict(text)
+        except (ValueError, TypeError):
+            _add_reason(reasons, pd.Series(reasons.index == index, index=reasons.index),
+                        f"extra_features: not a JSON object (got {_quote(text)})")
+            out.append(None)
+            continue
+        typed_values: dict[str, object] = {}
+        for key in sorted(values):
+            value = values[key]
+            if value is None or (isinstance(value, str) and not value.strip()):
+                typed_values[key] = None
+            elif declared.get(key) == "numeric":
+                number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+                if pd.isna(number) or not np.isfinite(float(number)):
+                    _add_reason(reasons, pd.Series(reasons.index == index, index=reasons.index),
+                                f"extra_features.{key}: cannot parse as numeric (got {_quote(value)})")
+                    typed_values[key] = None
+                else:
+                    typed_values[key] = float(number)
+            else:
+                typed_values[key] = str(value).strip()
+        out.append(json.dumps(typed_values, sort_keys=True))
+    return pd.Series(out, index=raw.index, dtype=object)
+
+
 def _domain_checks(entity: Entity, typed: pd.DataFrame, reasons: pd.Series) -> None:
     name = entity.name
     if name == "events":
@@ -217,7 +261,12 @@ def _domain_checks(entity: Entity, typed: pd.DataFrame, reasons: pd.Series) -> N
         needs_product = event_type.isin(("view", "cart", "purchase"))
         _add_reason(reasons, needs_product & typed["product_id"].isna(),
                     "product_id: required for view/cart/purchase events")
-    for price_col in ("price", "unit_price", "amount"):
+    if name == "transactions":
+        # A zero or negative payment is a signal, not bad data: zero-amount authorisations are
+        # the classic card-testing pattern and negative amounts are reversals. Kept and flagged.
+        amount = typed["amount"]
+        typed["is_non_positive_amount"] = (amount <= 0).astype("boolean").where(amount.notna(), pd.NA)
+    for price_col in ("price", "unit_price"):
         if price_col in typed.columns and price_col in entity.column_names:
             price = typed[price_col]
             _add_reason(reasons, price.notna() & (price <= 0),
@@ -232,5 +281,5 @@ def _domain_checks(entity: Entity, typed: pd.DataFrame, reasons: pd.Series) -> N
                     _with_values("quantity: negative on a non-cancellation line (got ", q, ")", _number))
     if name == "inventory":
         _add_reason(reasons, typed["stock_quantity"].astype("Float64") < 0, "stock_quantity: must be >= 0")
-    if name == "daily_sales":
-        _add_reason(reasons, typed["units"] < 0, "units: must be >= 0")
+    # daily_sales.units may be negative: a day or week where returns exceed sales is net
+    # negative demand (a forecaster's input), not a broken row.

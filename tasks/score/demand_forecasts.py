@@ -1,5 +1,12 @@
-"""Daily demand forecasts: P10/P50/P90 units and a P50 price per item for the champion's
-horizon from as_of_date.
+"""Demand forecasts: P10/P50/P90 units and a P50 price per series for the champion's
+horizon (in periods of the data's grain: days, weeks or months) from as_of_date.
+
+The champion is whatever won on the holdout: the learned model or a statsforecast
+baseline (``preprocessing['served']`` in its artefact); ``model_version`` on every
+row is the registry version, which names a served baseline
+(``demand_forecaster-seasonal_naive-<date>-<hash>``). ``item_id`` is the series key:
+the product, or ``product@location`` when the source has locations (until the
+serving contract gets a ``location_id`` column).
 
 ``price_p50`` (null for items never sold at a known price) is published once
 ``serving.demand_forecasts`` declares the column in ``tasks/score/common.py``;
@@ -16,7 +23,13 @@ import pandas as pd
 from tasks.score.common import daily_scored_at, load_champion, write_serving
 from tasks.train.common import pick_device
 from tasks.train.data import read_daily_features
-from tasks.train.demand_forecaster import FEATURE_TABLE, MODEL_NAME, predict_frame, read_categories
+from tasks.train.demand_forecaster import (
+    FEATURE_TABLE,
+    MODEL_NAME,
+    predict_frame,
+    read_calendar,
+    read_categories,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +41,14 @@ def build_forecasts(as_of_date: date, run_id: str) -> pd.DataFrame:
 
     Forecasts start the day after the last sales date of the newest
     ``daily_item_sales`` partition <= as_of_date (normally as_of_date itself);
-    when that partition is stale, days before as_of_date are dropped.
+    when that partition is stale, days before as_of_date are dropped. Weekly
+    forecasts are dated by the weekday the source's weeks land on, monthly ones by the 1st.
     """
     entry, art = load_champion(MODEL_NAME)
     sales, found = read_daily_features(FEATURE_TABLE, as_of_date)
     if found is None or sales.empty:
         raise RuntimeError(f"no {FEATURE_TABLE} partition at or before {as_of_date}: run the features first")
-    out = predict_frame(art, sales, pick_device(), read_categories(found))
+    out = predict_frame(art, sales, pick_device(), read_categories(found), read_calendar())
     out = out[out["forecast_date"] >= as_of_date]
     return out.assign(as_of_date=as_of_date, model_version=entry.version, run_id=run_id,
                       scored_at=daily_scored_at(as_of_date)).sort_values(["item_id", "forecast_date"])

@@ -1,7 +1,13 @@
 """Daily top-10 recommendations for every user active in the last 90 days.
 
-Users whose history holds at least one item the champion knows get the model's
-top 10 (minus their history when the champion's ``exclude_seen`` is on). The
+Users whose history holds at least one item the champion knows get the champion's
+*served policy* (minus their history when the champion's ``exclude_seen`` is on):
+the learned hybrid (``strategy`` ``model``), or, when the version's training found
+a baseline better than the learned model on the holdout, that baseline
+(``item_knn``, ``session_knn``, ``ease`` or ``popularity``; rebuilt here from the
+interactions before the list's instant, exactly as it was evaluated). Their rows'
+``model_version`` is the registry version for ``model`` and
+``recommender-<baseline>-<date>-<hash>`` for a baseline. The
 others (new users, or only unknown items) get a popularity list: the popularity
 of their K-means segment when ``features.user_profile`` has a ``segment`` for
 them and that segment interacted with something in the popularity window, else
@@ -22,7 +28,16 @@ import pandas as pd
 from tasks.score.common import SERVING_SCHEMAS, daily_scored_at, load_champion, write_serving
 from tasks.train.common import as_of_instant, pick_device
 from tasks.train.data import read_daily_features, read_interactions
-from tasks.train.recommender import MODEL_NAME, interactions_from_frames, load_model, popularity, recommend
+from tasks.train.recommender import (
+    MODEL_NAME,
+    interactions_from_frames,
+    load_model,
+    policy_ranker,
+    popularity,
+    recommend,
+    served_policy,
+    served_version,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +86,19 @@ def build_recommendations(as_of_date: date) -> tuple[pd.DataFrame, str]:
     lists = fallback_lists(inter, segments, end - timedelta(days=cfg.popularity_days), end)
     user_list = {u: f"segment_popularity:{segments[u]}" for u in active if u in segments.index
                  and f"segment_popularity:{segments[u]}" in lists}
-    recs = recommend(model, vocab, cfg, inter, active, end, lists, device, TOP_K, user_list)
-    recs["strategy"] = recs["strategy"].str.split(":").str[0]
-    recs["model_version"] = recs["strategy"].map(FALLBACK_VERSIONS).fillna(entry.version)
+    strategy, fusion = served_policy(art)
+    ranker = policy_ranker(strategy, model, vocab, cfg, fusion, inter, end, device)
+    # "served:" marks the champion's rows (a served popularity baseline must not be mistaken
+    # for the cold-start popularity fallback, which has its own version label).
+    recs = recommend(ranker, vocab, cfg, inter, active, end, lists, device, TOP_K, user_list,
+                     strategy=f"served:{strategy}")
+    served = recs["strategy"].str.startswith("served:")
+    version = served_version(entry.version, strategy)
+    recs["strategy"] = recs["strategy"].where(~served, strategy).str.split(":").str[0]
+    recs["model_version"] = recs["strategy"].map(FALLBACK_VERSIONS).where(~served, version)
     counts = recs.drop_duplicates("user_id")["strategy"].value_counts().to_dict()
     log.info("recommendations %s: %d active users by strategy %s with %s", as_of_date, len(active), counts,
-             entry.version)
+             version)
     return recs.sort_values(["user_id", "rank"], kind="stable").reset_index(drop=True), entry.version
 
 

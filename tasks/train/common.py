@@ -233,6 +233,12 @@ class Artefact:
     metrics: dict[str, float] = field(default_factory=dict)
     baseline_metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> metrics
     extra_metrics: dict[str, Any] = field(default_factory=dict)
+    folder: Path | None = None  # set by load_artefact: where files besides the weights live
+
+    @property
+    def serving_strategy(self) -> str:
+        """``learned`` (the weights) or ``baseline:<name>`` (a served baseline; recipe.py)."""
+        return str(self.preprocessing.get("serving_strategy", "learned"))
 
     @property
     def seed(self) -> int:
@@ -260,9 +266,11 @@ def save_artefact(art: Artefact) -> Path:
     state = {k: v.detach().cpu() for k, v in art.state_dict.items()}
     _atomic_write(folder / "model.pt", lambda p: torch.save(state, p))
     _atomic_write(folder / "config.json",
+                  # preprocessing may hold inf on purpose (risk's "never block" cut); Python's json
+                  # round-trips it, and config.json is read only by load_artefact.
                   lambda p: p.write_text(json.dumps(config_doc, indent=2, sort_keys=True, default=str)))
     _atomic_write(folder / "metrics.json",
-                  lambda p: p.write_text(json.dumps(metrics_doc, indent=2, sort_keys=True, default=str)))
+                  lambda p: p.write_text(dumps_json(metrics_doc, indent=2, sort_keys=True)))
     return folder
 
 
@@ -292,7 +300,33 @@ def load_artefact(uri: str | Path, device: torch.device | None = None) -> Artefa
         metrics=metrics_doc.get("metrics", {}),
         baseline_metrics=metrics_doc.get("baseline_metrics", {}),
         extra_metrics={k: v for k, v in metrics_doc.items() if k not in known},
+        folder=folder,
     )
+
+
+# ------------------------------------------------------------------ JSON ----
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN/inf float replaced by None (JSON null), numpy scalars as Python.
+
+    Why: JSON has no NaN. A metric that cannot be computed (price WAPE of a source without
+    prices) is NaN, and ``json.dumps(allow_nan=False)`` in Airflow's XCom raised "Out of range
+    float values are not JSON compliant" after the model was registered. Null means "metric
+    unavailable" everywhere (registry JSON, XCom summary, artefact metrics.json).
+    """
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def dumps_json(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` of ``json_safe(value)`` that fails loudly on anything still non-finite."""
+    return json.dumps(json_safe(value), allow_nan=False, default=str, **kwargs)
 
 
 # --------------------------------------------------------------- results ----

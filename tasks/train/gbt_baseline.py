@@ -10,6 +10,10 @@ baseline that nobody tunes against the holdout. Tune the torch models, not these
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -38,3 +42,52 @@ def positive_proba(model: LogisticRegression | HistGradientBoostingClassifier, x
     proba = model.predict_proba(x)
     classes = list(model.classes_)
     return proba[:, classes.index(1)] if 1 in classes else np.zeros(len(x))
+
+
+# ------------------------------------------------------- servable baselines --
+# A baseline that wins on the holdout is served (tasks/train/recipe.py), so its fitted
+# estimator is stored in the artefact folder. skops (a maintained, secure format for
+# scikit-learn objects: loading runs no pickle code, only the listed types) is used when
+# installed; otherwise joblib, whose file the loader only opens when its SHA-256 matches the
+# one recorded in config.json (the artefact store is written by this pipeline alone).
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "collections.")
+
+
+def save_estimator(estimator: Any, folder: Path) -> dict[str, str]:
+    """Write ``estimator`` into ``folder`` atomically; returns what ``load_estimator`` needs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import skops.io as sio
+    except ImportError:
+        sio = None
+    if sio is not None:
+        path, fmt = folder / "baseline.skops", "skops"
+        tmp = path.with_name(path.name + ".tmp")
+        sio.dump(estimator, tmp)
+    else:
+        import joblib
+
+        path, fmt = folder / "baseline.joblib", "joblib"
+        tmp = path.with_name(path.name + ".tmp")
+        joblib.dump(estimator, tmp)
+    tmp.replace(path)
+    return {"file": path.name, "format": fmt, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def load_estimator(folder: Path, stored: dict[str, str]) -> Any:
+    """Read an estimator written by ``save_estimator`` (integrity- and type-checked)."""
+    path = folder / stored["file"]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != stored["sha256"]:
+        raise ValueError(f"{path}: SHA-256 {digest} does not match the artefact's {stored['sha256']}")
+    if stored["format"] == "skops":
+        import skops.io as sio
+
+        untrusted = sio.get_untrusted_types(file=path)
+        unexpected = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+        if unexpected:
+            raise ValueError(f"{path} holds unexpected types {unexpected}")
+        return sio.load(path, trusted=untrusted)
+    import joblib
+
+    return joblib.load(path)

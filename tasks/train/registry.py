@@ -12,8 +12,21 @@ the model has no champion, or when its main metric on the *new* holdout beats
 the current champion's on that same holdout by ``settings.promotion_margin``
 (direction-aware: for a lower-is-better metric such as WAPE "better" means
 lower). Otherwise it stays ``challenger``. The old champion becomes ``retired``
-on promotion. A first version that does not beat its best baseline is still
-promoted (so a new shop gets outputs), and the decision log says so.
+on promotion.
+
+Baselines are candidates, not yardsticks: a version that loses to the best of its
+``baselines`` on the holdout main metric is never promoted, not even as the first
+version (decision ``rejected_baseline``). A recipe that can serve a baseline registers
+it as its own version (``serving_strategy = "baseline:<name>"``, version
+``<model>-baseline_<name>-<date>-<hash>``; ``tasks/train/recipe.py``), so promotion
+picks whatever wins on the holdout, learned or not. See docs/CONTRACTS.md.
+
+Registration is atomic: the registry rows, the decision and the evaluations of one
+training run are written in one transaction (``register`` takes the caller's
+connection to add more), after the artefact files. A task that fails before the commit
+leaves no row that could make its retry skip training; one that fails after it (e.g.
+returning its summary) finds its own completed registration (``registered_by_run``).
+Metrics are stored JSON-safe: NaN/inf (a metric that could not be computed) become null.
 
 Every decision (promoted, kept the champion, failed sanity, rolled back) is a row
 in ``ml.promotion_log`` with its reason, so "why is this version serving?" has
@@ -30,10 +43,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 
 from tasks.settings import get_settings
-from tasks.train.common import DataWindow
-from tasks.warehouse import read_frame, replace_partition, table_exists
+from tasks.train.common import DataWindow, json_safe
+from tasks.warehouse import connect, read_frame, replace_partition, table_columns, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +71,7 @@ PROMOTION_LOG_TYPES = {
     "decided_by": "TEXT", "decided_at": "TIMESTAMP",
 }
 STATUSES = ("champion", "challenger", "retired")
+LEARNED = "learned"  # serving_strategy of a trained model; "baseline:<name>" for a served baseline
 
 
 class RollbackError(RuntimeError):
@@ -86,13 +101,24 @@ class RegistryEntry:
         return DataWindow(self.data_start, self.data_end)
 
 
-def _clean(values: dict[str, Any]) -> dict[str, Any]:
-    """NaN is not JSON; store it as null."""
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
-
-
 def _to_json(values: dict[str, Any]) -> str:
-    return json.dumps(_clean(values), sort_keys=True, default=str)
+    """NaN/inf are not JSON: stored as null ("metric unavailable"), nested dicts included."""
+    return json.dumps(json_safe(values), sort_keys=True, default=str, allow_nan=False)
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def serving_strategy(entry: RegistryEntry) -> str:
+    """``learned`` or ``baseline:<name>``: what a version serves (from its config)."""
+    return str(entry.config.get("serving_strategy", LEARNED))
 
 
 def _ts(value: Any) -> datetime | None:
@@ -113,13 +139,19 @@ def _row_to_entry(row: pd.Series) -> RegistryEntry:
     )
 
 
-def _model_rows(model: str) -> pd.DataFrame:
-    if not table_exists(REGISTRY_TABLE):
-        return pd.DataFrame(columns=list(REGISTRY_TYPES))
-    frame = read_frame(
-        "SELECT * FROM ml.model_registry WHERE model = :m ORDER BY trained_at, version", {"m": model}
-    )
-    return frame[list(REGISTRY_TYPES)]
+def _model_rows(model: str, conn: sa.Connection | None = None) -> pd.DataFrame:
+    """The model's registry rows; with ``conn``, as that (maybe uncommitted) transaction sees them."""
+    sql = "SELECT * FROM ml.model_registry WHERE model = :m ORDER BY trained_at, version"
+    if conn is None:
+        if not table_exists(REGISTRY_TABLE):
+            return pd.DataFrame(columns=list(REGISTRY_TYPES))
+        frame = read_frame(sql, {"m": model})
+    else:
+        if table_columns(conn, REGISTRY_TABLE) is None:
+            return pd.DataFrame(columns=list(REGISTRY_TYPES))
+        result = conn.execute(sa.text(sql), {"m": model})
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return frame.reindex(columns=list(REGISTRY_TYPES))
 
 
 def entries(model: str) -> list[RegistryEntry]:
@@ -133,6 +165,23 @@ def champion(model: str) -> RegistryEntry | None:
     if len(found) > 1:  # cannot happen through register(); fail loudly if edited by hand
         raise RuntimeError(f"{model}: {len(found)} champions in {REGISTRY_TABLE}")
     return found[0] if found else None
+
+
+def registered_by_run(model: str, run_id: str) -> RegistryEntry | None:
+    """The version this training run registered (its decision is committed with the row), if any.
+
+    A retried task uses it to report its own completed registration instead of training again
+    or calling a fresh model "not due".
+    """
+    log = decisions(model)
+    mine = log[log["decided_by"] == f"auto:{run_id}"] if not log.empty else log
+    if mine.empty:
+        return None
+    versions = set(mine["version"])
+    found = [e for e in entries(model) if e.version in versions]
+    # Prefer what this run put into service (the champion), else the latest it registered.
+    found.sort(key=lambda e: (e.status == "champion", e.trained_at or datetime.min))
+    return found[-1] if found else None
 
 
 def is_training_due(model: str, as_of_date: date) -> bool:
@@ -180,8 +229,8 @@ def sanity_failures(metrics: dict[str, float], main_metric: str) -> list[str]:
 def best_baseline(baselines: dict[str, dict[str, float]], main_metric: str,
                   higher_is_better: bool) -> tuple[str, float] | None:
     """The strongest baseline on the main metric, or None when there is none."""
-    scored = [(name, float(m[main_metric])) for name, m in baselines.items()
-              if m.get(main_metric) is not None and math.isfinite(float(m[main_metric]))]
+    scored = [(name, value) for name, m in baselines.items()
+              if (value := _finite_or_none((m or {}).get(main_metric))) is not None]
     if not scored:
         return None
     return max(scored, key=lambda item: item[1] if higher_is_better else -item[1])
@@ -189,13 +238,14 @@ def best_baseline(baselines: dict[str, dict[str, float]], main_metric: str,
 
 def log_decision(*, model: str, version: str, decision: str, reason: str, main_metric: str | None,
                  value: float | None, champion_version: str | None, champion_value: float | None,
-                 decided_by: str, decided_at: datetime | None = None) -> None:
+                 decided_by: str, decided_at: datetime | None = None,
+                 conn: sa.Connection | None = None) -> None:
     """Append one decision to ``ml.promotion_log`` (keyed by model, version, decision, decided_by,
     so re-running the same training run replaces its row instead of adding one)."""
     row = pd.DataFrame([{
         "model": model, "version": version, "decision": decision, "reason": reason,
-        "main_metric": main_metric, "value": value, "champion_version": champion_version,
-        "champion_value": champion_value, "decided_by": decided_by,
+        "main_metric": main_metric, "value": _finite_or_none(value), "champion_version": champion_version,
+        "champion_value": _finite_or_none(champion_value), "decided_by": decided_by,
         "decided_at": decided_at or datetime.now(UTC).replace(tzinfo=None),
     }])
     for col in ("value", "champion_value"):
@@ -203,7 +253,7 @@ def log_decision(*, model: str, version: str, decision: str, reason: str, main_m
     row["decided_at"] = pd.to_datetime(row["decided_at"])
     replace_partition(PROMOTION_LOG_TABLE, row[list(PROMOTION_LOG_TYPES)],
                       {"model": model, "version": version, "decision": decision, "decided_by": decided_by},
-                      column_types=PROMOTION_LOG_TYPES)
+                      column_types=PROMOTION_LOG_TYPES, conn=conn)
     log.info("%s %s: %s (%s)", model, version, decision, reason)
 
 
@@ -267,20 +317,33 @@ def register(
     champion_value: float | None,
     as_of_date: date,
     run_id: str,
+    conn: sa.Connection | None = None,
 ) -> str:
-    """Record a trained version, apply the promotion rule, log evaluations.
+    """Record a trained version, apply the promotion rule, log evaluations, in one transaction.
 
     ``champion_value`` is the current champion's ``main_metric`` on the *same*
     holdout as ``metrics`` (None when there is no champion or it could not be
-    evaluated). Returns the new version's status.
+    evaluated). ``baselines`` are the scorers this version must not lose to (for a
+    served baseline: the other candidates, the learned model included). Pass ``conn``
+    to make this registration part of a larger transaction (the caller commits).
+    Returns the new version's status.
     """
-    rows = _model_rows(model)
+    if conn is None:
+        with connect() as own:
+            return register(model=model, version=version, artefact_uri=artefact_uri, config=config,
+                            window=window, seed=seed, metrics=metrics, baselines=baselines,
+                            main_metric=main_metric, higher_is_better=higher_is_better,
+                            champion_value=champion_value, as_of_date=as_of_date, run_id=run_id, conn=own)
+    rows = _model_rows(model, conn)
     now = datetime.now(UTC).replace(tzinfo=None)  # audit time of this write
     current = rows[rows["status"] == "champion"]
     rows = rows[rows["version"] != version].copy()
     margin = get_settings().promotion_margin
+    value = _finite_or_none(metrics.get(main_metric))
+    champion_value = _finite_or_none(champion_value)
 
     insane = sanity_failures(metrics, main_metric)
+    best = best_baseline(baselines, main_metric, higher_is_better)
     champ_version = None if current.empty else current.iloc[0]["version"]
     if not current.empty and champ_version == version:
         # Re-running the champion's own training: it stays champion, history unchanged.
@@ -290,17 +353,23 @@ def register(
     elif insane:
         status, promoted_at, promoted_by = "challenger", None, None
         decision, reason = "rejected_sanity", "; ".join(insane)
-    elif current.empty or should_promote(metrics[main_metric], champion_value,
+    elif best is not None and value is not None and not should_promote(
+            value, best[1], higher_is_better=higher_is_better, margin=0.0):
+        status, promoted_at, promoted_by = "challenger", None, None
+        decision = "rejected_baseline"
+        reason = (f"loses to baseline {best[0]} on the holdout ({main_metric} {value:.4f} vs {best[1]:.4f}); "
+                  f"never served (a servable baseline that wins is registered as its own version)")
+    elif current.empty or should_promote(value, champion_value,  # type: ignore[arg-type]
                                           higher_is_better=higher_is_better, margin=margin):
         status, promoted_at, promoted_by = "champion", now, f"auto:{run_id}"
         rows.loc[rows["status"] == "champion", "status"] = "retired"
         decision = "promoted"
         reason = ("no champion yet" if current.empty else
                   f"beats champion {champ_version} on the same holdout by margin {margin}")
-        best = best_baseline(baselines, main_metric, higher_is_better)
-        if best is not None and not should_promote(metrics[main_metric], best[1],
-                                                   higher_is_better=higher_is_better, margin=0.0):
-            reason += f"; WARNING: below best baseline {best[0]} ({main_metric} {best[1]:.4f})"
+        strategy = str(config.get("serving_strategy", LEARNED))
+        reason += f"; serves {strategy}"
+        if best is not None:
+            reason += f"; at or above best baseline {best[0]} ({main_metric} {best[1]:.4f})"
     else:
         status, promoted_at, promoted_by = "challenger", None, None
         decision = "kept_champion"
@@ -310,45 +379,50 @@ def register(
     new_row = {
         "model": model, "version": version, "artefact_uri": artefact_uri, "config": _to_json(config),
         "data_start": window.start, "data_end": window.end, "seed": int(seed),
-        "metrics": _to_json(metrics), "baseline_metrics": json.dumps({b: _clean(m) for b, m in baselines.items()}, sort_keys=True,
-                                       default=str),
+        "metrics": _to_json(metrics), "baseline_metrics": _to_json(baselines),
         "status": status, "trained_at": now, "promoted_at": promoted_at, "promoted_by": promoted_by,
     }
-    frame = pd.concat([rows, pd.DataFrame([new_row])], ignore_index=True)
+    frame = pd.concat([rows, pd.DataFrame([new_row])], ignore_index=True) if not rows.empty \
+        else pd.DataFrame([new_row])
     for col in ("data_start", "data_end", "trained_at", "promoted_at"):
         frame[col] = pd.to_datetime(frame[col])
     frame["seed"] = frame["seed"].astype("int64")
     replace_partition(REGISTRY_TABLE, frame[list(REGISTRY_TYPES)], {"model": model},
-                      column_types=REGISTRY_TYPES)
+                      column_types=REGISTRY_TYPES, conn=conn)
 
     log_decision(model=model, version=version, decision=decision, reason=reason, main_metric=main_metric,
-                 value=metrics.get(main_metric), champion_version=champ_version,
-                 champion_value=champion_value, decided_by=f"auto:{run_id}", decided_at=now)
+                 value=value, champion_version=champ_version,
+                 champion_value=champion_value, decided_by=f"auto:{run_id}", decided_at=now, conn=conn)
     write_evaluations(model=model, version=version, as_of_date=as_of_date, metrics=metrics,
                       baselines=baselines, main_metric=main_metric, champion_version=champ_version,
-                      champion_value=champion_value)
-    log.info("%s %s registered as %s (%s=%.4f, champion on same holdout=%s)", model, version, status,
-             main_metric, metrics[main_metric], champion_value)
+                      champion_value=champion_value, conn=conn)
+    log.info("%s %s registered as %s (%s=%s, champion on same holdout=%s)", model, version, status,
+             main_metric, value, champion_value)
     return status
 
 
 def write_evaluations(*, model: str, version: str, as_of_date: date, metrics: dict[str, float],
                       baselines: dict[str, dict[str, float]], main_metric: str,
                       champion_version: str | None, champion_value: float | None,
-                      dataset: str = "holdout") -> None:
+                      dataset: str = "holdout", conn: sa.Connection | None = None) -> None:
     """One ``ml.evaluations`` row per (metric, baseline) on the same holdout, plus the
     main metric vs the previous champion (baseline ``champion:<version>``).
 
     A model with no baseline still gets one row per metric (baseline NULL), so BI
-    can chart every metric over time."""
+    can chart every metric over time. A metric that could not be computed (NaN/inf) is NULL.
+    Non-numeric metric values (lists, text) are not evaluations and are left out."""
+    numeric = {m: v for m, v in sorted(metrics.items())
+               if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))}
     rows = [
-        {"metric": m, "value": v, "baseline": name, "baseline_value": bm.get(m)}
-        for name, bm in sorted(baselines.items()) for m, v in sorted(metrics.items())
-    ] or [{"metric": m, "value": v, "baseline": None, "baseline_value": None}
-          for m, v in sorted(metrics.items())]
+        {"metric": m, "value": _finite_or_none(v), "baseline": name,
+         "baseline_value": _finite_or_none((bm or {}).get(m))}
+        for name, bm in sorted(baselines.items()) for m, v in numeric.items()
+    ] or [{"metric": m, "value": _finite_or_none(v), "baseline": None, "baseline_value": None}
+          for m, v in numeric.items()]
     if champion_version is not None and champion_version != version:
-        rows.append({"metric": main_metric, "value": metrics[main_metric],
-                     "baseline": f"champion:{champion_version}", "baseline_value": champion_value})
+        rows.append({"metric": main_metric, "value": _finite_or_none(metrics.get(main_metric)),
+                     "baseline": f"champion:{champion_version}",
+                     "baseline_value": _finite_or_none(champion_value)})
     frame = pd.DataFrame(rows)
     frame.insert(0, "model", model)
     frame.insert(1, "version", version)
@@ -358,4 +432,4 @@ def write_evaluations(*, model: str, version: str, as_of_date: date, metrics: di
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     replace_partition(EVALUATIONS_TABLE, frame[list(EVALUATION_TYPES)],
                       {"model": model, "version": version, "as_of_date": as_of_date},
-                      column_types=EVALUATION_TYPES)
+                      column_types=EVALUATION_TYPES, conn=conn)

@@ -20,7 +20,9 @@ Recipe (``train(as_of_date, run_id)``)::
    ``t_review`` = lowest cut with precision >= ``review_precision`` (50 %).
 6. Baselines on the same holdout, each calibrated and thresholded on the same
    validation slice: ``rules-v1`` (the documented rules) and ``gbt``
-   (HistGradientBoosting on the same matrix).
+   (HistGradientBoosting on the same matrix). Both are serving candidates
+   (``recipe.ServableBaseline``): the best one that beats the model on holdout PR-AUC is
+   registered and served as ``risk-baseline_<name>-...`` with its own calibration and cuts.
 7. Metrics: PR-AUC (main: fraud is rare, ROC-AUC flatters), ROC-AUC, recall at 90 %
    precision (on the holdout's own curve), precision/recall at the validation-chosen
    ``t_block``, ECE and Brier score of the calibrated probability.
@@ -34,7 +36,7 @@ frames in ``synthetic_frames.transaction_velocity``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
@@ -53,7 +55,7 @@ from tasks.train.common import (
     setup_torch,
 )
 from tasks.train.data import read_daily_features
-from tasks.train.gbt_baseline import GBT, fit_gbt, positive_proba
+from tasks.train.gbt_baseline import GBT, fit_gbt, load_estimator, positive_proba
 from tasks.train.metrics import (
     brier_score,
     expected_calibration_error,
@@ -62,7 +64,7 @@ from tasks.train.metrics import (
     recall_at_precision,
     roc_auc,
 )
-from tasks.train.recipe import save_and_register
+from tasks.train.recipe import ServableBaseline, save_and_register
 from tasks.train.risk_policy import (
     LABELS,
     Thresholds,
@@ -209,6 +211,7 @@ class Fitted:
     holdout: pd.DataFrame
     loss_history: list[float]
     best_epoch: int
+    servable: list[ServableBaseline] = field(default_factory=list)  # rules-v1 and GBT as candidates
 
     def preprocessing(self) -> dict[str, object]:
         return {**self.spec.to_dict(), "calibration": self.platt.to_dict(),
@@ -276,14 +279,18 @@ def fit_and_evaluate(frame: pd.DataFrame, cfg: RiskConfig, device: torch.device)
     metrics, platt, thresholds = calibrate_and_evaluate(
         raw_proba(model, x_val, device), y_val, raw_proba(model, x_hold, device), y_hold, cfg)
     gbt = fit_gbt(x_train, y_train, cfg.seed)
-    baselines = {
-        RULES_VERSION: calibrate_and_evaluate(rules_score(val_df), y_val, rules_score(hold_df), y_hold, cfg)[0],
-        GBT: calibrate_and_evaluate(positive_proba(gbt, x_val), y_val, positive_proba(gbt, x_hold), y_hold,
-                                    cfg)[0],
-    }
+    baselines, servable = {}, []
+    for name, estimator, val_score, hold_score in (
+            (RULES_VERSION, None, rules_score(val_df), rules_score(hold_df)),
+            (GBT, gbt, positive_proba(gbt, x_val), positive_proba(gbt, x_hold))):
+        baselines[name], b_platt, b_thresholds = calibrate_and_evaluate(val_score, y_val, hold_score, y_hold, cfg)
+        # Served with its own calibration and cuts, chosen on the same validation slice.
+        servable.append(ServableBaseline(name, estimator, {"calibration": b_platt.to_dict(),
+                                                           "thresholds": b_thresholds.to_dict()}))
     typical = {c: float(pd.to_numeric(train_df[c], errors="coerce").median())
                for c in (*LOG_COLS,) if pd.to_numeric(train_df[c], errors="coerce").notna().any()}
-    return Fitted(model, spec, platt, thresholds, typical, metrics, baselines, hold_df, history, best_epoch)
+    return Fitted(model, spec, platt, thresholds, typical, metrics, baselines, hold_df, history, best_epoch,
+                  servable)
 
 
 def load_model(art: Artefact, device: torch.device) -> tuple[EnsembleMLP, TabularSpec, RiskConfig]:
@@ -306,12 +313,24 @@ def _needs_segment(spec: TabularSpec) -> bool:
     return SEGMENT_FEATURE in spec.categorical
 
 
+def _baseline_raw_score(art: Artefact, spec: TabularSpec, frame: pd.DataFrame) -> np.ndarray:
+    """Uncalibrated score of a served baseline (``serving_strategy = baseline:<name>``)."""
+    if art.serving_strategy == f"baseline:{RULES_VERSION}":
+        return rules_score(frame)
+    estimator = load_estimator(art.folder, art.preprocessing["estimator"])  # type: ignore[arg-type]
+    return positive_proba(estimator, spec.transform(frame))
+
+
 def predict_proba_frame(art: Artefact, frame: pd.DataFrame, device: torch.device) -> np.ndarray:
     """Calibrated fraud probability of every row (the champion evaluation uses it too)."""
     model, spec, _ = load_model(art, device)
     frame = ensure_segment_column(frame, "transaction_at", _needs_segment(spec))
     platt, _, _ = artefact_policy(art)
-    return platt.apply(raw_proba(model, spec.transform(frame), device)) if len(frame) else np.zeros(0)
+    if not len(frame):
+        return np.zeros(0)
+    if art.serving_strategy.startswith("baseline:"):
+        return platt.apply(_baseline_raw_score(art, spec, frame))
+    return platt.apply(raw_proba(model, spec.transform(frame), device))
 
 
 def predict(art: Artefact, frame: pd.DataFrame, device: torch.device, precision: str | None = None) -> pd.DataFrame:
@@ -327,6 +346,14 @@ def predict(art: Artefact, frame: pd.DataFrame, device: torch.device, precision:
     model, spec, _ = load_model(art, device)
     platt, thresholds, typical = artefact_policy(art)
     frame = ensure_segment_column(frame, "transaction_at", _needs_segment(spec))
+    if art.serving_strategy.startswith("baseline:"):
+        # A served baseline: its calibrated score and cuts; reasons are the documented rule hits.
+        score = platt.apply(_baseline_raw_score(art, spec, frame))
+        label = label_for(score, thresholds.t_review, thresholds.t_block)
+        rules = rules_decisions(frame)
+        return pd.DataFrame({"transaction_id": frame["transaction_id"].to_numpy(), "risk_score": score,
+                             "label": label, "action": action_for(label, is_card_testing(frame)),
+                             "reasons": rules["reasons"].to_numpy()})
     x = spec.transform(frame)
     scorer, scorer_device = for_scoring(model, precision or get_settings().scoring_precision, device)
     score = platt.apply(raw_proba(scorer, x, scorer_device))
@@ -373,4 +400,5 @@ def train(as_of_date: date, run_id: str, cfg: RiskConfig | None = None) -> Train
         higher_is_better=True, evaluate_champion=evaluate_champion,
         extra_metrics={"loss_history": fitted.loss_history, "best_epoch": fitted.best_epoch,
                        "feature_partition": found.isoformat(), "holdout_protocol": HOLDOUT_PROTOCOL},
+        servable=fitted.servable,
     )

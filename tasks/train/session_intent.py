@@ -39,7 +39,9 @@ separately, the decision threshold (the F1-optimal cut on validation); the
 holdout is only scored.
 
 Baselines on the same rows and aggregate matrix: logistic regression and a GBT
-(``gbt_baseline``). Metrics: PR-AUC (main: purchases are a 10-20 % minority and
+(``gbt_baseline``). They are serving candidates (``recipe.ServableBaseline``): when the
+best of them beats the model on the holdout PR-AUC it is registered and served as
+``session_intent-baseline_<name>-...`` with its own threshold. Metrics: PR-AUC (main: purchases are a 10-20 % minority and
 what matters is how clean the top of the ranking is), ROC-AUC, F1 at the
 validation-chosen threshold.
 
@@ -75,9 +77,9 @@ from tasks.train.common import (
     setup_torch,
 )
 from tasks.train.data import read_daily_features
-from tasks.train.gbt_baseline import GBT, LOGISTIC, fit_gbt, fit_logistic, positive_proba
+from tasks.train.gbt_baseline import GBT, LOGISTIC, fit_gbt, fit_logistic, load_estimator, positive_proba
 from tasks.train.metrics import best_f1_threshold, f1_at_threshold, pr_auc, roc_auc
-from tasks.train.recipe import save_and_register
+from tasks.train.recipe import ServableBaseline, save_and_register
 from tasks.train.segments import SEGMENT_FEATURE, ensure_segment_column, with_segments
 from tasks.train.tabular import (
     BinaryMLP,
@@ -336,6 +338,7 @@ class Fitted:
     loss_history: list[float]
     best_epoch: int
     events: pd.DataFrame | None = None  # the (prefix) events the holdout was scored with
+    estimators: dict[str, Any] | None = None  # fitted baselines by name (servable candidates)
 
     def preprocessing(self) -> dict[str, Any]:
         return {**self.spec.to_dict(), "kind": self.kind, "threshold": self.threshold}
@@ -411,11 +414,13 @@ def fit_and_evaluate(frame: pd.DataFrame, cfg: SessionIntentConfig, device: torc
         cfg.patience)
     metrics, threshold = _scorer_metrics(_sigmoid(predict_logits(model, device, **va)), y_val,
                                          _sigmoid(predict_logits(model, device, **ho)), y_hold)
-    baselines = {}
+    baselines, estimators = {}, {}
     for name, fitted in ((LOGISTIC, fit_logistic(tr["x"], y_train)), (GBT, fit_gbt(tr["x"], y_train, cfg.seed))):
         baselines[name] = _scorer_metrics(positive_proba(fitted, va["x"]), y_val,
                                           positive_proba(fitted, ho["x"]), y_hold)[0]
-    return Fitted(kind, model, spec, threshold, metrics, baselines, hold_df, history, best_epoch, events)
+        estimators[name] = fitted
+    return Fitted(kind, model, spec, threshold, metrics, baselines, hold_df, history, best_epoch, events,
+                  estimators)
 
 
 def load_model(art: Artefact, device: torch.device) -> tuple[nn.Module, TabularSpec, SessionIntentConfig, str]:
@@ -438,7 +443,13 @@ def predict(art: Artefact, frame: pd.DataFrame, device: torch.device,
     if frame.empty:
         return pd.DataFrame({"session_id": pd.Series(dtype=object), "p_purchase": pd.Series(dtype=float),
                              "intent": pd.Series(dtype=object), "threshold": pd.Series(dtype=float)})
-    p = _sigmoid(predict_logits(model, device, **model_inputs(kind, spec, frame, events, cfg)))
+    if art.serving_strategy.startswith("baseline:"):
+        # A served baseline (recipe.ServableBaseline): same aggregate matrix, its own threshold.
+        estimator = load_estimator(art.folder, art.preprocessing["estimator"])  # type: ignore[arg-type]
+        x = spec.transform(ensure_segment_column(frame, "session_start_at", SEGMENT_FEATURE in spec.categorical))
+        p = positive_proba(estimator, x)
+    else:
+        p = _sigmoid(predict_logits(model, device, **model_inputs(kind, spec, frame, events, cfg)))
     if "n_distinct_products" in frame:
         intent = classify_intent(p, frame["n_distinct_products"].to_numpy(), threshold, cfg.compare_min_products,
                                  frame["n_distinct_categories"].to_numpy(), cfg.compare_max_categories)
@@ -509,4 +520,11 @@ def train(as_of_date: date, run_id: str, cfg: SessionIntentConfig | None = None)
         evaluate_champion=evaluate_champion,
         extra_metrics={"loss_history": fitted.loss_history, "best_epoch": fitted.best_epoch,
                        "kind": fitted.kind, "data": source, "holdout_protocol": HOLDOUT_PROTOCOL},
+        servable=servable_baselines(fitted),
     )
+
+
+def servable_baselines(fitted: Fitted) -> list[ServableBaseline]:
+    """LR and GBT as serving candidates, each with its own validation-chosen threshold."""
+    return [ServableBaseline(name, estimator, {"threshold": float(fitted.baselines[name]["threshold"])})
+            for name, estimator in (fitted.estimators or {}).items()]

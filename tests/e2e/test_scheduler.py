@@ -1,5 +1,5 @@
 """Both DAGs under a real Airflow 3 scheduler (api-server + scheduler + dag-processor, LocalExecutor),
-with the warehouse on PostgreSQL.
+with the warehouse and Airflow's metadata on PostgreSQL (as in docker-compose).
 
 `scheduler.use_job_schedule=False` keeps the scheduler from creating cron runs for the real
 "today" (for which the synthetic source has no data); the historical partitions are run as
@@ -94,9 +94,15 @@ def _assert_bi_reader_reads_serving_only(db: str, role: str) -> None:
 
 def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path, pg_role: str) -> None:
     db = f"ecomflow_sched_{uuid.uuid4().hex[:8]}"
+    # Airflow's own metadata on PostgreSQL too, as in docker-compose: a scheduler, a dag-processor,
+    # an api-server and LocalExecutor workers all write it at once, which SQLite serialises with a
+    # file lock ("database is locked" under load).
+    airflow_db = f"{db}_airflow"
     _pg_admin_execute(f'CREATE DATABASE "{db}"')
+    _pg_admin_execute(f'CREATE DATABASE "{airflow_db}"')
     home = tmp_path / "home"
     env = _env(home, "postgres", db)
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{airflow_db}"
     # BI logins enabled as a deployment does it, on a role of this test's own (roles are cluster-wide).
     env.update({"ECOMFLOW_BI_READER_ROLE": pg_role, "ECOMFLOW_BI_READER_PASSWORD": BI_PASSWORD})
     port = _free_port()
@@ -170,4 +176,5 @@ def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path, pg_role: s
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        _pg_admin_execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        for name in (db, airflow_db):
+            _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

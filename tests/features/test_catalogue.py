@@ -65,3 +65,14 @@ def test_submit_command(isolated_home, monkeypatch):
     assert cmd[cmd.index(str(RUN_JOB_SCRIPT)):] == [
         str(RUN_JOB_SCRIPT), "--job", "session_features", "--as-of-date", "2024-03-02",
         "--as-of-hour", "2024-03-02T13"]
+
+
+@pytest.mark.parametrize("name", sorted(FEATURE_JOBS))
+def test_documented_definitions_name_output_columns(name):
+    """The catalogue's definitions describe real columns of the set (a rename would orphan them)."""
+    import importlib
+
+    job = FEATURE_JOBS[name]
+    outputs = importlib.import_module(job.transform_ref.split(":")[0]).OUTPUT_COLUMNS
+    assert job.definitions, f"{name} documents no definitions"
+    assert set(job.definitions) <= set(outputs), set(job.definitions) - set(outputs)

@@ -65,7 +65,7 @@ def test_exact_values(items):
     p1, p2, p3 = items["p1"], items["p2"], items["p3"]
     assert p1["category"] == "A"
     assert (p1["n_views_30d"], p1["n_carts_30d"], p1["n_purchases_30d"]) == (4, 1, 2)
-    assert p1["conversion_rate_30d"] == pytest.approx(0.5)
+    assert p1["conversion_rate_30d"] == pytest.approx(1.0)  # its one visitor (u) bought (twice)
     assert p1["price_mean_30d"] == pytest.approx(78 / 7)  # cancelled line's 99.0 not included
     assert (p1["price_min_30d"], p1["price_max_30d"]) == (10.0, 14.0)
     assert (p2["n_views_30d"], p2["n_purchases_30d"], p2["units_sold_30d"], p2["n_orders_30d"]) == (1, 0, 3, 1)

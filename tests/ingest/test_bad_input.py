@@ -109,6 +109,9 @@ LOADS = [
           "o4,1,u1,p9,"))),
     Loads("clickstream_only", source="bad_input_clicks",
           log="events.product_id: source 'bad_input_clicks' provides no products, so its references are not checked"),
+    Loads("derived_entities", source="bad_input_derived",
+          log="events.product_id: source 'bad_input_derived' derives its products from its own rows"),
+    Loads("zero_amounts", source="bad_input_payments"),
     Loads("extra_columns", log="column(s) ['campaign', 'ab_bucket'] are not mapped"),
     Loads("truncated_csv", (
         Q("order_lines", "order_lines.csv", 7, 6, "line 7: the file ends inside this row (6 of 9 fields, no final "
@@ -416,6 +419,70 @@ def test_quarantine_and_limit_on_postgres(kind: Loads, postgres_home: str, monke
     ingest(DAY, "run-1", source_spec=str(mapping))
     assert_quarantined(kind, folder, "run-1")
     assert_reconciled(mapping, kind.source)
+
+
+# ---- derived entities and domain signals (kinds 7c, 4b) ----------------------------------------------
+def test_a_clickstream_without_users_products_or_sessions_derives_them(isolated_home: Path, default_limit: None,
+                                                                        tmp_path: Path) -> None:
+    mapping = deliver("derived_entities", tmp_path / "shop")
+    results = {r.entity: (r.rows_in, r.rows_quarantined) for r in ingest(DAY, "run-1", source_spec=str(mapping))}
+    assert results == {"events": (7, 0), "users": (2, 0), "products": (3, 0)}
+    events = read_frame("SELECT event_id, user_id, event_type, session_id FROM raw.events ORDER BY event_id")
+    assert list(events["event_type"]) == ["view", "cart", "purchase", "purchase", "view", "purchase", "cart"]
+    session = dict(zip(events["event_id"], events["session_id"], strict=True))
+    assert session["c1"] == session["c2"] == session["c3"]  # 10-minute gaps: one visit
+    assert session["c5"] == session["c7"] != session["c1"]  # 70 minutes later: a new visit
+    assert session["c4"] != session["c6"]  # 12 hours apart
+    assert len(set(session.values())) == 4
+    users = read_frame("SELECT user_id, signup_at FROM raw.users ORDER BY user_id")
+    assert list(users["user_id"]) == ["v1", "v2"]
+    assert [str(t) for t in users["signup_at"]] == ["2025-03-10 08:00:00", "2025-03-10 09:00:00"]
+    products = read_frame("SELECT product_id, category, created_at FROM raw.products ORDER BY product_id")
+    assert list(products["category"]) == ["c10", "c20", "c30"]  # i2's first event has no category: next one's
+    # Deterministic: a rebuilt cache gives the same session ids.
+    shutil.rmtree(get_settings().source_cache)
+    ingest(DAY, "run-2", source_spec=str(mapping))
+    again = read_frame("SELECT event_id, session_id FROM raw.events ORDER BY event_id")
+    assert list(again["session_id"]) == list(events["session_id"])
+
+
+def test_zero_and_negative_amounts_are_kept_and_flagged(isolated_home: Path, default_limit: None,
+                                                         tmp_path: Path) -> None:
+    mapping = deliver("zero_amounts", tmp_path / "shop")
+    ingest(DAY, "run-1", source_spec=str(mapping))
+    rows = read_frame("SELECT transaction_id, amount, is_non_positive_amount, is_fraud, extra_features "
+                      "FROM raw.transactions ORDER BY transaction_id")
+    assert list(rows["is_non_positive_amount"]) == [False, True, True, True]
+    assert list(rows["amount"]) == [19.99, 0.0, 0.0, -19.99]
+    features = [json.loads(v) for v in rows["extra_features"]]
+    assert features[0] == {"merchant_type": "grocery", "v1": -1.25}  # typed: numbers as numbers
+    assert features[2] == {"merchant_type": "online", "v1": None}
+    assert read_frame("SELECT COUNT(*) AS n FROM audit.quarantine")["n"].iloc[0] == 0
+
+
+def test_a_non_number_in_a_numeric_feature_quarantines_its_row(isolated_home: Path, lenient: None,
+                                                               tmp_path: Path) -> None:
+    mapping = deliver("zero_amounts", tmp_path / "shop")
+    path = tmp_path / "shop" / "transactions.csv"
+    path.write_text(path.read_text().replace("t2,u2,0,true,3.5,", "t2,u2,0,true,3.5x,"))
+    ingest(DAY, "run-1", source_spec=str(mapping))
+    held = read_frame("SELECT source_line, reason FROM audit.quarantine")
+    assert list(held["source_line"]) == [3]
+    assert held["reason"].iloc[0] == "extra_features.v1: cannot parse as numeric (got '3.5x')"
+    assert_reconciled(mapping, "bad_input_payments")
+
+
+def test_a_mapping_quarantine_limit_overrides_the_environment(isolated_home: Path, default_limit: None,
+                                                              tmp_path: Path) -> None:
+    mapping = deliver("bad_prices", tmp_path / "shop")
+    with pytest.raises(QuarantineThresholdExceeded, match="ECOMFLOW_QUARANTINE_MAX_SHARE"):
+        ingest(DAY, "run-1", source_spec=str(mapping))
+    mapping.write_text("quarantine_max_share: 0.5\n" + mapping.read_text())
+    ingest(DAY, "run-2", source_spec=str(mapping))
+    assert_reconciled(mapping, SHOP)
+    mapping.write_text("quarantine_max_share: 0.1\n" + mapping.read_text().split("\n", 1)[1])
+    with pytest.raises(QuarantineThresholdExceeded, match="quarantine_max_share of source 'bad_input_shop'"):
+        ingest(DAY, "run-3", source_spec=str(mapping))
 
 
 # ---- the catalogue stays honest -----------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def test_parquet_file_with_epoch_times(isolated_home: Path, tmp_path: Path) -> N
          ["files[0].columns.price", "source column 'costs' not found in data file", "events.csv",
           "available columns: ['ts', 'visitor', 'kind', 'item', 'cost', 'sess']"]),
         ('csv: {delimiter: "|"}', 'csv: {delimeter: "|"}', ["files[0].csv", "unknown key(s) ['delimeter']"]),
-        ("      session_id: sess\n", "", ["files[0].columns", "required column(s) ['session_id']"]),
+        ("      event_type: kind\n", "", ["files[0].columns", "required column(s) ['event_type']"]),
         ("{pv: view, atc: cart}", "{pv: view, atc: basket}",
          ["files[0].event_type_map.atc", "'basket' is not an event type"]),
         ('format: "%Y-%m-%d %H:%M:%S"', "format: month_name", ["files[0].timestamp.default_year"]),

@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 from tasks.score import recommendations as scoring
-from tasks.train import recommender, synthetic_frames
+from tasks.train import recommender, registry, synthetic_frames
+from tasks.train.common import load_artefact
 from tasks.warehouse import read_frame, replace_partition
 
 D = date(2024, 3, 1)
@@ -46,8 +47,11 @@ def test_each_user_gets_model_segment_or_global_popularity(isolated_home) -> Non
     assert by_user.loc["cold-plain", "strategy"] == "popularity"
     assert by_user.loc["cold-plain", "model_version"] == scoring.POPULARITY_VERSION
     warm = by_user.drop(index=["cold-seg", "cold-plain"])
-    assert set(warm["strategy"]) == {"model"}
-    assert set(warm["model_version"]) == {result.version}
+    # Warm users get the policy training chose to serve (the model, or a baseline that beat it
+    # on this tiny shop), labelled with it.
+    strategy = load_artefact(registry.champion("recommender").artefact_uri).preprocessing["strategy"]
+    assert set(warm["strategy"]) == {strategy}
+    assert set(warm["model_version"]) == {recommender.served_version(result.version, strategy)}
     assert recs["model_version"].notna().all()
 
     # The segment list is popularity among the segment's users only.

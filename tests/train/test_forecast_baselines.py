@@ -1,8 +1,10 @@
-"""Forecast baselines and MASE on cases small enough to compute by hand.
+"""Forecast baselines (statsforecast wrappers) and MASE on cases small enough to
+compute by hand.
 
-The forecaster is only promoted when it beats these baselines, so each one is
-pinned to numbers worked out on paper: a silently broken baseline would make a
-bad model look good.
+The forecaster is only served when it beats these baselines, and a baseline may be
+served itself, so each one is pinned to numbers worked out on paper or to edge
+series (never sold, intermittent, returns): a silently broken baseline would make a
+bad model look good or serve garbage.
 """
 
 from __future__ import annotations
@@ -28,48 +30,35 @@ def test_mase_by_hand() -> None:
     assert math.isnan(seasonal_naive_scale(np.ones((1, 7)))[0])  # shorter than a season + 1
 
 
-def test_seasonal_naive_by_hand() -> None:
-    units = np.arange(28, dtype=float)[None, :]  # one product, day i sells i
-    out = fb.seasonal_naive(units, origin=28, days=8)
-    assert out[0, :, 1].tolist() == [21, 22, 23, 24, 25, 26, 27, 21]
-    assert out[0, 0, 0] == pytest.approx(np.quantile([21, 14, 7, 0], 0.1))
-    assert out[0, 0, 2] == pytest.approx(np.quantile([21, 14, 7, 0], 0.9))
+def test_statsforecast_seasonal_naive_and_window_average_by_hand() -> None:
+    units = np.arange(28, dtype=float)[None, :]  # one series, day i sells i
+    out = fb.statsforecast_baselines(units, origin=28, days=8, season=7, names=("seasonal_naive", "window_average"))
+    assert out["seasonal_naive"][0, :, 1].tolist() == [21, 22, 23, 24, 25, 26, 27, 21]
+    # window = 4 seasons = the 28 days: mean 13.5, band = their 10 %/90 % quantiles
+    np.testing.assert_allclose(out["window_average"][0, :, 1], 13.5)
+    assert out["window_average"][0, 0, 0] == pytest.approx(np.quantile(np.arange(28), 0.1))
+    assert out["window_average"][0, 0, 2] == pytest.approx(np.quantile(np.arange(28), 0.9))
 
 
-def test_moving_average_by_hand() -> None:
-    units = np.array([[0, 0, 4, 2, 6, 8], [1, 1, 1, 1, 1, 1]], dtype=float)
-    out = fb.moving_average(units, origin=6, days=3, window=4)
-    assert out[0, :, 1].tolist() == [5.0, 5.0, 5.0]  # mean of 4, 2, 6, 8
-    assert out[0, 0, 0] == pytest.approx(np.quantile([4, 2, 6, 8], 0.1))
-    assert out[1, :, :].tolist() == [[1.0, 1.0, 1.0]] * 3
-    assert not fb.moving_average(units, origin=0, days=2).any()
-
-
-def test_holt_winters_recursion_by_hand() -> None:
-    # One series, alpha 0.5, gamma 0.5: first week initialises level = 2 (mean of 0..4, 2, 2)
-    # and season = week - 2. Day 7 (weekday 0, season -2) sells 10: prediction 0, residual 10,
-    # level = 0.5 * (10 - (-2)) + 0.5 * 2 = 7, season[0] = 0.5 * (10 - 7) + 0.5 * (-2) = 0.5.
-    y = np.array([[0, 1, 2, 3, 4, 2, 2, 10]], dtype=float)
-    level, season, resid = fb._hw_run(y, 0.5, 0.5, seasonal=True)
-    assert resid.tolist() == [[10.0]]
-    assert level.tolist() == [7.0]
-    assert season[0].tolist() == [0.5, -1, 0, 1, 2, 0, 0]
-
-
-def test_holt_winters_recovers_an_exact_weekly_pattern_and_a_flat_series() -> None:
-    week = np.array([1, 5, 9, 5, 3, 0, 2], dtype=float)
-    units = np.stack([np.tile(week, 8), np.full(56, 4.0)])
-    out = fb.holt_winters(units, origin=49, days=10)
-    np.testing.assert_allclose(out[0, :, 1], np.tile(week, 2)[:10], atol=1e-9)
-    np.testing.assert_allclose(out[1, :, 1], 4.0, atol=1e-9)
-    assert (out[..., 0] <= out[..., 1]).all()
-    assert (out[..., 1] <= out[..., 2]).all()
-
-
-def test_holt_winters_follows_a_level_shift() -> None:
-    units = np.concatenate([np.full(35, 2.0), np.full(21, 10.0)])[None, :]
-    out = fb.holt_winters(units, origin=56, days=7)
-    assert out[0, :, 1] == pytest.approx(10.0, abs=0.5)
+def test_statsforecast_baselines_shapes_order_and_edge_series() -> None:
+    rng = np.random.default_rng(0)
+    units = np.stack([
+        np.tile([1, 5, 9, 5, 3, 0, 2], 10).astype(float),  # exact weekly pattern
+        np.zeros(70),  # never sold: intermittent methods must not crash
+        np.where(rng.random(70) < 0.1, 3.0, 0.0),  # intermittent
+        rng.normal(0, 5, 70),  # returns: negative demand allowed
+    ])
+    out = fb.statsforecast_baselines(units, origin=63, days=7, season=7)
+    assert set(out) == set(fb.UNIT_BASELINES)
+    for name, pred in out.items():
+        assert pred.shape == (4, 7, 3), name
+        assert np.isfinite(pred).all(), name
+        assert (pred[..., 0] <= pred[..., 1]).all() and (pred[..., 1] <= pred[..., 2]).all(), name
+        assert (pred[:3] >= 0).all(), name  # series without returns are clipped at 0
+        assert not pred[1].any(), name  # a never-sold series forecasts 0
+    np.testing.assert_allclose(out["auto_ets"][0, :, 1], [1, 5, 9, 5, 3, 0, 2], atol=0.5)
+    assert 0 < out["croston_optimized"][2, 0, 1] < 3  # a demand rate, below the demand size
+    assert (out["seasonal_naive"][3, :, 1] == units[3, 56:63]).all()  # negatives kept
 
 
 def test_last_price_uses_only_observed_past_prices() -> None:

@@ -16,14 +16,18 @@ import pytest
 
 from tasks.train.metrics import catalogue_coverage, mrr_at_k
 from tasks.train.ranking_baselines import (
+    CategoryPopularityRanker,
     Contexts,
+    EASERanker,
     ItemKNNRanker,
     PopularityRanker,
     Queries,
+    RecentRanker,
     SessionKNNRanker,
     evaluate_rankers,
     mask_seen,
     ranks_of_targets,
+    top_k_items,
 )
 
 T0 = datetime(2024, 3, 1)
@@ -128,3 +132,47 @@ def test_evaluate_rankers_uses_the_same_targets_and_a_popularity_fallback_for_co
     # Excluding seen items removes item 1 from u1's popularity list: target 4 moves up to rank 3.
     excl = evaluate_rankers({"pop": pop}, queries, pop, n_items=4, exclude_seen=True, k=3)
     assert excl["pop"]["hr_at_3"] == pytest.approx(2 / 3)
+
+
+def test_ease_matches_the_closed_form_by_hand() -> None:
+    # Users: u1 {1, 2}, u2 {1, 2, 3}, u3 {3}. X'X + lam I with lam = 1, P its inverse,
+    # B = -P / diag(P) with a zero diagonal; a user's scores are their binary history @ B.
+    train = _train({"u1": [1, 2, 1], "u2": [1, 2, 3], "u3": [3]})  # u1's repeat of 1 counts once
+    pop = PopularityRanker(np.zeros(5))
+    ease = EASERanker(train, n_items=4, popularity=pop, lam=1.0)
+    x = np.array([[1, 1, 0], [1, 1, 1], [0, 0, 1]], dtype=float)
+    p = np.linalg.inv(x.T @ x + np.eye(3))
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    s = ease.scores(_ctx([[0, 1], [1, 3]]))
+    assert s[0, 1:4] == pytest.approx(b[0])
+    assert s[1, 1:4] == pytest.approx(b[0] + b[2])
+    assert s[0, 2] > s[0, 3]  # 2 co-occurs with 1 more often than 3 does
+    assert s[0, 4] == 0.0  # never interacted: no column
+    assert np.isneginf(s[:, 0]).all()
+    capped = EASERanker(train, n_items=4, popularity=pop, lam=1.0, max_items=2)
+    assert capped.cols.tolist() == [1, 2]  # the two most interacted (3 ties with them: lower index first)
+
+
+def test_recent_ranker_scores_the_users_own_items_newest_first() -> None:
+    pop = PopularityRanker.from_counts([4], [1.0], n_items=4)
+    s = RecentRanker(n_items=4, popularity=pop, decay=0.5).scores(_ctx([[2, 1, 2, 3]]))
+    # 3 newest (1), 2 at steps 1 and 3 (0.5 + 0.125), 1 at step 2 (0.25); 4 only the tie-breaker.
+    assert s[0, 3] == pytest.approx(1.0, abs=1e-5)
+    assert s[0, 2] == pytest.approx(0.625, abs=1e-5)
+    assert s[0, 1] == pytest.approx(0.25, abs=1e-5)
+    assert 0 < s[0, 4] < 1e-6
+
+
+def test_category_popularity_by_hand_and_without_categories() -> None:
+    # Items 1, 2 in category 1 (mass 3 and 1), items 3, 4 in category 2 (mass 2 and 2).
+    pop = PopularityRanker.from_counts([1, 2, 3, 4], [3.0, 1.0, 2.0, 2.0], n_items=4)
+    cats = np.array([0, 1, 1, 2, 2])
+    s = CategoryPopularityRanker(cats, pop, decay=0.5).scores(_ctx([[3, 1]]))
+    # History: item 1 (newest, weight 1, category 1), item 3 (weight 0.5, category 2): shares 2/3, 1/3.
+    assert s[0, 1] == pytest.approx(2 / 3 * 3 / 4, abs=1e-5)
+    assert s[0, 2] == pytest.approx(2 / 3 * 1 / 4, abs=1e-5)
+    assert s[0, 3] == pytest.approx(1 / 3 * 1 / 2, abs=1e-5)
+    # No category data: every item is category 0 and the ranking is plain popularity.
+    flat = CategoryPopularityRanker(np.zeros(5, dtype=np.int64), pop).scores(_ctx([[3, 1]]))
+    assert top_k_items(flat, 4).tolist() == top_k_items(pop.scores(_ctx([[3, 1]])), 4).tolist() == [[1, 3, 4, 2]]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from tasks.train import registry
@@ -99,11 +102,15 @@ def test_insane_version_never_becomes_champion(isolated_home) -> None:
 
 
 def test_decision_log_explains_each_registration(isolated_home) -> None:
-    _register("v1", 0.05, None)  # below its baseline (0.1): promoted, with a warning
+    # Below its baseline (0.1): never served, not even as the first version.
+    assert _register("v0", 0.05, None) == "challenger"
+    assert registry.champion("toy") is None
+    _register("v1", 0.50, None)
     _register("v2", 0.40, 0.45)
     _register("v3", 0.50, 0.45)
     log = registry.decisions("toy").set_index("version")
-    assert log.loc["v1", "decision"] == "promoted" and "below best baseline base" in log.loc["v1", "reason"]
+    assert log.loc["v0", "decision"] == "rejected_baseline" and "loses to baseline base" in log.loc["v0", "reason"]
+    assert log.loc["v1", "decision"] == "promoted" and "serves learned" in log.loc["v1", "reason"]
     assert log.loc["v2", "decision"] == "kept_champion" and "does not beat champion v1" in log.loc["v2", "reason"]
     assert log.loc["v3", "decision"] == "promoted" and log.loc["v3", "champion_version"] == "v1"
 
@@ -122,3 +129,58 @@ def test_rollback_reactivates_previous_champion(isolated_home) -> None:
     assert registry.rollback("toy", by="tester").version == "v3"
     log = registry.decisions("toy")
     assert list(log[log["decision"] == "rolled_back"]["version"]) == ["v1", "v3"]
+
+
+def test_unavailable_metrics_are_stored_as_null(any_warehouse) -> None:
+    """A metric that could not be computed (NaN: price WAPE without prices; inf) reaches the
+    registry, the evaluations and the XCom summary as null, never as invalid JSON."""
+    import json
+
+    from tasks.train.common import json_safe
+
+    window = DataWindow(datetime(2024, 1, 1), datetime(2024, 3, 1))
+    metrics = {"m": 0.5, "price_wape": float("nan"), "spread": float("inf")}
+    baselines = {"base": {"m": 0.1, "price_wape": float("nan")}}
+    status = registry.register(
+        model="toy", version="v1", artefact_uri="/nowhere/v1", config={"seed": 1}, window=window, seed=1,
+        metrics=metrics, baselines=baselines, main_metric="m", higher_is_better=True,
+        champion_value=float("nan"), as_of_date=date(2024, 3, 1), run_id="run-nan")
+    assert status == "champion"
+    entry = registry.champion("toy")
+    assert entry.metrics == {"m": 0.5, "price_wape": None, "spread": None}
+    assert entry.baseline_metrics == {"base": {"m": 0.1, "price_wape": None}}
+    evals = read_frame("SELECT metric, value, baseline_value FROM ml.evaluations ORDER BY metric")
+    wape = evals[evals["metric"] == "price_wape"].iloc[0]
+    assert wape["value"] is None or pd.isna(wape["value"])
+    assert evals["value"].dropna().map(math.isfinite).all()
+    summary = json_safe({"metrics": metrics, "n": np.float64("nan"), "nested": [np.float32(1.5)]})
+    assert json.loads(json.dumps(summary, allow_nan=False)) == {
+        "metrics": {"m": 0.5, "price_wape": None, "spread": None}, "n": None, "nested": [1.5]}
+
+
+def test_registration_is_one_transaction(any_warehouse) -> None:
+    """A training task that fails after registering, but before its transaction commits, leaves
+    nothing that makes its retry skip training; a committed registration is found by the retry."""
+    from tasks.warehouse import connect
+
+    window = DataWindow(datetime(2024, 1, 1), datetime(2024, 3, 1))
+    kwargs = dict(model="toy", version="v1", artefact_uri="/nowhere/v1", config={"seed": 1}, window=window,
+                  seed=1, metrics={"m": 0.5}, baselines={"base": {"m": 0.1}}, main_metric="m",
+                  higher_is_better=True, champion_value=None, as_of_date=date(2024, 3, 1), run_id="run-1")
+    def register_then_crash() -> None:
+        with connect() as conn:
+            assert registry.register(**kwargs, conn=conn) == "champion"
+            raise RuntimeError("worker lost after the registry row was written")
+
+    with pytest.raises(RuntimeError, match="worker lost"):
+        register_then_crash()
+    assert registry.entries("toy") == []
+    assert registry.decisions("toy").empty
+    assert registry.is_training_due("toy", date(2024, 3, 1))
+    assert registry.registered_by_run("toy", "run-1") is None
+
+    registry.register(**kwargs)
+    own = registry.registered_by_run("toy", "run-1")
+    assert own is not None and own.version == "v1" and own.status == "champion"
+    assert registry.registered_by_run("toy", "run-2") is None
+    assert len(read_frame("SELECT * FROM ml.evaluations WHERE model = 'toy'")) == 1

@@ -1,12 +1,28 @@
--- One row per user. Users that only appear on order lines (sources without a users table,
--- e.g. UCI Online Retail) are included with signup_at inferred from their first order line,
--- so every ordering user has a dimension row.
+-- One row per user. Sources without a users file still get a user dimension: users seen only
+-- on order lines, events or transactions are included with signup_at = first seen anywhere
+-- (is_signup_inferred = true), so every user a fact table names has a dimension row.
 with users as (
     select * from {{ ref('stg_raw__users') }}
 ),
 
 first_orders as (
     select * from {{ ref('int_users_first_orders') }}
+),
+
+seen as (
+    select user_id, first_seen_at as seen_at from first_orders
+    union all
+    select user_id, event_at as seen_at from {{ ref('stg_raw__events') }} where user_id is not null
+    union all
+    select user_id, transaction_at as seen_at
+    from {{ ref('stg_raw__transactions') }}
+    where user_id is not null
+),
+
+first_seen as (
+    select user_id, min(seen_at) as first_seen_at
+    from seen
+    group by user_id
 ),
 
 known_users as (
@@ -19,22 +35,22 @@ known_users as (
     from users
 ),
 
-order_only_users as (
+derived_users as (
     select
-        first_orders.user_id,
-        first_orders.first_seen_at as signup_at,
+        first_seen.user_id,
+        first_seen.first_seen_at as signup_at,
         cast(null as text) as country,
         cast(null as text) as email_hash,
         true as is_signup_inferred
-    from first_orders
-    left join users on first_orders.user_id = users.user_id
+    from first_seen
+    left join users on first_seen.user_id = users.user_id
     where users.user_id is null
 ),
 
 all_users as (
     select * from known_users
     union all
-    select * from order_only_users
+    select * from derived_users
 )
 
 select

@@ -12,5 +12,7 @@ select
     cast(card_hash as text) as card_hash,
     cast(is_fraud as boolean) as is_fraud,
     cast(transaction_at as timestamp) as transaction_at,
-    cast(transaction_at as date) as transaction_date
+    cast(transaction_at as date) as transaction_date,
+    cast(is_non_positive_amount as boolean) as is_non_positive_amount,
+    cast(extra_features as text) as extra_features
 from {{ ref('stg_raw__transactions') }}

@@ -14,6 +14,8 @@ renamed as (
         nullif(trim(cast(query as text)), '') as query,
         cast(price as double precision) as price,
         nullif(lower(trim(cast(device as text))), '') as device,
+        -- optional extra: clickstreams often carry a category id per event (no products file)
+        nullif(trim({{ optional_column(source('raw', 'events'), 'category', 'text') }}), '') as category,
         cast(event_at as timestamp) as event_at,
         cast(dt as date) as dt,
         cast(hr as integer) as hr,
@@ -34,6 +36,7 @@ select
     query,
     price,
     device,
+    category,
     event_at,
     dt,
     hr,

@@ -17,6 +17,11 @@ renamed as (
         cast(card_hash as text) as card_hash,
         cast(is_fraud as boolean) as is_fraud,
         cast(transaction_at as timestamp) as transaction_at,
+        -- kept, not quarantined: zero-amount authorisations are a card-testing signal (loader sets the flag)
+        coalesce({{ optional_column(source('raw', 'transactions'), 'is_non_positive_amount', 'boolean') }},
+                 cast(amount as double precision) <= 0) as is_non_positive_amount,
+        -- the shop's own signals declared in the mapping (`features:`), a JSON object as text
+        {{ optional_column(source('raw', 'transactions'), 'extra_features', 'text') }} as extra_features,
         cast(dt as date) as dt,
         cast(hr as integer) as hr,
         cast(_source as text) as source_name
@@ -40,6 +45,8 @@ select
     card_hash,
     is_fraud,
     transaction_at,
+    is_non_positive_amount,
+    extra_features,
     dt,
     hr,
     source_name

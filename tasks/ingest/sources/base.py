@@ -87,6 +87,23 @@ class Source(ABC):
             pass
         return {str(v) for frame in frames if column in frame.columns for v in frame[column].dropna()}
 
+    def derived_entities(self) -> list[str]:
+        """Entities of ``entities()`` the source derives from its other rows (none by default)."""
+        return []
+
+    def extra_features(self, entity: str) -> dict[str, str]:
+        """Shop-specific model features of ``entity`` (name -> ``numeric``|``categorical``).
+
+        The source packs them into the ``extra_features`` JSON column as received; the
+        loader types them with this declaration. None by default.
+        """
+        return {}
+
+    def quarantine_max_share(self) -> float | None:
+        """This source's own quarantine limit (a mapping's ``quarantine_max_share``), or None:
+        use ``ECOMFLOW_QUARANTINE_MAX_SHARE``. A source knows best how dirty its data may be."""
+        return None
+
     def check_entity(self, entity: str) -> Entity:
         """Fail loudly on an entity this source does not provide (a typo must not read as 'no data')."""
         if entity not in ENTITIES:

@@ -14,11 +14,13 @@ import csv
 import gzip
 import hashlib
 import io
+import json
 import logging
 import lzma
 import re
 import zipfile
 import zlib
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +38,16 @@ from tasks.ingest.sources.base import (
     SOURCE_FILE,
     SOURCE_LINE,
     SOURCE_ROW,
+    empty_frame,
 )
+from tasks.ingest.sources.derive import assign_sessions, derive_products, derive_users
 from tasks.ingest.sources.mapping_config import (
     ColumnSpec,
     FileMapping,
     Mapping,
     MappingError,
     TimestampSpec,
+    WideSpec,
     load_mapping,
 )
 from tasks.ingest.sources.parquet_cache import ParquetCachedSource, code_fingerprint, file_fingerprint
@@ -66,13 +71,22 @@ class MappingSource(ParquetCachedSource):
     def entities(self) -> list[str]:
         return self.mapping.entities()
 
+    def derived_entities(self) -> list[str]:
+        return self.mapping.derived_entities()
+
+    def extra_features(self, entity: str) -> dict[str, str]:
+        return self.mapping.extra_features(entity)
+
+    def quarantine_max_share(self) -> float | None:
+        return self.mapping.quarantine_max_share
+
     def fingerprint(self) -> dict[str, object]:
         here = Path(__file__).parent
         return {
             "mapping": hashlib.sha256(self.mapping.raw_text.encode()).hexdigest()[:16],
             "mapping_file": str(self.mapping.mapping_file),
             "files": [file_fingerprint(f.path) for f in self.mapping.files],
-            "code": code_fingerprint([here / "mapping.py", here / "mapping_config.py"]),
+            "code": code_fingerprint([here / "mapping.py", here / "mapping_config.py", here / "derive.py"]),
         }
 
     def build(self) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
@@ -86,6 +100,16 @@ class MappingSource(ParquetCachedSource):
                 time_col = ENTITIES[entity].time_column
                 good[PARTITION_TIME] = good[PARTITION_TIME].fillna(good[time_col])
             out[entity] = (good, pd.concat([b for _, b in pieces], ignore_index=True))
+        derive = self.mapping.derive
+        if derive.sessions and "events" in out:
+            good, bad = out["events"]
+            out["events"] = (assign_sessions(good, derive.inactivity_minutes), bad)
+        good_frames = {entity: frames[0] for entity, frames in out.items()}
+        origin = str(self.mapping.mapping_file)
+        if derive.users:
+            out["users"] = (derive_users(good_frames, origin), empty_frame("users", with_reason=True))
+        if derive.products:
+            out["products"] = (derive_products(good_frames, origin), empty_frame("products", with_reason=True))
         return out
 
 
@@ -212,6 +236,14 @@ def _check_data_columns(mapping_file: Path, fm: FileMapping) -> None:
     except (ValueError, UnicodeDecodeError, OSError) as exc:
         raise MappingError(f"{mapping_file}: {fm.where}: cannot read {fm.path} as {fm.format}: {exc}") from None
     where = "line 1, the header" if fm.format == "csv" and fm.csv.header else "its columns"
+    if fm.wide is not None:
+        melted = fm.wide.matches(available)
+        if not melted:
+            raise DataFileSchemaError(
+                f"{mapping_file}: {fm.where}.wide.columns: the pattern {fm.wide.pattern!r} matches no column of "
+                f"{fm.path} ({where}); available columns: {available[:20]}{' ...' if len(available) > 20 else ''}",
+                file=fm.path, column=fm.wide.pattern)
+        available = [c for c in available if c not in set(melted)] + [fm.wide.value, fm.wide.day]
     for column, key in fm.source_columns().items():
         if column not in available:
             renamed = close_match(column, available)
@@ -391,7 +423,8 @@ def parse_times(values: pd.Series, spec: TimestampSpec) -> pd.Series:
             pd.DataFrame({"year": spec.default_year, "month": month, "day": spec.default_day}), errors="coerce")
     elif spec.format in ("epoch_s", "epoch_ms"):
         parsed = pd.to_datetime(pd.to_numeric(values, errors="coerce"), unit=spec.format[-1] if spec.format ==
-                                "epoch_s" else "ms", errors="coerce")
+                                "epoch_s" else "ms", errors="coerce",
+                                origin=pd.Timestamp(spec.origin) if spec.origin else "unix")
     elif spec.format == "iso8601":
         parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=_has_offsets(values))
     else:
@@ -417,6 +450,8 @@ def _has_offsets(values: pd.Series) -> bool:
 def map_file(mapping_file: Path, fm: FileMapping) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Map one data file onto its entity: (rows with a parsed time, unparseable rows)."""
     data = read_data_file(fm, mapping_file)
+    if fm.wide is not None:
+        data = melt_wide(data, fm.wide)
     schema = ENTITIES[fm.entity]
     used = fm.source_columns()
     extra = [c for c in data.columns if c not in used and c not in META and c != SOURCE_ROW]
@@ -435,6 +470,8 @@ def map_file(mapping_file: Path, fm: FileMapping) -> tuple[pd.DataFrame, pd.Data
             if spec.kind == "column" and spec.matches is None and _is_bool(fm.entity, canonical):
                 out[canonical] = out[canonical].map(
                     lambda v: fm.boolean_map.get(str(v).strip().lower(), v) if v is not None else v)
+    if fm.features:
+        out["extra_features"] = pack_features(data, fm)
     raw_time = data[fm.timestamp.column]
     out[schema.time_column] = parse_times(raw_time, fm.timestamp)
     out[SOURCE_FILE] = str(fm.path)
@@ -455,6 +492,59 @@ def map_file(mapping_file: Path, fm: FileMapping) -> tuple[pd.DataFrame, pd.Data
     reasons = reasons.where(structural.isna(), structural.astype("string") + "; " + reasons)
     bad_rows = out[bad].assign(**{REASON: reasons.astype(object)})
     return out[~bad], bad_rows
+
+
+def melt_wide(data: pd.DataFrame, wide: WideSpec) -> pd.DataFrame:
+    """One row per source row and per-day column: ``wide.value`` = the cell, ``wide.day`` = its day.
+
+    The day is ISO text (``YYYY-MM-DD``), or the column name itself when it is not a date, so
+    the usual timestamp parsing quarantines it quoting the name. Rows keep their provenance
+    (data row and line of the wide row), ordered by source row, then column order.
+    """
+    columns = wide.matches([str(c) for c in data.columns])
+    if not columns:
+        return data.assign(**{wide.value: None, wide.day: None}).iloc[0:0]
+    ids = [c for c in data.columns if c not in set(columns)]
+    days = {c: _wide_day(c, wide) for c in columns}
+    order = {c: i for i, c in enumerate(columns)}
+    long = data.melt(id_vars=ids, value_vars=columns, var_name="_wide_column", value_name=wide.value)
+    long[wide.day] = long["_wide_column"].map(days)
+    long["_wide_order"] = long["_wide_column"].map(order)
+    long = long.sort_values([SOURCE_ROW, "_wide_order"], kind="stable")
+    return long.drop(columns=["_wide_column", "_wide_order"]).reset_index(drop=True)
+
+
+def _wide_day(column: str, wide: WideSpec) -> str:
+    match = re.fullmatch(wide.pattern, column)
+    if wide.date_format is None and match is not None and wide.start_date is not None:
+        return (wide.start_date + timedelta(days=int(match.group(1)) - wide.start_number)).isoformat()
+    try:
+        return pd.to_datetime(column, format=wide.date_format).date().isoformat()
+    except (ValueError, TypeError):
+        return column
+
+
+def pack_features(data: pd.DataFrame, fm: FileMapping) -> pd.Series:
+    """The declared feature columns as one JSON object per row, values as received.
+
+    Typed by the loader (``validate.type_extra_features``), so a bad value is quarantined
+    with the row instead of vanishing here.
+    """
+    names = list(fm.features)
+    frame = pd.DataFrame({name: data[spec.column] for name, spec in fm.features.items()}, index=data.index)
+    frame = frame.astype(object).where(frame.notna(), None)
+    rows = frame.itertuples(index=False, name=None)
+    return pd.Series([json.dumps(dict(zip(names, (_plain(v) for v in values), strict=True)), sort_keys=True)
+                      for values in rows], index=data.index, dtype=object)
+
+
+def _plain(value: object) -> object:
+    """JSON-able scalar: numpy numbers as Python numbers, anything else as text."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
 
 
 def _is_bool(entity: str, column: str) -> bool:

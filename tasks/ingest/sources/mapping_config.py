@@ -18,14 +18,32 @@ from typing import Any
 import yaml
 
 from tasks.ingest.errors import did_you_mean
-from tasks.ingest.schema import ENTITIES, EVENT_TYPES, PII_SOURCE_COLUMNS
+from tasks.ingest.pii import looks_like_pii_name
+from tasks.ingest.schema import (
+    ENTITIES,
+    EVENT_TYPES,
+    EXTRA_FEATURE_ENTITIES,
+    EXTRA_FEATURE_TYPES,
+    LOADER_FILLED,
+    PII_SOURCE_COLUMNS,
+)
 from tasks.ingest.sources.base import PII_BY_ENTITY
 
-TOP_KEYS = {"source_name", "description", "files"}
+TOP_KEYS = {"source_name", "description", "files", "quarantine_max_share", "users", "products", "sessions"}
 FILE_KEYS = {"path", "format", "csv", "entity", "columns", "timestamp", "event_type_map",
-             "boolean_map", "id_columns", "partition"}
+             "boolean_map", "id_columns", "partition", "wide", "features"}
+WIDE_KEYS = {"columns", "value", "day", "start_date", "start_number", "date_format"}
+DERIVE_KEYS = {"users": {"derive"}, "products": {"derive"}, "sessions": {"derive", "inactivity_minutes"}}
+# Entities whose user_id / product_id feed derived users / products.
+USER_CARRIERS = ("events", "order_lines", "transactions", "sessions")
+PRODUCT_CARRIERS = ("events", "order_lines", "daily_sales", "prices", "inventory")
+# Columns a file may map that are not columns of its entity, only carried to a derived entity:
+# a clickstream's category id becomes the category of the derived product.
+CARRIED = {"events": ("category",), "order_lines": ("category",)}
+DEFAULT_INACTIVITY_MINUTES = 30
+_FEATURE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 CSV_KEYS = {"delimiter", "encoding", "header", "names", "quotechar"}
-TIMESTAMP_KEYS = {"column", "format", "default_year", "default_day", "timezone"}
+TIMESTAMP_KEYS = {"column", "format", "default_year", "default_day", "timezone", "origin"}
 FORMATS = ("csv", "parquet")
 SPECIAL_TIME_FORMATS = ("iso8601", "month_name", "epoch_s", "epoch_ms")
 COLUMN_SPEC_KINDS = ("column", "constant", "row_number", "sum", "template")
@@ -56,6 +74,8 @@ class TimestampSpec:
     default_year: int | None = None
     default_day: int = 1
     timezone: str | None = None
+    # epoch_s/epoch_ms count from this instant (a data set's "seconds since the first row"); None: 1970-01-01.
+    origin: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,45 @@ class CsvOptions:
     header: bool = True
     names: tuple[str, ...] | None = None
     quotechar: str = '"'
+
+
+@dataclass(frozen=True)
+class WideSpec:
+    """Per-day columns (``d_1..d_N`` or date-named) melted into one row per source row and day.
+
+    Each melted row gets two new source columns: ``value`` (the cell) and ``day`` (its date,
+    a datetime): ``start_date + (N - start_number)`` days for a column whose ``columns``
+    pattern captures the number N, or the column name parsed with ``date_format``.
+    """
+
+    pattern: str
+    value: str = "value"
+    day: str = "day"
+    start_date: date | None = None
+    start_number: int = 1
+    date_format: str | None = None
+
+    def matches(self, available: list[str]) -> list[str]:
+        regex = re.compile(self.pattern)
+        return [c for c in available if regex.fullmatch(c)]
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A shop-specific model feature: the source column and its type (numeric|categorical)."""
+
+    column: str
+    type: str
+
+
+@dataclass(frozen=True)
+class DeriveSpec:
+    """Which entities the source derives from its own rows when it has no file for them."""
+
+    users: bool = False
+    products: bool = False
+    sessions: bool = False
+    inactivity_minutes: int = DEFAULT_INACTIVITY_MINUTES
 
 
 @dataclass(frozen=True)
@@ -81,6 +140,8 @@ class FileMapping:
     id_columns: tuple[str, ...] = ()
     # The daily partition this file delivers (a daily drop), or None: rows go by their own time.
     partition: date | None = None
+    wide: WideSpec | None = None
+    features: dict[str, FeatureSpec] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -92,6 +153,8 @@ class FileMapping:
         for canonical, spec in self.columns.items():
             for col in spec.source:
                 used.setdefault(col, f"{self.where}.columns.{canonical}")
+        for name, feature in self.features.items():
+            used.setdefault(feature.column, f"{self.where}.features.{name}")
         return used
 
 
@@ -102,9 +165,19 @@ class Mapping:
     files: tuple[FileMapping, ...]
     description: str = ""
     raw_text: str = ""
+    quarantine_max_share: float | None = None
+    derive: DeriveSpec = field(default_factory=DeriveSpec)
 
     def entities(self) -> list[str]:
-        return sorted({f.entity for f in self.files})
+        """Entities with a file plus the derived ones."""
+        return sorted({f.entity for f in self.files} | set(self.derived_entities()))
+
+    def derived_entities(self) -> list[str]:
+        return [e for e in ("users", "products") if getattr(self.derive, e)]
+
+    def extra_features(self, entity: str) -> dict[str, str]:
+        """Feature name -> type over every file of ``entity``."""
+        return {name: spec.type for f in self.files if f.entity == entity for name, spec in f.features.items()}
 
 
 def load_mapping(mapping_file: str | Path) -> Mapping:
@@ -154,8 +227,56 @@ class _Parser:
         files = doc["files"]
         if not isinstance(files, list) or not files:
             raise self.fail("files", "expected a non-empty list of files")
-        return Mapping(self.file, name, tuple(self.file_mapping(i, f) for i, f in enumerate(files)),
-                       str(doc.get("description") or ""), raw_text)
+        mapped = tuple(self.file_mapping(i, f) for i, f in enumerate(files))
+        return Mapping(self.file, name, mapped, str(doc.get("description") or ""), raw_text,
+                       self.share(doc.get("quarantine_max_share")), self.derive(doc, mapped))
+
+    def share(self, value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise self.fail("quarantine_max_share", f"expected a share between 0 and 1 (e.g. 0.05 for 5 %), "
+                            f"got {value!r}")
+        return float(value)
+
+    def derive(self, doc: dict, files: tuple[FileMapping, ...]) -> DeriveSpec:
+        """Derive users/products/sessions when no file provides them (unless ``derive: false``)."""
+        have = {f.entity for f in files}
+        specs = {}
+        for name, allowed in DERIVE_KEYS.items():
+            value = doc.get(name)
+            if value is None:
+                specs[name] = {}
+            elif isinstance(value, bool):
+                specs[name] = {"derive": value}
+            else:
+                specs[name] = self.keys(name, value, allowed)
+                if "derive" in specs[name] and not isinstance(specs[name]["derive"], bool):
+                    raise self.fail(f"{name}.derive", f"expected true or false, got {specs[name]['derive']!r}")
+        carriers = {"users": USER_CARRIERS, "products": PRODUCT_CARRIERS}
+        flags = {}
+        for name, column in (("users", "user_id"), ("products", "product_id")):
+            can = [f for f in files if f.entity in carriers[name] and column in f.columns]
+            wanted = specs[name].get("derive", name not in have and bool(can))
+            if wanted and name in have:
+                raise self.fail(f"{name}.derive", f"a file already provides {name!r}; derive only what no file has")
+            if wanted and not can:
+                raise self.fail(f"{name}.derive", f"no file maps {column!r} on any of {list(carriers[name])}, "
+                                f"so there is nothing to derive {name} from")
+            flags[name] = bool(wanted)
+        events = [f for f in files if f.entity == "events"]
+        unmapped = [f for f in events if "session_id" not in f.columns]
+        sessions = specs["sessions"].get("derive", bool(unmapped))
+        if unmapped and not sessions:
+            raise self.fail(f"{unmapped[0].where}.columns", "required column(s) ['session_id'] of 'events' are not "
+                            "mapped: map it, or derive sessions with `sessions: {derive: true, "
+                            "inactivity_minutes: 30}`")
+        if sessions and not events:
+            raise self.fail("sessions.derive", "sessions are derived from events, and no file maps 'events'")
+        minutes = specs["sessions"].get("inactivity_minutes", DEFAULT_INACTIVITY_MINUTES)
+        if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0:
+            raise self.fail("sessions.inactivity_minutes", f"expected a positive number of minutes, got {minutes!r}")
+        return DeriveSpec(flags["users"], flags["products"], bool(sessions), int(minutes))
 
     def expand(self, where: str, value: str) -> str:
         def replace(match: re.Match) -> str:
@@ -170,7 +291,12 @@ class _Parser:
 
     def file_mapping(self, i: int, spec: Any) -> FileMapping:
         where = f"files[{i}]"
-        spec = self.keys(where, spec, FILE_KEYS, {"path", "entity", "columns", "timestamp"})
+        spec = self.keys(where, spec, FILE_KEYS, {"path", "entity", "columns"})
+        wide = self.wide(f"{where}.wide", spec.get("wide"))
+        if "timestamp" not in spec:
+            if wide is None:
+                raise self.fail(where, "missing required key(s) ['timestamp']")
+            spec = {**spec, "timestamp": {"column": wide.day}}  # the melted day
         entity = self.text(f"{where}.entity", spec["entity"])
         if entity not in ENTITIES:
             raise self.fail(f"{where}.entity", f"unknown entity {entity!r}{did_you_mean(entity, list(ENTITIES))}; "
@@ -195,8 +321,68 @@ class _Parser:
                 raise self.fail(f"{where}.id_columns", f"{col!r} is not a column of {entity!r}; "
                                 f"columns are {ENTITIES[entity].column_names}")
         partition = self.partition(f"{where}.partition", spec.get("partition"))
+        features = self.features(f"{where}.features", entity, spec.get("features"))
         return FileMapping(i, path, fmt, entity, columns, timestamp, csv, event_map, bool_map, tuple(ids),
-                           partition)
+                           partition, wide, features)
+
+    def wide(self, where: str, spec: Any) -> WideSpec | None:
+        if spec is None:
+            return None
+        spec = self.keys(where, spec, WIDE_KEYS, {"columns"})
+        pattern = self.text(f"{where}.columns", spec["columns"])
+        try:
+            groups = re.compile(pattern).groups
+        except re.error as exc:
+            raise self.fail(f"{where}.columns", f"invalid regular expression: {exc}") from None
+        start = self.partition(f"{where}.start_date", spec.get("start_date"))
+        fmt = spec.get("date_format")
+        if groups == 1 and start is None:
+            raise self.fail(f"{where}.start_date", f"{pattern!r} captures the day number: give start_date, "
+                            "the date of day number start_number (default 1)")
+        if groups == 0 and not fmt:
+            raise self.fail(f"{where}.date_format", f"{pattern!r} captures no day number (e.g. '^d_(\\d+)$'): "
+                            "then the column names must be dates; give date_format (e.g. '%Y-%m-%d')")
+        if groups > 1:
+            raise self.fail(f"{where}.columns", f"{pattern!r} has {groups} groups; use one (the day number) or none")
+        number = spec.get("start_number", 1)
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise self.fail(f"{where}.start_number", f"expected an integer, got {number!r}")
+        return WideSpec(pattern, self.text(f"{where}.value", spec.get("value", "value")),
+                        self.text(f"{where}.day", spec.get("day", "day")), start, number,
+                        str(fmt) if fmt and groups == 0 else None)
+
+    def features(self, where: str, entity: str, spec: Any) -> dict[str, FeatureSpec]:
+        """``{name: numeric|categorical}`` or ``{name: {column: Src, type: numeric}}``; names PII-checked."""
+        if spec is None:
+            return {}
+        if entity not in EXTRA_FEATURE_ENTITIES:
+            raise self.fail(where, f"entity {entity!r} takes no extra features; they go on "
+                            f"{list(EXTRA_FEATURE_ENTITIES)}")
+        if not isinstance(spec, dict) or not spec:
+            raise self.fail(where, "expected a mapping feature name -> numeric | categorical")
+        out: dict[str, FeatureSpec] = {}
+        for name, value in spec.items():
+            key = f"{where}.{name}"
+            name = str(name)
+            if not _FEATURE_NAME.fullmatch(name):
+                raise self.fail(key, f"feature name {name!r}: use letters, digits and '_' (starting with a letter)")
+            if isinstance(value, str):
+                value = {"type": value}
+            value = self.keys(key, value, {"column", "type"}, {"type"})
+            column = self.text(f"{key}.column", value.get("column", name))
+            for label, candidate in (("name", name), ("source column", column)):
+                if looks_like_pii_name(candidate):
+                    raise self.fail(key, f"{label} {candidate!r} looks like personal data (e-mail, phone, card, IP, "
+                                    "name, address ...): personal data is never a model feature. Map e-mail, "
+                                    "name, IP or card number to their canonical columns (hashed), or leave the "
+                                    "column out")
+            type_ = value["type"]
+            if type_ not in EXTRA_FEATURE_TYPES:
+                raise self.fail(f"{key}.type", f"unknown feature type {type_!r}"
+                                f"{did_you_mean(str(type_), EXTRA_FEATURE_TYPES)}; use one of "
+                                f"{list(EXTRA_FEATURE_TYPES)}")
+            out[name] = FeatureSpec(column, type_)
+        return out
 
     def partition(self, where: str, value: Any) -> date | None:
         """A daily drop's day: YAML reads an unquoted 2025-03-10 as a date, a quoted one as text."""
@@ -251,16 +437,30 @@ class _Parser:
                 zoneinfo.ZoneInfo(str(tz))
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 raise self.fail(f"{where}.timezone", f"unknown time zone {tz!r} (use an IANA name)") from None
-        return TimestampSpec(self.text(f"{where}.column", spec["column"]), fmt, year, day, tz)
+        origin = spec.get("origin")
+        if origin is not None:
+            if fmt not in ("epoch_s", "epoch_ms"):
+                raise self.fail(f"{where}.origin", f"origin applies to the epoch_s/epoch_ms formats, not {fmt!r}")
+            try:
+                origin = datetime.fromisoformat(str(origin))
+            except ValueError:
+                raise self.fail(f"{where}.origin", f"expected a date or time (2013-09-01 or 2013-09-01T00:00:00), "
+                                f"got {origin!r}") from None
+        return TimestampSpec(self.text(f"{where}.column", spec["column"]), fmt, year, day, tz, origin)
 
     def columns(self, where: str, entity: str, spec: Any) -> dict[str, ColumnSpec]:
         if not isinstance(spec, dict) or not spec:
             raise self.fail(where, "expected a mapping canonical column -> source column or spec")
         schema = ENTITIES[entity]
-        allowed = set(schema.column_names) | set(PII_BY_ENTITY.get(entity, ()))
+        allowed = ((set(schema.column_names) - set(LOADER_FILLED.get(entity, ())))
+                   | set(PII_BY_ENTITY.get(entity, ())) | set(CARRIED.get(entity, ())))
         out: dict[str, ColumnSpec] = {}
         for canonical, value in spec.items():
             key = f"{where}.{canonical}"
+            if canonical in LOADER_FILLED.get(entity, ()):
+                hint = ("declare shop signals under `features:` on the file" if canonical == "extra_features"
+                        else "the loader sets it from 'amount'")
+                raise self.fail(key, f"{canonical!r} is filled by the loader, not mapped: {hint}")
             if canonical == schema.time_column:
                 raise self.fail(key, f"{canonical!r} is the time column of {entity!r}; map it under 'timestamp'")
             if canonical in PII_SOURCE_COLUMNS.values():
@@ -270,7 +470,9 @@ class _Parser:
                 raise self.fail(key, f"unknown canonical column {canonical!r} for entity {entity!r}"
                                 f"{did_you_mean(canonical, choices)}; columns are {choices}")
             out[canonical] = self.column_spec(key, value)
-        missing = [c for c in schema.required if c not in out and c != schema.time_column]
+        # events.session_id may be derived (checked with the top-level `sessions:` setting).
+        missing = [c for c in schema.required if c not in out and c != schema.time_column
+                   and (entity, c) != ("events", "session_id")]
         if missing:
             raise self.fail(where, f"required column(s) {missing} of {entity!r} are not mapped "
                             "(map a source column, a constant or a row_number)")
@@ -319,11 +521,30 @@ class _Parser:
         if "event_type" not in ENTITIES[entity].column_names:
             raise self.fail(where, f"entity {entity!r} has no event_type column")
         if not isinstance(spec, dict):
-            raise self.fail(where, "expected a mapping source value -> canonical event type")
-        for source_value, target in spec.items():
-            if target not in EVENT_TYPES:
-                raise self.fail(f"{where}.{source_value}", f"{target!r} is not an event type; use one of {list(EVENT_TYPES)}")
-        return {str(k): v for k, v in spec.items()}
+            raise self.fail(where, "expected a mapping source value -> canonical event type, or canonical event "
+                            "type -> [source values]")
+        out: dict[str, str] = {}
+        for key, target in spec.items():
+            if isinstance(target, list):  # purchase: [buy, order, checkout]
+                if key not in EVENT_TYPES:
+                    raise self.fail(f"{where}.{key}", f"{key!r} is not an event type{did_you_mean(str(key), EVENT_TYPES)}"
+                                    f"; with a list of source values the key is the canonical type, one of "
+                                    f"{list(EVENT_TYPES)}")
+                pairs = [(str(v), str(key)) for v in target]
+                if not pairs:
+                    raise self.fail(f"{where}.{key}", "expected at least one source value")
+            elif isinstance(target, str) and target in EVENT_TYPES:
+                pairs = [(str(key), target)]
+            else:
+                raise self.fail(f"{where}.{key}", f"{target!r} is not an event type"
+                                f"{did_you_mean(str(target), EVENT_TYPES)}; use one of {list(EVENT_TYPES)} "
+                                "(or a list of source values under a canonical type)")
+            for source_value, canonical in pairs:
+                if out.get(source_value, canonical) != canonical:
+                    raise self.fail(f"{where}.{key}", f"source value {source_value!r} is mapped to both "
+                                    f"{out[source_value]!r} and {canonical!r}")
+                out[source_value] = canonical
+        return out
 
     def boolean_map(self, where: str, spec: Any) -> dict[str, bool]:
         if not isinstance(spec, dict):

@@ -1,0 +1,253 @@
+"""``ecomflow map --infer FILE`` and ``ecomflow check-mapping MAPPING.yml``.
+
+A new user's first hour goes into writing the mapping YAML and then finding out, one DAG
+failure at a time, what their data cannot feed. ``infer_mapping`` proposes a mapping from a
+file's columns and a sample (a draft to review: names are guesses, stated as such);
+``check_mapping`` validates a mapping exactly as the pipeline will (the same parser and
+data-file checks) and lists which marts, feature sets and models will run on it and why
+the others will be skipped, from the same step -> entity tables the DAGs use
+(``tasks.applicability``).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import yaml
+
+from tasks.applicability import FEATURE_INPUTS, MART_INPUTS, MODEL_INPUTS
+from tasks.ingest.pii import looks_like_pii_name
+from tasks.ingest.schema import EVENT_TYPES, PII_SOURCE_COLUMNS
+
+SAMPLE_ROWS = 2000
+_EVENT_WORDS = {"view": ("view", "pv", "detail", "page_view", "impression", "click"),
+                "cart": ("cart", "addtocart", "add_to_cart", "atc", "basket", "fav", "favourite", "favorite",
+                         "wishlist"),
+                "purchase": ("purchase", "buy", "order", "checkout", "transaction", "sale"),
+                "search": ("search", "query")}
+_ID_ROLES = (("user_id", ("user", "customer", "visitor", "client", "member", "account", "cust")),
+             ("product_id", ("item", "product", "sku", "article", "stockcode")),
+             ("session_id", ("session", "sess")),
+             ("transaction_id", ("txn", "transaction", "trans", "payment")),
+             ("order_id", ("order", "invoice", "basket")),
+             ("store_id", ("store", "shop", "location", "dept")),
+             ("category", ("category", "cat")))
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name)).lower()).strip("_")
+
+
+def read_sample(path: Path) -> tuple[pd.DataFrame, dict]:
+    """The first rows as text (CSV, delimiter sniffed) or native values (Parquet), and CSV options."""
+    if ".parquet" in [s.lower() for s in path.suffixes]:
+        return pq.ParquetFile(path).read_row_group(0).to_pandas().head(SAMPLE_ROWS), {}
+    head = path.read_bytes()[:65536].decode("utf-8", errors="replace") if path.suffix != ".gz" else None
+    delimiter = ","
+    if head:
+        try:
+            delimiter = csv.Sniffer().sniff(head.split("\n", 1)[0], delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    frame = pd.read_csv(path, sep=delimiter, dtype=str, nrows=SAMPLE_ROWS, keep_default_na=False)
+    return frame.replace({"": None}), ({"delimiter": delimiter} if delimiter != "," else {})
+
+
+def _time_format(values: pd.Series) -> str | None:
+    """A format the sample parses with (>= 95 % of non-empty values), or None."""
+    sample = values.dropna().astype(str).head(500)
+    if sample.empty:
+        return None
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S %Z", "%Y-%m-%d", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M",
+                "%d/%m/%Y", "%m/%d/%Y", "iso8601"):
+        parsed = pd.to_datetime(sample, format="ISO8601" if fmt == "iso8601" else fmt, errors="coerce")
+        if parsed.notna().mean() >= 0.95:
+            return fmt
+    return None
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    sample = values.dropna().head(500)
+    return not sample.empty and pd.to_numeric(sample, errors="coerce").notna().mean() >= 0.95
+
+
+def _wide_spec(columns: list[str]) -> dict | None:
+    numbered = [c for c in columns if re.fullmatch(r"d_\d+", c)]
+    if len(numbered) >= 7:
+        return {"columns": r"^d_(\d+)$", "value": "units", "start_date": "YYYY-MM-DD  # the date of d_1 (check!)"}
+    dated = [c for c in columns if pd.notna(pd.to_datetime(c, format="%Y-%m-%d", errors="coerce"))]
+    if len(dated) >= 7:
+        return {"columns": r"^\d{4}-\d\d-\d\d$", "value": "units", "date_format": "%Y-%m-%d"}
+    return None
+
+
+def infer_mapping(path: str | Path) -> str:
+    """A proposed mapping YAML for one data file (a draft: every guess is marked for review)."""
+    path = Path(path).expanduser().resolve()
+    sample, csv_options = read_sample(path)
+    columns = [str(c) for c in sample.columns]
+    lower = {c: _norm(c) for c in columns}
+    notes: list[str] = []
+    wide = _wide_spec(columns)
+    roles: dict[str, str] = {}
+    for canonical, words in _ID_ROLES:
+        for col in columns:
+            if col in roles.values() or col in PII_SOURCE_COLUMNS:
+                continue
+            tokens = set(lower[col].split("_"))
+            if tokens & set(words) and (canonical == "category" or tokens & {"id", "code", "no", "key"}
+                                        or lower[col] in words):
+                roles[canonical] = col
+                break
+    event_col, event_map = None, {}
+    for col in columns:
+        values = {str(v).strip().lower() for v in sample[col].dropna().unique()[:50]}
+        hits = {t: sorted(v for v in values if v in words) for t, words in _EVENT_WORDS.items()}
+        if 1 < len(values) <= 20 and sum(map(len, hits.values())) >= max(2, len(values) // 2):
+            event_col, event_map = col, {t: v for t, v in hits.items() if v}
+            break
+    time_col, time_fmt = None, None
+    for col in sorted(columns, key=lambda c: not re.search(r"time|date|ts|_at$|day|week", lower[c])):
+        if wide or col in roles.values():
+            break
+        fmt = _time_format(sample[col])
+        if fmt:
+            time_col, time_fmt = col, fmt
+            break
+    if time_col is None and not wide:
+        offset = next((c for c in columns if lower[c] in ("time", "step", "seconds", "offset")
+                       and _is_numeric(sample[c])), None)
+        if offset:
+            time_col, time_fmt = offset, "epoch_s"
+            notes.append(f"{offset!r} looks like seconds since the data set's start: set timestamp.origin")
+    named = {lower[c]: c for c in columns}
+    amount = next((named[n] for n in ("amount", "transaction_amount", "amt", "value") if n in named), None)
+    price = next((named[n] for n in ("price", "unit_price", "sell_price", "cost") if n in named), None)
+    quantity = next((named[n] for n in ("quantity", "qty", "units", "sales", "weekly_sales", "units_sold")
+                     if n in named), None)
+    label = next((named[n] for n in ("class", "is_fraud", "fraud", "label", "isfraud") if n in named), None)
+
+    if wide:
+        entity = "daily_sales"
+    elif event_col:
+        entity = "events"
+    elif label or (amount and not quantity):
+        entity = "transactions"
+    elif quantity and roles.get("order_id"):
+        entity = "order_lines"
+    elif quantity:
+        entity = "daily_sales"
+    else:
+        entity = "events"
+        notes.append("could not tell the entity: guessed events")
+    mapped: dict[str, object] = {}
+    if entity == "events":
+        mapped.update({"event_id": {"row_number": True, "prefix": "e"}})
+        for key in ("user_id", "product_id", "session_id", "category"):
+            if key in roles:
+                mapped[key] = roles[key]
+        if event_col:
+            mapped["event_type"] = event_col
+        else:
+            mapped["event_type"] = {"constant": "view"}
+            notes.append("no event-type column found: every row is a 'view'")
+        if price:
+            mapped["price"] = price
+    elif entity == "transactions":
+        mapped["transaction_id"] = (roles.get("transaction_id") or roles.get("order_id")
+                                    or {"row_number": True, "prefix": "t"})
+        mapped["user_id"] = roles.get("user_id") or {"constant": "unknown"}
+        mapped["amount"] = amount or "AMOUNT_COLUMN"
+        if label:
+            mapped["is_fraud"] = label
+    elif entity == "order_lines":
+        mapped.update({"order_id": roles["order_id"], "line_number": {"row_number": True,
+                       "within": [roles["order_id"]]}, "product_id": roles.get("product_id", "PRODUCT_COLUMN"),
+                       "quantity": quantity, "unit_price": price or "PRICE_COLUMN"})
+        if "user_id" in roles:
+            mapped["user_id"] = roles["user_id"]
+    else:
+        mapped.update({"product_id": roles.get("product_id", "PRODUCT_COLUMN"),
+                       "store_id": roles.get("store_id") or {"constant": "all"},
+                       "units": "units" if wide else quantity})
+        if price:
+            mapped["price"] = price
+    used = {v for v in mapped.values() if isinstance(v, str)} | {time_col, event_col}
+    features = {}
+    if entity in ("events", "transactions"):
+        for col in columns:
+            if col in used or col == label or looks_like_pii_name(col) or col in PII_SOURCE_COLUMNS:
+                continue
+            if _is_numeric(sample[col]):
+                features[col] = "numeric"
+            elif sample[col].nunique() <= 50:
+                features[col] = "categorical"
+    spec: dict[str, object] = {"path": str(path), "entity": entity}
+    if csv_options:
+        spec["csv"] = csv_options
+    if wide:
+        spec["wide"] = wide
+    elif time_col:
+        spec["timestamp"] = {"column": time_col, "format": time_fmt}
+        if time_fmt == "epoch_s" and notes and "origin" in notes[-1]:
+            spec["timestamp"]["origin"] = "YYYY-MM-DD"
+    else:
+        spec["timestamp"] = {"column": "TIME_COLUMN", "format": "iso8601"}
+        notes.append("no time column found: set timestamp.column and format")
+    spec["columns"] = mapped
+    if event_map:
+        spec["event_type_map"] = event_map
+        unknown = sorted({str(v).strip() for v in sample[event_col].dropna().unique()}
+                         - {v for vs in event_map.values() for v in vs} - set(EVENT_TYPES), key=str.lower)
+        if unknown:
+            notes.append(f"event values not mapped (they would be quarantined): {unknown[:10]}")
+    if features:
+        spec["features"] = features
+    ids = [k for k in ("user_id", "product_id", "session_id") if k in mapped and isinstance(mapped[k], str)]
+    if ids:
+        spec["id_columns"] = ids
+    doc = {"source_name": re.sub(r"[^A-Za-z0-9_.-]+", "_", path.name.split(".")[0]) or "my_shop", "files": [spec]}
+    header = [f"# Proposed by `ecomflow map --infer {path.name}` from its first {len(sample)} rows: a draft.",
+              "# Review every guess, then check it with `ecomflow check-mapping <this file>`."]
+    header += [f"# NOTE: {n}" for n in notes]
+    return "\n".join(header) + "\n" + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def check_mapping(mapping_file: str | Path) -> str:
+    """Validate a mapping as the pipeline will, and say what will and won't run on it (raises MappingError)."""
+    from tasks.ingest.sources.mapping import MappingSource
+
+    source = MappingSource(mapping_file)
+    mapping = source.mapping
+    provided = set(source.entities())
+    derived = set(source.derived_entities())
+    lines = [f"{mapping.mapping_file}: valid mapping for source {mapping.source_name!r}", "",
+             "entities:"]
+    for entity in sorted(provided):
+        files = [f"{f.where} {f.path.name}" for f in mapping.files if f.entity == entity]
+        how = ", ".join(files) if files else "derived from the other entities (first seen)"
+        extra = mapping.extra_features(entity)
+        lines.append(f"  {entity:<13} {how}" + (f"; extra features {extra}" if extra else ""))
+    if mapping.derive.sessions:
+        lines.append(f"  events.session_id: derived where missing ({mapping.derive.inactivity_minutes} min "
+                     "inactivity per user)")
+    limit = mapping.quarantine_max_share
+    lines.append(f"  quarantine limit: {limit:.1%} (this mapping)" if limit is not None
+                 else "  quarantine limit: ECOMFLOW_QUARANTINE_MAX_SHARE (default 1%)")
+    for title, table in (("marts", MART_INPUTS), ("feature sets", FEATURE_INPUTS), ("models", MODEL_INPUTS)):
+        lines += ["", f"{title}:"]
+        for step, needs in table.items():
+            have = [e for e in needs if e in provided]
+            if have:
+                lines.append(f"  will run   {step:<22} from {', '.join(have)}"
+                             + (" (derived)" if set(have) <= derived else ""))
+            else:
+                lines.append(f"  will skip  {step:<22} needs {' or '.join(needs)}, which this mapping does "
+                             "not provide")
+    lines += ["", "(a step that will run still skips at run time when its entities load no rows before the "
+              "as-of instant)"]
+    return "\n".join(lines)
