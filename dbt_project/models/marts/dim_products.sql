@@ -11,26 +11,38 @@ events as (
 ),
 
 seen as (
-    select product_id, event_at as seen_at, category from events where product_id is not null
+    select
+        product_id,
+        event_at as seen_at,
+        category
+    from events
+    where product_id is not null
     union all
-    select product_id, ordered_at as seen_at, cast(null as text) as category
+    select
+        product_id,
+        ordered_at as seen_at,
+        cast(null as text) as category
     from {{ ref('int_order_lines_enriched') }}
     where product_id is not null
 ),
 
 first_seen as (
-    select product_id, min(seen_at) as first_seen_at
+    select
+        product_id,
+        min(seen_at) as first_seen_at
     from seen
     group by product_id
 ),
 
 latest_category as (
-    select product_id, category
+    select
+        product_id,
+        category
     from (
         select
             product_id,
             category,
-            row_number() over (partition by product_id order by seen_at desc, category) as category_rank
+            row_number() over (partition by product_id order by seen_at desc, category asc) as category_rank
         from seen
         where category is not null
     ) as ranked

@@ -10,17 +10,28 @@ first_orders as (
 ),
 
 seen as (
-    select user_id, first_seen_at as seen_at from first_orders
+    select
+        user_id,
+        first_seen_at as seen_at
+    from first_orders
     union all
-    select user_id, event_at as seen_at from {{ ref('stg_raw__events') }} where user_id is not null
+    select
+        user_id,
+        event_at as seen_at
+    from {{ ref('stg_raw__events') }}
+    where user_id is not null
     union all
-    select user_id, transaction_at as seen_at
+    select
+        user_id,
+        transaction_at as seen_at
     from {{ ref('stg_raw__transactions') }}
     where user_id is not null
 ),
 
 first_seen as (
-    select user_id, min(seen_at) as first_seen_at
+    select
+        user_id,
+        min(seen_at) as first_seen_at
     from seen
     group by user_id
 ),

@@ -1,6 +1,7 @@
 -- One row per transaction_id: the copy from the latest partition wins.
 with source as (
-    select * from {{ source('raw', 'transactions') }} {{ as_of_filter() }}
+    select * from {{ source('raw', 'transactions') }}
+    {{ as_of_filter() }}
 ),
 
 renamed as (
@@ -18,8 +19,10 @@ renamed as (
         cast(is_fraud as boolean) as is_fraud,
         cast(transaction_at as timestamp) as transaction_at,
         -- kept, not quarantined: zero-amount authorisations are a card-testing signal (loader sets the flag)
-        coalesce({{ optional_column(source('raw', 'transactions'), 'is_non_positive_amount', 'boolean') }},
-                 cast(amount as double precision) <= 0) as is_non_positive_amount,
+        coalesce(
+            {{ optional_column(source('raw', 'transactions'), 'is_non_positive_amount', 'boolean') }},
+            cast(amount as double precision) <= 0
+        ) as is_non_positive_amount,
         -- the shop's own signals declared in the mapping (`features:`), a JSON object as text
         {{ optional_column(source('raw', 'transactions'), 'extra_features', 'text') }} as extra_features,
         cast(dt as date) as dt,
