@@ -6,8 +6,8 @@ the learned hybrid (``strategy`` ``model``), or, when the version's training fou
 a baseline better than the learned model on the holdout, that baseline
 (``item_knn``, ``session_knn``, ``ease`` or ``popularity``; rebuilt here from the
 interactions before the list's instant, exactly as it was evaluated). Their rows'
-``model_version`` is the registry version for ``model`` and
-``recommender-<baseline>-<date>-<hash>`` for a baseline. The
+``model_version`` is the champion's registry version (``recommender-baseline_<name>-...``
+for a served baseline). The
 others (new users, or only unknown items) get a popularity list: the popularity
 of their K-means segment when ``features.user_profile`` has a ``segment`` for
 them and that segment interacted with something in the popularity window, else
@@ -36,7 +36,6 @@ from tasks.train.recommender import (
     popularity,
     recommend,
     served_policy,
-    served_version,
 )
 
 log = logging.getLogger(__name__)
@@ -93,12 +92,11 @@ def build_recommendations(as_of_date: date) -> tuple[pd.DataFrame, str]:
     recs = recommend(ranker, vocab, cfg, inter, active, end, lists, device, TOP_K, user_list,
                      strategy=f"served:{strategy}")
     served = recs["strategy"].str.startswith("served:")
-    version = served_version(entry.version, strategy)
     recs["strategy"] = recs["strategy"].where(~served, strategy).str.split(":").str[0]
-    recs["model_version"] = recs["strategy"].map(FALLBACK_VERSIONS).where(~served, version)
+    recs["model_version"] = recs["strategy"].map(FALLBACK_VERSIONS).where(~served, entry.version)
     counts = recs.drop_duplicates("user_id")["strategy"].value_counts().to_dict()
     log.info("recommendations %s: %d active users by strategy %s with %s", as_of_date, len(active), counts,
-             version)
+             entry.version)
     return recs.sort_values(["user_id", "rank"], kind="stable").reset_index(drop=True), entry.version
 
 

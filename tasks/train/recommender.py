@@ -42,10 +42,11 @@ Recipe (``train(as_of_date, run_id)``)::
    mix carries the model; on longer histories (synthetic S) it matters.
 4. Baselines on the same queries/targets (``tasks/train/ranking_baselines.py``):
    popularity, item-kNN (co-occurrence), recency-aware session kNN and EASE.
-   Baselines are candidates: when the best one beats the hybrid on HR@10 (ties:
-   NDCG@10) the version records that baseline as its ``strategy`` and registers
-   *its* metrics, and scoring serves that baseline (``policy_ranker``) with
-   ``model_version`` ``recommender-<baseline>-<date>-<hash>``.
+   Baselines are candidates through the registry's shared mechanism
+   (``recipe.save_and_register(servable=...)``, docs/CONTRACTS.md "Served baselines"):
+   when the best one beats the hybrid on HR@10 it is registered as its own version
+   ``recommender-baseline_<name>-<date>-<hash>`` and scoring serves that baseline
+   (``policy_ranker``); the serving rows carry that registry version.
 5. Metrics: HR@10 (main), NDCG@10, MRR@20, catalogue coverage@10.
 
 ``exclude_seen`` (default False) removes items already in a user's history from
@@ -103,7 +104,7 @@ from tasks.train.ranking_baselines import (
     policy_scores,
     top_k_items,
 )
-from tasks.train.recipe import save_and_register
+from tasks.train.recipe import ServableBaseline, save_and_register, winning_baseline
 from tasks.warehouse import read_frame, table_exists
 
 log = logging.getLogger(__name__)
@@ -884,25 +885,17 @@ class Fitted:
 
     @property
     def strategy(self) -> str:
-        """What this version serves: ``model`` unless a baseline beats it on the main metric
-        (then that baseline, so what is served is never below the best baseline)."""
-        return choose_strategy(self.metrics, self.baselines)
-
-    @property
-    def served_metrics(self) -> dict[str, float]:
-        return self.metrics if self.strategy == "model" else self.baselines[self.strategy]
+        """What registering this fit serves: ``model``, or the baseline the registry's rule
+        (``recipe.winning_baseline``) picks because it beats the model on the main metric."""
+        winner = winning_baseline(self.metrics, self.baselines, servable_baselines(self.baselines),
+                                  MAIN_METRIC, higher_is_better=True)
+        return "model" if winner is None else winner.name
 
 
-def choose_strategy(metrics: dict[str, float], baselines: dict[str, dict[str, float]]) -> str:
-    """``model`` when it is at least as good as every baseline on the main metric (ties by
-    NDCG@10), else the best baseline's name."""
-    def key(m: dict[str, float]) -> tuple[float, float]:
-        return (float(m.get(MAIN_METRIC, float("-inf"))), float(m.get("ndcg_at_10", float("-inf"))))
-
-    best = max(sorted(baselines), key=lambda n: key(baselines[n]), default=None)
-    if best is None or key(metrics) >= key(baselines[best]):
-        return "model"
-    return best
+def servable_baselines(baselines: dict[str, dict[str, float]]) -> list[ServableBaseline]:
+    """Every baseline ``policy_ranker`` can rebuild at scoring time (they need no fitted
+    state: the neighbourhoods are recomputed from the interactions before the list's date)."""
+    return [ServableBaseline(name) for name in BASELINES if name in baselines]
 
 
 def training_budget(chunks: TrainChunks, cfg: RecommenderConfig) -> tuple[np.ndarray, int]:
@@ -1027,17 +1020,6 @@ def served_policy(art: Artefact) -> tuple[str, dict[str, float]]:
     return str(pre.get("strategy", "model")), dict(pre.get("fusion", {"sasrec": 1.0}))
 
 
-def served_version(version: str, strategy: str) -> str:
-    """The ``model_version`` on serving rows: the registry version, or for a served baseline
-    ``recommender-<baseline>-<date>-<hash>`` so a reader sees which policy made the list."""
-    if strategy == "model":
-        return version
-    prefix = f"{MODEL_NAME}-"
-    if f"-baseline_{strategy}-" in version:  # already a baseline's own registry version
-        return version
-    return f"{prefix}{strategy}-{version[len(prefix):]}" if version.startswith(prefix) else f"{version}-{strategy}"
-
-
 def recommend(model: SASRec | Ranker, vocab: list[str], cfg: RecommenderConfig, inter: pd.DataFrame,
               users: list[str], at: datetime, fallbacks: dict[str, pd.Series], device: torch.device, k: int,
               user_fallback: dict[str, str] | None = None, batch_size: int = 2048,
@@ -1085,11 +1067,10 @@ def train(as_of_date: date, run_id: str, cfg: RecommenderConfig | None = None) -
     """Recipe: window -> interactions -> adaptive split -> fit on pre-holdout -> evaluate the
     hybrid and every baseline -> serve the better of (model, best baseline) -> register.
 
-    What is registered (metrics, promotion) is the *served* policy: when a baseline
-    beats the learned model on the holdout, the artefact records that baseline as its
-    ``strategy`` (``preprocessing``) and its metrics are the registered ones, so a
-    learned model that loses to item-kNN is never served. (The registry's own
-    "baseline as servable candidate" mechanism can replace this once it lands.)
+    Every baseline is a servable candidate (``servable_baselines``): when one beats the
+    learned model on the holdout, ``save_and_register`` registers it as its own version and
+    that version faces the champion, so a learned model that loses to item-kNN is never
+    served.
     """
     cfg = cfg or RecommenderConfig()
     device = pick_device()
@@ -1110,12 +1091,6 @@ def train(as_of_date: date, run_id: str, cfg: RecommenderConfig | None = None) -
         fitted = fit_and_evaluate(inter, split, end, cfg, device, products, fusion_days=plan.holdout_days)
     except ValueError as exc:
         return TrainResult.skipped(MODEL_NAME, str(exc), window)
-    strategy = fitted.strategy
-    if strategy != "model":
-        log.warning("recommender: the learned model (%s=%.4f) loses to %s (%.4f) on the holdout; this "
-                    "version serves %s", MAIN_METRIC, fitted.metrics[MAIN_METRIC], strategy,
-                    fitted.baselines[strategy][MAIN_METRIC], strategy)
-
     def evaluate_champion(art: Artefact) -> dict[str, float]:
         # Same targets, fallback list and exclusion; the champion's own policy, vocabulary and
         # history length, its neighbourhood components rebuilt on the new training data.
@@ -1130,14 +1105,13 @@ def train(as_of_date: date, run_id: str, cfg: RecommenderConfig | None = None) -
     return save_and_register(
         model_name=MODEL_NAME, as_of_date=as_of_date, run_id=run_id, cfg=cfg, window=window,
         model=fitted.model,
-        preprocessing={"vocab": fitted.vocab, **fitted.side.to_dict(), "strategy": strategy,
+        preprocessing={"vocab": fitted.vocab, **fitted.side.to_dict(), "strategy": "model",
                        "fusion": fitted.fusion,
                        "features": ["item_history", "category", "price_band", "title_description_hashed"]},
-        metrics=fitted.served_metrics, baselines=fitted.baselines,
+        metrics=fitted.metrics, baselines=fitted.baselines, servable=servable_baselines(fitted.baselines),
         main_metric=MAIN_METRIC, higher_is_better=True, evaluate_champion=evaluate_champion,
         extra_metrics={"loss_history": fitted.loss_history, "split": split.isoformat(),
                        "holdout_days": plan.holdout_days, "span_days": plan.span_days,
-                       "strategy": strategy, "fusion": fitted.fusion,
-                       "learned_model_metrics": fitted.metrics, "sasrec_metrics": fitted.sasrec_metrics,
+                       "fusion": fitted.fusion, "sasrec_metrics": fitted.sasrec_metrics,
                        "protocol": plan.protocol},
     )

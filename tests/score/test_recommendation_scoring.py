@@ -49,9 +49,9 @@ def test_each_user_gets_model_segment_or_global_popularity(isolated_home) -> Non
     warm = by_user.drop(index=["cold-seg", "cold-plain"])
     # Warm users get the policy training chose to serve (the model, or a baseline that beat it
     # on this tiny shop), labelled with it.
-    strategy = load_artefact(registry.champion("recommender").artefact_uri).preprocessing["strategy"]
+    strategy, _ = recommender.served_policy(load_artefact(registry.champion("recommender").artefact_uri))
     assert set(warm["strategy"]) == {strategy}
-    assert set(warm["model_version"]) == {recommender.served_version(result.version, strategy)}
+    assert set(warm["model_version"]) == {result.version}
     assert recs["model_version"].notna().all()
 
     # The segment list is popularity among the segment's users only.

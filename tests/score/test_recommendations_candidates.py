@@ -31,19 +31,29 @@ def test_a_model_that_loses_is_registered_and_served_as_the_best_baseline(isolat
     _load_events(5)
     result = recommender.train(D, "train-1", CRIPPLED)
     assert result.status == "champion"
-    name = max(result.baseline_metrics, key=lambda n: (result.baseline_metrics[n]["hr_at_10"],
-                                                       result.baseline_metrics[n]["ndcg_at_10"]))
     art = load_artefact(registry.champion("recommender").artefact_uri)
-    assert art.preprocessing["strategy"] == name != "model"
-    # What is registered (and compared at promotion) is the served policy.
-    assert result.metrics == result.baseline_metrics[name]
-    assert art.extra_metrics["learned_model_metrics"]["hr_at_10"] < result.metrics["hr_at_10"]
+    strategy = art.preprocessing["serving_strategy"]
+    assert strategy.startswith("baseline:")
+    name = strategy.split(":", 1)[1]
+    assert name in recommender.BASELINES
+    assert result.version.startswith(f"recommender-baseline_{name}-")
+    # What is registered (and compared at promotion) is the served policy: the best of every
+    # baseline, strictly above the learned model.
+    rivals = result.baseline_metrics
+    learned = rivals[f"learned:{recommender.MODEL_NAME}"]
+    assert learned == art.extra_metrics["learned_metrics"]
+    assert learned["hr_at_10"] < result.metrics["hr_at_10"]
+    assert all(m["hr_at_10"] <= result.metrics["hr_at_10"] for m in rivals.values())
+    assert set(rivals) | {name} == set(recommender.BASELINES) | {f"learned:{recommender.MODEL_NAME}"}
     assert "holdout = last 6 day(s)" in art.extra_metrics["protocol"]  # 30-day source: 20 % of it
+    # The learned version was registered too, and rejected.
+    learned_entry = [e for e in registry.entries("recommender") if e.version == art.extra_metrics["learned_version"]]
+    assert len(learned_entry) == 1 and learned_entry[0].status != "champion"
 
     recs, version = scoring.build_recommendations(D)
     assert version == result.version
     assert set(recs["strategy"]) == {name}
-    assert set(recs["model_version"]) == {f"recommender-{name}-{result.version.removeprefix('recommender-')}"}
+    assert set(recs["model_version"]) == {result.version}
 
     # The served lists are the baseline's own, rebuilt from every interaction before D.
     inter = recommender.interactions_from_frames(read_frame("SELECT * FROM marts.fct_events"), pd.DataFrame(),
@@ -59,14 +69,14 @@ def test_a_model_that_loses_is_registered_and_served_as_the_best_baseline(isolat
     # Scoring writes the rows with those labels.
     n = scoring.score_recommendations(D, "run-1")
     served = read_frame("SELECT model_version FROM serving.recommendations")
-    assert n == len(served) and served["model_version"].str.startswith(f"recommender-{name}-").all()
+    assert n == len(served) and (served["model_version"] == result.version).all()
 
 
 def test_a_model_that_wins_is_served_as_the_model(isolated_home) -> None:
     _load_events(6)
     result = recommender.train(D, "train-1", SMALL)
     art = load_artefact(registry.champion("recommender").artefact_uri)
-    assert art.preprocessing["strategy"] == "model"
+    assert art.preprocessing["strategy"] == "model" and art.serving_strategy == registry.LEARNED
     assert result.metrics["hr_at_10"] > max(b["hr_at_10"] for b in result.baseline_metrics.values())
     assert np.isfinite(list(art.preprocessing["fusion"].values())).all()
     recs, _ = scoring.build_recommendations(D)

@@ -37,16 +37,20 @@ def test_holdout_follows_the_data_span() -> None:
     assert rec.plan_split(_inter(60, end), end, rec.RecommenderConfig(holdout_fraction=0.05)).holdout_days == 3
 
 
-def test_choose_strategy_serves_a_baseline_that_beats_the_model() -> None:
-    base = {"item_knn": {"hr_at_10": 0.30, "ndcg_at_10": 0.2}, "popularity": {"hr_at_10": 0.1, "ndcg_at_10": 0.1}}
-    assert rec.choose_strategy({"hr_at_10": 0.29, "ndcg_at_10": 0.3}, base) == "item_knn"
-    assert rec.choose_strategy({"hr_at_10": 0.31, "ndcg_at_10": 0.1}, base) == "model"
-    assert rec.choose_strategy({"hr_at_10": 0.30, "ndcg_at_10": 0.21}, base) == "model"  # tie: NDCG decides
-    assert rec.choose_strategy({"hr_at_10": 0.30, "ndcg_at_10": 0.19}, base) == "item_knn"
-    assert rec.choose_strategy({"hr_at_10": 0.0}, {}) == "model"
-    assert rec.served_version("recommender-2024-03-01-abcd1234", "item_knn") == \
-        "recommender-item_knn-2024-03-01-abcd1234"
-    assert rec.served_version("recommender-2024-03-01-abcd1234", "model") == "recommender-2024-03-01-abcd1234"
+def test_every_baseline_is_a_servable_candidate_and_one_that_beats_the_model_wins() -> None:
+    from tasks.train.recipe import winning_baseline
+
+    base = {"item_knn": {"hr_at_10": 0.30}, "popularity": {"hr_at_10": 0.1}, "ease": {"hr_at_10": 0.2}}
+    assert [b.name for b in rec.servable_baselines(base)] == ["popularity", "item_knn", "ease"]
+
+    def pick(hr: float) -> str | None:
+        winner = winning_baseline({"hr_at_10": hr}, base, rec.servable_baselines(base), "hr_at_10", True)
+        return None if winner is None else winner.name
+
+    assert pick(0.29) == "item_knn"
+    assert pick(0.31) is None
+    assert pick(0.30) is None  # a tie goes to the learned model
+    assert rec.servable_baselines({}) == []
 
 
 def test_hybrid_beats_every_baseline_on_a_short_clickstream() -> None:
