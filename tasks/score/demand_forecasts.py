@@ -2,9 +2,9 @@
 horizon (in periods of the data's grain: days, weeks or months) from as_of_date.
 
 The champion is whatever won on the holdout: the learned model or a statsforecast
-baseline (``preprocessing['served']`` in its artefact); ``model_version`` on every
-row is the registry version, which names a served baseline
-(``demand_forecaster-seasonal_naive-<date>-<hash>``). ``item_id`` is the series key:
+baseline (``serving_strategy = baseline:<name>`` in its artefact); ``model_version`` on
+every row is the registry version, which names a served baseline
+(``demand_forecaster-baseline_seasonal_naive-<date>-<hash>``). ``item_id`` is the series key:
 the product, or ``product@location`` when the source has locations (until the
 serving contract gets a ``location_id`` column).
 

@@ -40,9 +40,11 @@ Recipe (``train(as_of_date, run_id)``)::
 6. Metrics (finite values only -- an undefined metric is absent, never NaN): WAPE
    of P50 (main), MASE (scaled by the grain's in-sample seasonal-naive MAE), P10-P90
    coverage, mean pinball, ``price_wape`` (only when the source has prices).
-7. Candidates: the learned model and the best baseline on WAPE. The winner is
-   registered (``served`` in the artefact); a baseline winner's version reads
-   ``demand_forecaster-<baseline>-<date>-<hash>`` and scoring serves its forecasts.
+7. Candidates: every baseline is servable through the registry's shared mechanism
+   (``recipe.save_and_register(servable=...)``, docs/CONTRACTS.md "Served baselines"):
+   a baseline that beats the learned model on WAPE is registered as its own version
+   ``demand_forecaster-baseline_<name>-<date>-<hash>`` (``serving_strategy``
+   ``baseline:<name>``) and scoring serves its forecasts.
 """
 
 from __future__ import annotations
@@ -60,7 +62,6 @@ import torch
 from torch import nn
 
 from tasks.train import forecast_baselines as fb
-from tasks.train import registry
 from tasks.train.common import (
     Artefact,
     DataWindow,
@@ -69,14 +70,12 @@ from tasks.train.common import (
     as_of_instant,
     config_from_dict,
     fit,
-    make_version,
     pick_device,
-    save_artefact,
     setup_torch,
 )
 from tasks.train.data import read_daily_features
 from tasks.train.metrics import interval_coverage, mase, pinball_loss, wape
-from tasks.train.recipe import champion_metric_on_holdout
+from tasks.train.recipe import ServableBaseline, save_and_register, winning_baseline
 
 log = logging.getLogger(__name__)
 
@@ -682,13 +681,18 @@ def forecast_metrics(panel: Panel, origin: int, pred: np.ndarray) -> dict[str, f
     })
 
 
+def servable_baselines(baselines: dict[str, dict[str, float]]) -> list[ServableBaseline]:
+    """Every baseline ``baseline_forecasts`` can refit at scoring time (no fitted state)."""
+    return [ServableBaseline(name) for name in BASELINES if name in baselines]
+
+
 def pick_served(metrics: dict[str, float], baselines: dict[str, dict[str, float]]) -> str:
-    """``LEARNED`` unless a baseline has a strictly lower WAPE on the same holdout (then
-    that baseline): a learned model that loses is never served. A model without a
-    finite WAPE loses to any baseline that has one."""
-    model_wape = metrics.get(MAIN_METRIC, math.inf)
-    best = min(((m[MAIN_METRIC], n) for n, m in baselines.items() if MAIN_METRIC in m), default=None)
-    return best[1] if best is not None and best[0] < model_wape else LEARNED
+    """What registering these results serves, by the registry's rule
+    (``recipe.winning_baseline``): ``LEARNED`` unless a baseline has a strictly lower WAPE
+    on the same holdout. A model without a finite WAPE loses to any baseline that has one."""
+    winner = winning_baseline(metrics, baselines, servable_baselines(baselines), MAIN_METRIC,
+                              higher_is_better=False)
+    return LEARNED if winner is None else winner.name
 
 
 @dataclass
@@ -778,8 +782,10 @@ def read_calendar() -> pd.DataFrame | None:
 
 def served_forecast(art: Artefact, panel: Panel, origin: int, device: torch.device) -> np.ndarray:
     """(P, H', 4) forecasts of what the artefact serves: its learned model, or the
-    baseline named in ``preprocessing['served']`` refitted on the panel up to ``origin``."""
-    served = str(art.preprocessing.get("served", LEARNED))
+    baseline its ``serving_strategy`` names (``baseline:<name>``), refitted on the panel up
+    to ``origin``."""
+    strategy = art.serving_strategy
+    served = strategy.split(":", 1)[1] if strategy.startswith("baseline:") else LEARNED
     cfg = config_from_dict(DemandConfig, art.config)
     horizon = grain_spec(cfg, panel.grain).horizon
     if served == LEARNED:
@@ -813,47 +819,6 @@ def predict_frame(art: Artefact, sales: pd.DataFrame, device: torch.device,
     })
 
 
-def served_version(version: str, served: str) -> str:
-    """``demand_forecaster-<date>-<hash>`` -> ``demand_forecaster-<baseline>-<date>-<hash>``
-    when a baseline is served, so every serving row says what produced it."""
-    if served == LEARNED:
-        return version
-    return f"{MODEL_NAME}-{served}-{version[len(MODEL_NAME) + 1:]}"
-
-
-def _register(*, as_of_date: date, run_id: str, cfg: DemandConfig, window: DataWindow, fitted: Fitted,
-              evaluate_champion: Any, extra_metrics: dict[str, Any]) -> TrainResult:
-    """``recipe.save_and_register`` with the served candidate's version and metrics.
-
-    Local because the version must name a served baseline and the recipe derives it
-    from the model name only; replace with the generic "baseline as a servable
-    candidate" mechanism once ``recipe.py``/``registry.py`` provide it.
-    """
-    champion_value = champion_metric_on_holdout(MODEL_NAME, MAIN_METRIC, evaluate_champion)
-    version = served_version(make_version(MODEL_NAME, as_of_date, cfg, window), fitted.served)
-    metrics = fitted.served_metrics
-    preprocessing = {"features": list(FEATURES), "quantiles": list(QUANTILES), "grain": fitted.extra["grain"],
-                     "served": fitted.served, "target_transform": "slog(units) - mean(slog(context))",
-                     "price_transform": "log(price / last observed price)"}
-    art = Artefact(
-        model=MODEL_NAME, version=version, config=cfg.to_dict(), window=window,
-        state_dict=fitted.model.state_dict(), preprocessing=preprocessing, metrics=metrics,
-        baseline_metrics=fitted.baselines,
-        extra_metrics={"baselines": sorted(fitted.baselines), "main_metric": MAIN_METRIC,
-                       "champion_on_holdout": champion_value, "served": fitted.served,
-                       "learned_model_metrics": fitted.metrics, **extra_metrics},
-    )
-    folder = save_artefact(art)
-    status = registry.register(
-        model=MODEL_NAME, version=version, artefact_uri=str(folder), config=cfg.to_dict(), window=window,
-        seed=cfg.seed, metrics=metrics, baselines=fitted.baselines, main_metric=MAIN_METRIC,
-        higher_is_better=False, champion_value=champion_value, as_of_date=as_of_date, run_id=run_id,
-    )
-    return TrainResult(model=MODEL_NAME, status=status, version=version, artefact_uri=str(folder),
-                       window=window, metrics=metrics, baseline_metrics=fitted.baselines,
-                       champion_metrics=None if champion_value is None else {MAIN_METRIC: champion_value})
-
-
 def train(as_of_date: date, run_id: str, cfg: DemandConfig | None = None) -> TrainResult:
     """Recipe: sales partition -> grain -> holdout -> quantile MLP vs statsforecast
     baselines -> register the better of the two candidates."""
@@ -880,7 +845,13 @@ def train(as_of_date: date, run_id: str, cfg: DemandConfig | None = None) -> Tra
             raise ValueError(f"champion horizon {pred.shape[1]} < holdout {fitted.eval_days} periods")
         return forecast_metrics(fitted.panel, fitted.origin, pred[:, : fitted.eval_days])
 
-    return _register(as_of_date=as_of_date, run_id=run_id, cfg=cfg, window=window, fitted=fitted,
-                     evaluate_champion=evaluate_champion,
-                     extra_metrics={"loss_history": fitted.loss_history, "feature_partition": found.isoformat(),
-                                    "n_series": len(fitted.panel.products), **fitted.extra})
+    return save_and_register(
+        model_name=MODEL_NAME, as_of_date=as_of_date, run_id=run_id, cfg=cfg, window=window,
+        model=fitted.model,
+        preprocessing={"features": list(FEATURES), "quantiles": list(QUANTILES), "grain": fitted.extra["grain"],
+                       "target_transform": "slog(units) - mean(slog(context))",
+                       "price_transform": "log(price / last observed price)"},
+        metrics=fitted.metrics, baselines=fitted.baselines, main_metric=MAIN_METRIC, higher_is_better=False,
+        evaluate_champion=evaluate_champion, servable=servable_baselines(fitted.baselines),
+        extra_metrics={"loss_history": fitted.loss_history, "feature_partition": found.isoformat(),
+                       "n_series": len(fitted.panel.products), **fitted.extra})

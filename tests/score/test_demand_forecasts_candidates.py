@@ -25,12 +25,13 @@ def test_a_losing_model_is_never_served(isolated_home) -> None:
                       column_types={"as_of_hour": "TIMESTAMP"})
     result = demand.train(D, "train-1", WEAK)
     assert result.status == "champion"
-    served = result.version.split("-")[1]
+    served = result.version.split("-")[1].removeprefix("baseline_")
     assert served in demand.BASELINES, result.version  # the 1-epoch model lost
-    assert result.version.startswith(f"demand_forecaster-{served}-{D.isoformat()}-")
+    assert result.version.startswith(f"demand_forecaster-baseline_{served}-{D.isoformat()}-")
     art = load_artefact(champion("demand_forecaster").artefact_uri)
-    assert art.preprocessing["served"] == served
-    assert art.extra_metrics["learned_model_metrics"]["wape"] > result.metrics["wape"]
+    assert art.serving_strategy == f"baseline:{served}"
+    assert art.extra_metrics["learned_metrics"]["wape"] > result.metrics["wape"]
+    assert all(m["wape"] >= result.metrics["wape"] for m in result.baseline_metrics.values())
 
     rows = scoring.build_forecasts(D, "run-1")
     assert set(rows["model_version"]) == {result.version}

@@ -171,8 +171,9 @@ def test_calendar_shapes_and_absence() -> None:
 
 
 def test_pick_served_prefers_the_model_on_ties_and_a_baseline_that_wins() -> None:
-    assert dm.pick_served({"wape": 0.5}, {"a": {"wape": 0.5}}) == dm.LEARNED
-    assert dm.pick_served({"wape": 0.5}, {"a": {"wape": 0.6}, "b": {"wape": 0.4}}) == "b"
-    assert dm.pick_served({}, {"a": {"wape": 0.9}}) == "a"  # a model without a WAPE never serves
-    assert dm.served_version("demand_forecaster-2024-03-01-abcd1234", "seasonal_naive") == \
-        "demand_forecaster-seasonal_naive-2024-03-01-abcd1234"
+    assert dm.pick_served({"wape": 0.5}, {"auto_ets": {"wape": 0.5}}) == dm.LEARNED
+    assert dm.pick_served({"wape": 0.5}, {"auto_ets": {"wape": 0.6}, "tsb": {"wape": 0.4}}) == "tsb"
+    assert dm.pick_served({}, {"auto_ets": {"wape": 0.9}}) == "auto_ets"  # a model without a WAPE never serves
+    # Every baseline the scorer can refit is a candidate; names it cannot refit are not.
+    found = {b.name for b in dm.servable_baselines({"auto_ets": {}, "seasonal_naive": {}, "unknown": {}})}
+    assert found == {"auto_ets", "seasonal_naive"}
