@@ -144,6 +144,9 @@ FEATURE_JOBS: dict[str, FeatureJob] = {
                                   "zero-amount card tests add no spend, so it is >= 0",
                 "amount_to_user_mean": "amount / mean amount of the user's earlier payments (90 days); null "
                                        "without history or when that mean is <= 0",
+                "extra_features": "the shop's own signals on the payment (mapping `features:`), JSON as "
+                                  "loaded; the risk model and its baselines use each as a feature "
+                                  "(numeric or categorical); null when the mapping declares none",
             },
         ),
         FeatureJob(

@@ -23,7 +23,7 @@ OUTPUT_COLUMNS = (
     "transaction_id", "user_id", "transaction_at", "amount", "n_txn_1h", "n_txn_24h",
     "amount_sum_24h", "n_distinct_cards_24h", "n_distinct_devices_7d", "is_new_device",
     "is_new_country", "amount_to_user_mean", "seconds_since_prev_txn", "account_age_days",
-    "is_fraud", "feature_cutoff_at",
+    "is_fraud", "extra_features", "feature_cutoff_at",
 )
 
 
@@ -68,7 +68,7 @@ def transaction_velocity(
     history = _before(TXN_HISTORY_DAYS * MICROS_PER_DAY)
     prev_mean = F.avg("amount").over(history)
     with_features = txns.select(
-        "transaction_id", "user_id", "transaction_at", "amount", "is_fraud",
+        "transaction_id", "user_id", "transaction_at", "amount", "is_fraud", "extra_features",
         F.count("transaction_id").over(_before(hour)).alias("n_txn_1h"),
         F.count("transaction_id").over(_before(day)).alias("n_txn_24h"),
         # Spend velocity: zero/negative amounts (card tests, refunds; kept as signals) add nothing,
@@ -108,5 +108,8 @@ def transaction_velocity(
         F.col("seconds_since_prev_txn").cast(T.DoubleType()).alias("seconds_since_prev_txn"),
         days_between(F.col("transaction_at"), F.col("signup_at")).alias("account_age_days"),
         F.col("is_fraud").cast(T.BooleanType()).alias("is_fraud"),
+        # The shop's own signals for this payment (mapping `features:`), as received: the risk
+        # model expands them (tasks/train/shop_signals.py); null when the mapping declares none.
+        F.col("extra_features").cast(T.StringType()).alias("extra_features"),
         "feature_cutoff_at",
     )

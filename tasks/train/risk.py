@@ -44,6 +44,7 @@ import pandas as pd
 import torch
 
 from tasks.features.windows import DAILY_ROW_WINDOW_DAYS
+from tasks.train import shop_signals
 from tasks.train.calibration import Platt, fit_platt
 from tasks.train.common import (
     Artefact,
@@ -145,18 +146,27 @@ LOG_COLS = ("amount", "n_txn_1h", "n_txn_24h", "amount_sum_24h", "n_distinct_car
             "n_distinct_devices_7d", "amount_to_user_mean", "seconds_since_prev_txn", "account_age_days")
 
 
-def new_spec(cfg: RiskConfig | None = None, with_segment: bool = False) -> TabularSpec:
-    """Velocity/account features; plus the user's segment (categorical) when known."""
+def new_spec(cfg: RiskConfig | None = None, with_segment: bool = False,
+             signals: shop_signals.Signals | None = None, signals_with_nulls: tuple[str, ...] = ()) -> TabularSpec:
+    """Velocity/account features; plus the user's segment (categorical) when known, plus the
+    shop's own signals (the mapping's ``features:`` on transactions): numeric ones linear and
+    piecewise-linear, categorical ones as levels, a missing flag where training saw nulls."""
     cfg = cfg or RiskConfig()
+    signals = signals or shop_signals.Signals()
     return TabularSpec(
-        categorical={SEGMENT_FEATURE: []} if with_segment else {},
+        categorical={**({SEGMENT_FEATURE: []} if with_segment else {}), **{c: [] for c in signals.categorical}},
         log_cols=LOG_COLS,
+        plain_cols=signals.numeric,
         bool_cols=("is_new_device", "is_new_country"),
-        missing_cols=("seconds_since_prev_txn", "account_age_days"),
+        missing_cols=("seconds_since_prev_txn", "account_age_days", *signals_with_nulls),
         ple={c: [] for c in ("amount", "amount_to_user_mean", "seconds_since_prev_txn", "account_age_days",
-                             "amount_sum_24h")},
+                             "amount_sum_24h", *signals.numeric)},
         ple_bins=cfg.ple_bins, clip=cfg.clip, min_level_count=20,
     )
+
+
+def _signal_columns(spec: TabularSpec) -> tuple[str, ...]:
+    return tuple(c for c in spec.input_columns if c.startswith(shop_signals.PREFIX))
 
 
 # ------------------------------------------------------------- decisions ----
@@ -260,7 +270,7 @@ def _y(frame: pd.DataFrame) -> np.ndarray:
 
 def fit_and_evaluate(frame: pd.DataFrame, cfg: RiskConfig, device: torch.device) -> Fitted:
     """Train | validation | holdout by time; model and baselines judged on the same holdout rows."""
-    data = frame[frame["is_fraud"].notna()]
+    data = shop_signals.expand(frame[frame["is_fraud"].notna()])
     if len(data) < cfg.min_rows:
         raise ValueError(f"only {len(data)} labelled transactions (< min_rows={cfg.min_rows})")
     train_df, val_df, hold_df = time_split(data, "transaction_at", "transaction_id", cfg.holdout_share,
@@ -270,7 +280,9 @@ def fit_and_evaluate(frame: pd.DataFrame, cfg: RiskConfig, device: torch.device)
         raise ValueError(f"too few frauds: {int(y_train.sum())} in training, {int(y_val.sum())} in "
                          f"validation, {int(y_hold.sum())} in holdout")
     setup_torch(cfg)
-    spec = new_spec(cfg, SEGMENT_FEATURE in data).fit(train_df)
+    signals = shop_signals.discover(train_df)
+    with_nulls = tuple(c for c in signals.numeric if train_df[c].isna().any())
+    spec = new_spec(cfg, SEGMENT_FEATURE in data, signals, with_nulls).fit(train_df)
     x_train, x_val, x_hold = spec.transform(train_df), spec.transform(val_df), spec.transform(hold_df)
     model = EnsembleMLP(x_train.shape[1], cfg.hidden, cfg.dropout, cfg.members)
     model, history, best_epoch = train_early_stopped(
@@ -325,6 +337,7 @@ def predict_proba_frame(art: Artefact, frame: pd.DataFrame, device: torch.device
     """Calibrated fraud probability of every row (the champion evaluation uses it too)."""
     model, spec, _ = load_model(art, device)
     frame = ensure_segment_column(frame, "transaction_at", _needs_segment(spec))
+    frame = shop_signals.expand(frame, _signal_columns(spec))
     platt, _, _ = artefact_policy(art)
     if not len(frame):
         return np.zeros(0)
@@ -346,6 +359,7 @@ def predict(art: Artefact, frame: pd.DataFrame, device: torch.device, precision:
     model, spec, _ = load_model(art, device)
     platt, thresholds, typical = artefact_policy(art)
     frame = ensure_segment_column(frame, "transaction_at", _needs_segment(spec))
+    frame = shop_signals.expand(frame, _signal_columns(spec))
     if art.serving_strategy.startswith("baseline:"):
         # A served baseline: its calibrated score and cuts; reasons are the documented rule hits.
         score = platt.apply(_baseline_raw_score(art, spec, frame))

@@ -67,6 +67,7 @@ import torch
 from torch import nn
 
 from tasks.features.windows import DAILY_ROW_WINDOW_DAYS, SESSION_MAX_SPAN
+from tasks.train import shop_signals
 from tasks.train.common import (
     Artefact,
     DataWindow,
@@ -92,6 +93,8 @@ from tasks.train.tabular import (
     train_early_stopped,
 )
 from tasks.warehouse import read_frame, table_exists
+from tasks.warehouse.engine import connect
+from tasks.warehouse.io import table_columns
 
 log = logging.getLogger(__name__)
 
@@ -143,16 +146,22 @@ class SessionIntentConfig(TabularClassifierConfig):
 
 
 # ------------------------------------------------------------ features ------
-def sequence_spec(cfg: SessionIntentConfig, with_segment: bool = False) -> TabularSpec:
+def sequence_spec(cfg: SessionIntentConfig, with_segment: bool = False,
+                  signals: shop_signals.Signals | None = None) -> TabularSpec:
     """Aggregates of ``features.session_features`` (the side input of the sequence model),
-    plus the user's point-in-time segment when ``features.user_segments`` exists."""
+    plus the user's point-in-time segment when ``features.user_segments`` exists, plus the
+    shop's own event signals (mapping ``features:`` on events) aggregated per session
+    (``shop_signals.session_signals``), with a missing flag for each numeric one."""
+    signals = signals or shop_signals.Signals()
     return TabularSpec(
         log_cols=("n_events", "n_views", "n_carts", "n_searches", "n_distinct_products",
                   "n_distinct_categories", "duration_seconds", "mean_price_viewed"),
-        missing_cols=("mean_price_viewed",),
+        plain_cols=signals.numeric,
+        missing_cols=("mean_price_viewed", *signals.numeric),
         cyclic={"hour_of_day": 24, "day_of_week": 7},
-        categorical={"device": [], **({SEGMENT_FEATURE: []} if with_segment else {})},
-        ple={c: [] for c in ("n_events", "duration_seconds", "mean_price_viewed")},
+        categorical={"device": [], **({SEGMENT_FEATURE: []} if with_segment else {}),
+                     **{c: [] for c in signals.categorical}},
+        ple={c: [] for c in ("n_events", "duration_seconds", "mean_price_viewed", *signals.numeric)},
         ple_bins=cfg.ple_bins, clip=cfg.clip, min_level_count=20,
     )
 
@@ -364,11 +373,24 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def _signal_columns(spec: TabularSpec) -> tuple[str, ...]:
+    return tuple(c for c in spec.input_columns if c.startswith(shop_signals.PREFIX))
+
+
+def _model_frame(spec: TabularSpec, frame: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
+    """The session rows with everything ``spec`` reads: segment and the event signals it was trained on."""
+    frame = ensure_segment_column(frame, "session_start_at", SEGMENT_FEATURE in spec.categorical)
+    wanted = _signal_columns(spec)
+    if not wanted:
+        return frame
+    pre = pre_purchase_events(events) if events is not None and not events.empty else None
+    return shop_signals.session_signals(frame, pre, wanted=wanted)
+
+
 def model_inputs(kind: str, spec: TabularSpec, frame: pd.DataFrame, events: pd.DataFrame | None,
                  cfg: SessionIntentConfig) -> dict[str, np.ndarray]:
     """Forward-argument arrays of one frame (``events`` only for the sequence kind)."""
-    frame = ensure_segment_column(frame, "session_start_at", SEGMENT_FEATURE in spec.categorical)
-    inputs = {"x": spec.transform(frame)}
+    inputs = {"x": spec.transform(_model_frame(spec, frame, events))}
     if kind == "sequence":
         seq_type, seq_num = build_sequences(events if events is not None else pd.DataFrame(),
                                             frame["session_id"].astype(str).to_numpy(), cfg.seq_len)
@@ -400,8 +422,12 @@ def fit_and_evaluate(frame: pd.DataFrame, cfg: SessionIntentConfig, device: torc
     if min(len(set(y_train)), len(set(y_val)), len(set(y_hold))) < 2:
         raise ValueError("training, validation or holdout sessions contain a single class; AUC is undefined")
     setup_torch(cfg)
-    spec = (aggregates_spec(cfg) if kind == "summaries"
-            else sequence_spec(cfg, SEGMENT_FEATURE in data)).fit(train_df)
+    signals = shop_signals.Signals()
+    if kind == "sequence" and events is not None:
+        # Only the events a live scorer would see (before the purchase; the prefix when sampled).
+        signals = shop_signals.discover(shop_signals.session_signals(train_df, pre_purchase_events(events)))
+    spec = aggregates_spec(cfg) if kind == "summaries" else sequence_spec(cfg, SEGMENT_FEATURE in data, signals)
+    spec.fit(_model_frame(spec, train_df, events))
     tr, va, ho = (model_inputs(kind, spec, d, events, cfg) for d in (train_df, val_df, hold_df))
     if kind == "sequence":
         model: nn.Module = SequenceIntentNet(tr["x"].shape[1], cfg)
@@ -446,7 +472,7 @@ def predict(art: Artefact, frame: pd.DataFrame, device: torch.device,
     if art.serving_strategy.startswith("baseline:"):
         # A served baseline (recipe.ServableBaseline): same aggregate matrix, its own threshold.
         estimator = load_estimator(art.folder, art.preprocessing["estimator"])  # type: ignore[arg-type]
-        x = spec.transform(ensure_segment_column(frame, "session_start_at", SEGMENT_FEATURE in spec.categorical))
+        x = spec.transform(_model_frame(spec, frame, events))
         p = positive_proba(estimator, x)
     else:
         p = _sigmoid(predict_logits(model, device, **model_inputs(kind, spec, frame, events, cfg)))
@@ -465,6 +491,9 @@ def read_events(session_ids: np.ndarray, start: datetime, end: datetime) -> pd.D
     cols = ["event_id", "session_id", "event_type", "product_id", "price", "event_at"]
     if not table_exists(EVENTS_TABLE) or len(session_ids) == 0:
         return pd.DataFrame(columns=cols)
+    with connect() as conn:  # marts built before shop signals existed lack the column
+        if "extra_features" in (table_columns(conn, EVENTS_TABLE) or []):
+            cols.append("extra_features")
     events = read_frame(f"SELECT {', '.join(cols)} FROM {EVENTS_TABLE} WHERE event_at >= :s AND event_at < :e",
                         {"s": start, "e": end})
     return events[events["session_id"].isin(set(session_ids))].reset_index(drop=True)

@@ -184,3 +184,39 @@ def test_train_recipe_from_warehouse(isolated_home) -> None:
 def test_labelled_drops_unlabelled_rows() -> None:
     frame = pd.DataFrame({"has_purchase": [True, None, False]})
     assert len(si.labelled(frame)) == 2
+
+
+def test_shop_event_signals_are_aggregated_per_session_before_the_purchase() -> None:
+    """A signal the shop declared on events (mapping `features:`) reaches the model and the
+    baselines as per-session aggregates of the *pre-purchase* events only: a signal planted on
+    the purchase event itself must not leak into the features, one on earlier events must help."""
+    import json
+
+    frame, events = synthetic_frames.session_events(D, n=1000, seed=0)
+    buyers = set(frame.loc[frame["has_purchase"].astype(bool), "session_id"])
+    rng = np.random.default_rng(3)
+    is_buyer = events["session_id"].isin(buyers).to_numpy()
+    is_purchase = (events["event_type"] == "purchase").to_numpy()
+    # "traffic": categorical, tells buyers apart on every event; "leak": 1 only on the purchase event.
+    traffic = np.where(is_buyer & (rng.random(len(events)) < 0.8), "email", rng.choice(["ads", "seo"], len(events)))
+    events = events.assign(extra_features=[json.dumps({"traffic": str(t), "leak": float(p), "score": float(s)})
+                                           for t, p, s in zip(traffic, is_purchase, rng.normal(0, 1, len(events)),
+                                                              strict=True)])
+    cfg = si.SessionIntentConfig(epochs=8)
+    fitted = si.fit_and_evaluate(frame, cfg, CPU, events)
+    names = fitted.spec.feature_names
+    assert "sig_traffic=email" in names and "sig_score" in names
+    # "leak" is 0 on every pre-purchase event: constant, so not a feature at all.
+    assert not any(n.startswith("sig_leak") for n in names)
+    plain = si.fit_and_evaluate(frame, cfg, CPU, events.drop(columns=["extra_features"]))
+    assert fitted.baselines["gbt"]["pr_auc"] > plain.baselines["gbt"]["pr_auc"] + 0.05
+    # Scoring: the stored spec rebuilds the same signal columns; sessions whose events carry
+    # no signals (or no events at all) still score.
+    art = Artefact(model="session_intent", version="si-test", config=cfg.to_dict(),
+                   window=DataWindow(as_of_instant(D) - timedelta(days=28), as_of_instant(D)),
+                   state_dict=fitted.model.state_dict(), preprocessing=fitted.preprocessing())
+    out = si.predict(art, fitted.holdout, CPU, events)
+    bare = si.predict(art, fitted.holdout, CPU, events.drop(columns=["extra_features"]))
+    assert len(out) == len(bare) == len(fitted.holdout)
+    assert out["p_purchase"].between(0, 1).all() and bare["p_purchase"].between(0, 1).all()
+    assert not np.allclose(out["p_purchase"], bare["p_purchase"])

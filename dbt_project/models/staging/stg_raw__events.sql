@@ -16,6 +16,8 @@ renamed as (
         nullif(lower(trim(cast(device as text))), '') as device,
         -- optional extra: clickstreams often carry a category id per event (no products file)
         nullif(trim({{ optional_column(source('raw', 'events'), 'category', 'text') }}), '') as category,
+        -- the shop's own signals declared in the mapping (`features:`), a JSON object as text
+        {{ optional_column(source('raw', 'events'), 'extra_features', 'text') }} as extra_features,
         cast(event_at as timestamp) as event_at,
         cast(dt as date) as dt,
         cast(hr as integer) as hr,
@@ -37,6 +39,7 @@ select
     price,
     device,
     category,
+    extra_features,
     event_at,
     dt,
     hr,
