@@ -9,7 +9,8 @@
 2. `gx_raw` — Great Expectations checkpoints on the raw partition (gate).
 3. `dbt_build_marts` — `dbt build` staging → intermediate → marts (models + dbt tests).
 4. `gx_marts` — checkpoints on the marts.
-5. `features.*` — one spark-submit per feature set, as of the end of the day (point-in-time).
+5. `features.compute` — one spark-submit computes every feature set as of the end of the day
+   (point-in-time; one JVM per run); `features.<set>` publishes each set to `features.*`.
 6. `gx_features` — checkpoints on the feature partition; then `features.user_segments` clusters
    the day's user profiles (K-means, `features.user_segments`): a model feature and the
    recommender's cold-start fallback.
@@ -40,8 +41,9 @@ from ecomflow_airflow.operators import (
     GrantBIAccessOperator,
     GXCheckpointOperator,
     IngestPartitionOperator,
+    PublishFeatureSetOperator,
     ScoreOperator,
-    SparkFeatureJobOperator,
+    SparkFeatureSetsOperator,
     TrainModelOperator,
     UserSegmentsOperator,
 )
@@ -86,8 +88,12 @@ with DAG(
                                     suites=["marts_dim_users", "marts_dim_products", "marts_fct_events",
                                             "marts_fct_order_lines", "marts_fct_transactions",
                                             "marts_fct_session_summaries"])
-    features = [SparkFeatureJobOperator(task_id=f"features.{job}", cadence="daily", job=job)
+    # One Spark application computes every feature set of the run (JVM start-up dominated one
+    # submit per set); each set is then published to the warehouse by its own task.
+    compute = SparkFeatureSetsOperator(task_id="features.compute", cadence="daily", jobs=DAILY_FEATURE_JOBS)
+    features = [PublishFeatureSetOperator(task_id=f"features.{job}", cadence="daily", job=job)
                 for job in DAILY_FEATURE_JOBS]
+    compute >> features
     gx_features = GXCheckpointOperator(task_id="gx_features", cadence="daily", scope="as_of",
                                        suites=[f"features_{job}" for job in DAILY_FEATURE_JOBS])
     segments = UserSegmentsOperator(task_id="features.user_segments", cadence="daily")
@@ -98,7 +104,7 @@ with DAG(
     gx_outputs = GXCheckpointOperator(task_id="gx_outputs", cadence="daily", scope="as_of",
                                       suites=["serving_recommendations", "serving_demand_forecasts"])
 
-    ingest >> gx_raw >> dbt_marts >> gx_marts >> features
+    ingest >> gx_raw >> dbt_marts >> gx_marts >> compute
     features >> gx_features >> segments >> train
     # Scoring waits for all training so a run never scores with a half-updated registry.
     for train_task in train:

@@ -5,8 +5,9 @@
 
 1. `ingest` lands the hour's events, order lines and transactions (`lake/raw/.../dt=/hr=`, `raw.*`).
 2. `gx_raw` — checkpoints on the hour's raw partition.
-3. `features.session_features`, `features.transaction_velocity` — spark-submit, per-row
-   point-in-time features (each row sees only data strictly before itself).
+3. `features.compute` — one spark-submit computes both sets, per-row point-in-time features
+   (each row sees only data strictly before itself); `features.session_features` and
+   `features.transaction_velocity` publish them.
 4. `gx_features` — checkpoints on the hour's features.
 5. `score.session_intent`, `score.risk_labels` — champion models → `serving.session_intent` and
    `serving.risk_labels` for this hour (partition replace). Risk falls back to documented rules
@@ -30,8 +31,9 @@ from airflow.sdk import DAG, CronDataIntervalTimetable
 from ecomflow_airflow.operators import (
     GXCheckpointOperator,
     IngestPartitionOperator,
+    PublishFeatureSetOperator,
     ScoreOperator,
-    SparkFeatureJobOperator,
+    SparkFeatureSetsOperator,
 )
 
 HOURLY_FEATURE_JOBS = ("session_features", "transaction_velocity")
@@ -65,8 +67,12 @@ with DAG(
                                   # nothing to check when the source had nothing to ingest
                                   trigger_rule="all_success",
                                   suites=["raw_events", "raw_transactions", "audit_load_log"])
-    features = [SparkFeatureJobOperator(task_id=f"features.{job}", cadence="hourly", job=job)
+    # One Spark application computes every feature set of the run (JVM start-up dominated one
+    # submit per set); each set is then published to the warehouse by its own task.
+    compute = SparkFeatureSetsOperator(task_id="features.compute", cadence="hourly", jobs=HOURLY_FEATURE_JOBS)
+    features = [PublishFeatureSetOperator(task_id=f"features.{job}", cadence="hourly", job=job)
                 for job in HOURLY_FEATURE_JOBS]
+    compute >> features
     gx_features = GXCheckpointOperator(task_id="gx_features", cadence="hourly", scope="as_of",
                                        suites=[f"features_{job}" for job in HOURLY_FEATURE_JOBS])
     score = [ScoreOperator(task_id=f"score.{scorer}", cadence="hourly", scorer=scorer)
@@ -74,7 +80,7 @@ with DAG(
     gx_outputs = GXCheckpointOperator(task_id="gx_outputs", cadence="hourly", scope="as_of",
                                       suites=["serving_session_intent", "serving_risk_labels"])
 
-    ingest >> gx_raw >> features
+    ingest >> gx_raw >> compute
     features >> gx_features >> score
     for score_task in score:
         score_task >> gx_outputs

@@ -158,6 +158,58 @@ class SparkFeatureJobOperator(PartitionedOperator):
         return build_and_publish(self.job, partition)
 
 
+class SparkFeatureSetsOperator(PartitionedOperator):
+    """One spark-submit computing every applicable feature set of the run (one JVM per run).
+
+    Sets whose inputs the source never loaded are left out (their publish task skips with the
+    reason); when none applies the task skips. Outputs go to the lake; ``PublishFeatureSetOperator``
+    tasks then publish each set to ``features.*``.
+    """
+
+    ui_color = "#eefde8"
+
+    def __init__(self, *, jobs: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.jobs = list(jobs)
+
+    @fail_fast
+    def execute(self, context: Context) -> dict[str, str]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from tasks.applicability import skip_reason
+        from tasks.features.pipeline import compute_feature_sets
+
+        partition = self.partition(context)
+        applicable = []
+        for job in self.jobs:
+            reason = skip_reason("feature", job, partition.as_of)
+            if reason:
+                self.log.info("not computing %s: %s", job, reason)
+            else:
+                applicable.append(job)
+        if not applicable:
+            raise AirflowSkipException(f"no feature set applies to the source for {partition.label}")
+        return compute_feature_sets(applicable, partition)
+
+
+class PublishFeatureSetOperator(PartitionedOperator):
+    """Publish one feature set computed by ``SparkFeatureSetsOperator`` to ``features.<job>``."""
+
+    ui_color = "#eefde8"
+
+    def __init__(self, *, job: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+
+    @fail_fast
+    def execute(self, context: Context) -> int:
+        from tasks.features.pipeline import publish
+
+        partition = self.partition(context)
+        self.skip_unless_applicable("feature", self.job, partition)
+        return publish(self.job, partition)
+
+
 class TrainModelOperator(PartitionedOperator):
     """Train a model when it is due (or none exists); registers and maybe promotes it."""
 

@@ -1,7 +1,10 @@
-"""From a DAG partition to a published feature set: spark-submit, then publish.
+"""From a DAG partition to published feature sets: spark-submit, then publish.
 
-``SparkFeatureJobOperator`` calls ``build_and_publish``; the mapping from an
-ingested partition to the feature run's as-of point (CONTRACTS.md) lives here.
+The DAGs compute all of a run's feature sets in one spark-submit (``compute_feature_sets``,
+``SparkFeatureSetsOperator``: one JVM per run instead of one per set) and publish each set to
+the warehouse in its own task (``publish``, ``PublishFeatureSetOperator``), so the UI still
+shows one box per feature set. ``build_and_publish`` does both for one set. The mapping from
+an ingested partition to the feature run's as-of point (CONTRACTS.md) lives here.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import logging
 
 from tasks.features.catalogue import RunPoint
 from tasks.features.publish import publish_feature_set
-from tasks.features.submit import submit_feature_job
+from tasks.features.submit import submit_feature_job, submit_feature_jobs
 from tasks.partitions import Partition
 
 log = logging.getLogger(__name__)
@@ -29,4 +32,19 @@ def build_and_publish(job: str, partition: Partition) -> int:
     point = run_point_for(partition)
     output = submit_feature_job(job, point.as_of_date, point.as_of_hour)
     log.info("feature set %s for %s written to %s", job, point.label, output)
+    return publish_feature_set(job, point.as_of_date, point.as_of_hour)
+
+
+def compute_feature_sets(jobs: list[str], partition: Partition) -> dict[str, str]:
+    """Compute ``jobs`` for ``partition`` in one Spark application; returns job -> lake folder."""
+    point = run_point_for(partition)
+    outputs = submit_feature_jobs(jobs, point.as_of_date, point.as_of_hour)
+    for job, output in outputs.items():
+        log.info("feature set %s for %s written to %s", job, point.label, output)
+    return {job: str(output) for job, output in outputs.items()}
+
+
+def publish(job: str, partition: Partition) -> int:
+    """Publish the lake output of ``job`` for ``partition`` to ``features.<job>``; rows published."""
+    point = run_point_for(partition)
     return publish_feature_set(job, point.as_of_date, point.as_of_hour)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
@@ -47,13 +48,19 @@ def _package_zip(directory: Path) -> Path:
     return target
 
 
-def build_command(job: str, point: RunPoint, py_files: Path | None = None) -> list[str]:
-    """The spark-submit argument list (exposed so it can be logged and tested)."""
+def _names(jobs: str | Sequence[str]) -> list[str]:
+    return [jobs] if isinstance(jobs, str) else list(dict.fromkeys(jobs))
+
+
+def build_command(jobs: str | Sequence[str], point: RunPoint, py_files: Path | None = None) -> list[str]:
+    """The spark-submit argument list (exposed so it can be logged and tested): one application
+    computing every feature set in ``jobs``."""
     settings = get_settings()
+    names = _names(jobs)
     cmd = [
         str(spark_submit_executable()),
         "--master", settings.spark_master,
-        "--name", f"ecomflow-features-{job}-{point.label}",
+        "--name", f"ecomflow-features-{'+'.join(names)}-{point.label}",
         "--driver-memory", settings.spark_driver_memory,
         "--conf", f"spark.pyspark.python={sys.executable}",
         "--conf", f"spark.pyspark.driver.python={sys.executable}",
@@ -63,7 +70,10 @@ def build_command(job: str, point: RunPoint, py_files: Path | None = None) -> li
         cmd += ["--conf", f"{key}={value}"]
     if py_files is not None:
         cmd += ["--py-files", str(py_files)]
-    cmd += [str(RUN_JOB_SCRIPT), "--job", job, "--as-of-date", point.as_of_date.isoformat()]
+    cmd += [str(RUN_JOB_SCRIPT)]
+    for name in names:
+        cmd += ["--job", name]
+    cmd += ["--as-of-date", point.as_of_date.isoformat()]
     if point.as_of_hour is not None:
         cmd += ["--as-of-hour", f"{point.as_of_hour:%Y-%m-%dT%H}"]
     return cmd
@@ -95,16 +105,35 @@ def submit_feature_job(
     tail of the Spark log when the job fails; the full log is kept under
     ``$ECOMFLOW_HOME/logs/features/``.
     """
+    return submit_feature_jobs([job], as_of_date, as_of_hour, timeout_s=timeout_s)[job]
+
+
+def submit_feature_jobs(
+    jobs: Sequence[str],
+    as_of_date: date | str,
+    as_of_hour: datetime | str | None = None,
+    *,
+    timeout_s: float | None = None,
+) -> dict[str, Path]:
+    """Compute every feature set in ``jobs`` as of one point in one spark-submit (one JVM).
+
+    Returns job -> output folder in the lake. A failure names the sets and keeps the log.
+    """
     point = RunPoint.parse(as_of_date, as_of_hour)
-    if not get_job(job).supports(point.hourly):
-        raise ValueError(f"feature set {job!r} has no {'hourly' if point.hourly else 'daily'} run")
+    names = _names(jobs)
+    if not names:
+        raise ValueError("no feature sets to compute")
+    for job in names:
+        if not get_job(job).supports(point.hourly):
+            raise ValueError(f"feature set {job!r} has no {'hourly' if point.hourly else 'daily'} run")
     settings = get_settings()
     log_dir = settings.home / "logs" / "features"
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = log_dir / f"{job}-{point.label}.log"
+    label = names[0] if len(names) == 1 else "+".join(names)
+    log_file = log_dir / f"{label}-{point.label}.log"
     with tempfile.TemporaryDirectory(prefix="ecomflow-submit-") as tmp:
         local = settings.spark_master.startswith("local")
-        cmd = build_command(job, point, None if local else _package_zip(Path(tmp)))
+        cmd = build_command(names, point, None if local else _package_zip(Path(tmp)))
         log.info("running %s", " ".join(cmd))
         try:
             proc = subprocess.run(
@@ -116,14 +145,14 @@ def submit_feature_job(
             output = output.decode() if isinstance(output, bytes) else output
             log_file.write_text(output)
             raise FeatureJobError(
-                f"feature job {job} as of {point.label} timed out after {timeout_s}s "
+                f"feature job {label} as of {point.label} timed out after {timeout_s}s "
                 f"(log: {log_file}); last lines:\n{_tail(output)}"
             ) from exc
     output = proc.stdout + proc.stderr
     log_file.write_text(output)
     if proc.returncode != 0:
         raise FeatureJobError(
-            f"feature job {job} as of {point.label} failed (spark-submit exit {proc.returncode}, "
+            f"feature job {label} as of {point.label} failed (spark-submit exit {proc.returncode}, "
             f"log: {log_file}); last lines:\n{_tail(output)}"
         )
-    return feature_output_path(job, point.as_of_date, point.as_of_hour)
+    return {job: feature_output_path(job, point.as_of_date, point.as_of_hour) for job in names}

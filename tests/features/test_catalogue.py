@@ -65,6 +65,10 @@ def test_submit_command(isolated_home, monkeypatch):
     assert cmd[cmd.index(str(RUN_JOB_SCRIPT)):] == [
         str(RUN_JOB_SCRIPT), "--job", "session_features", "--as-of-date", "2024-03-02",
         "--as-of-hour", "2024-03-02T13"]
+    both = build_command(["session_features", "transaction_velocity"], RunPoint.parse("2024-03-02"))
+    assert both[both.index(str(RUN_JOB_SCRIPT)):] == [
+        str(RUN_JOB_SCRIPT), "--job", "session_features", "--job", "transaction_velocity",
+        "--as-of-date", "2024-03-02"]
 
 
 @pytest.mark.parametrize("name", sorted(FEATURE_JOBS))

@@ -44,12 +44,22 @@ PRODUCTS = [{"product_id": "p1", "category": "A", "created_at": "2024-01-01 00:0
 
 
 def test_spark_submit_then_publish_is_idempotent(write_raw):
-    from tasks.features.submit import submit_feature_job
+    """Two feature sets in one spark-submit (one application, one JVM), then publish each."""
+    from tasks.features.submit import submit_feature_jobs
+    from tasks.settings import get_settings
 
     write_raw("users", USERS)
     write_raw("transactions", TRANSACTIONS)
-    output = submit_feature_job("transaction_velocity", "2024-03-10")
-    assert output.name == "as_of_date=2024-03-10" and (output / "_SUCCESS").exists()
+    write_raw("events", EVENTS)
+    write_raw("products", PRODUCTS)
+    outputs = submit_feature_jobs(["transaction_velocity", "session_features"], "2024-03-10")
+    assert list(outputs) == ["transaction_velocity", "session_features"]
+    for output in outputs.values():
+        assert output.name == "as_of_date=2024-03-10" and (output / "_SUCCESS").exists()
+    log_text = (get_settings().home / "logs" / "features"
+                / "transaction_velocity+session_features-2024-03-10.log").read_text()
+    assert log_text.count("Submitted application:") == 1, "expected one Spark application for both sets"
+    assert publish_feature_set("session_features", "2024-03-10") == 3
 
     assert publish_feature_set("transaction_velocity", "2024-03-10") == 3
     assert publish_feature_set("transaction_velocity", date(2024, 3, 10)) == 3  # replace, not append
