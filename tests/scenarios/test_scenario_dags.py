@@ -1,0 +1,164 @@
+"""Each issue-14 data shape through the main job: plan, historical load, the daily DAG and the
+hourly DAG with real `airflow dags test` (scripts/run_pipeline.sh, what `make run` runs), on a
+temp DuckDB warehouse. Every task ends in success or a skip whose reason names what the source
+lacks; nothing fails, and each scenario serves what its data supports, never a learned model
+that lost to a baseline on its main metric.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import _reset_settings
+from tests.scenarios import generators
+
+REPO = Path(__file__).resolve().parents[2]
+MAPPINGS = Path(__file__).parent / "mappings"
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+# scenario -> (generator, the serving tables it must fill, tasks that must have run (not skipped))
+SCENARIOS: dict[str, tuple[Callable[[Path], object], tuple[str, ...], tuple[str, ...]]] = {
+    "clickstream": (generators.clickstream, ("serving.recommendations",),
+                    ("ecomflow_daily.train.recommender", "ecomflow_daily.score.recommendations")),
+    # One year through the DAGs: the historical load still walks day by day (issue 15, ~0.3 s a
+    # day here) and features.daily_item_sales keeps 90 days; the five-year file is loaded in
+    # test_scenarios.py.
+    "wide_panel": (lambda folder: generators.wide_panel(folder, years=1), ("serving.demand_forecasts",),
+                   ("ecomflow_daily.train.demand_forecaster", "ecomflow_daily.score.demand_forecasts")),
+    # Weekly per store: both DAGs complete; the forecaster skips with its reason (features.
+    # daily_item_sales holds 90 days = 13 weeks < the 22 periods a weekly model needs; issue 14
+    # keeps that open), so nothing is served and no task fails.
+    "weekly_sales": (generators.weekly_store_sales, (),
+                     ("ecomflow_daily.features.daily_item_sales", "ecomflow_daily.train.demand_forecaster")),
+    "card_transactions": (generators.card_transactions, ("serving.risk_labels",),
+                          ("ecomflow_daily.train.risk", "ecomflow_hourly.score.risk_labels")),
+}
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One Airflow metadata DB for the module (scenarios use different logical dates)."""
+    home = tmp_path_factory.mktemp("scenario_airflow")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ECOMFLOW_", "AIRFLOW"))}
+    env["AIRFLOW_HOME"] = str(home)
+    subprocess.run(["bash", "scripts/airflow_init.sh"], cwd=REPO, env=env, check=True, timeout=300,
+                   capture_output=True)
+    return home
+
+
+def _env(home: Path, airflow_home: Path, mapping: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ECOMFLOW_", "AIRFLOW"))}
+    env.update({"ECOMFLOW_HOME": str(home), "ECOMFLOW_WAREHOUSE": "duckdb", "ECOMFLOW_SOURCE": str(mapping),
+                "ECOMFLOW_PII_KEY": "test-only-dummy-key", "ECOMFLOW_SPARK_MASTER": "local[2]",
+                "AIRFLOW_HOME": str(airflow_home)})
+    return env
+
+
+def _states(airflow_home: Path, dag_id: str, logical_prefix: str) -> dict[str, str]:
+    with sqlite3.connect(airflow_home / "airflow.db") as conn:
+        rows = conn.execute(
+            "SELECT ti.task_id, ti.state FROM task_instance ti JOIN dag_run r "
+            "ON ti.dag_id = r.dag_id AND ti.run_id = r.run_id "
+            "WHERE ti.dag_id = ? AND r.logical_date LIKE ?", (dag_id, f"{logical_prefix}%")).fetchall()
+    return dict(rows)
+
+
+def _with_env(env: dict[str, str], fn: Callable[..., object], *args: object) -> object:
+    saved = {k: os.environ.get(k) for k in env if k.startswith("ECOMFLOW_")}
+    os.environ.update({k: v for k, v in env.items() if k.startswith("ECOMFLOW_")})
+    _reset_settings()
+    try:
+        return fn(*args)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        _reset_settings()
+
+
+def _read(env: dict[str, str], sql: str) -> pd.DataFrame:
+    from tasks.warehouse import read_frame
+
+    return _with_env(env, read_frame, sql)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_scenario_runs_both_dags(scenario: str, tmp_path: Path, airflow_home: Path) -> None:
+    generate, serving_tables, must_run = SCENARIOS[scenario]
+    data = tmp_path / "data"
+    data.mkdir()
+    mapping = data / f"{scenario}.yml"
+    shutil.copy(MAPPINGS / f"{scenario}.yml", mapping)
+    generate(data)
+    env = _env(tmp_path / "home", airflow_home, mapping)
+    proc = subprocess.run(["bash", "scripts/run_pipeline.sh"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=840)
+    out = proc.stdout + proc.stderr
+    (tmp_path / "run.log").write_text(out)
+    assert proc.returncode == 0, f"{scenario}: make run's pipeline failed:\n{out[-5000:]}"
+
+    planned = _with_env(env, _plan)
+    daily = _states(airflow_home, "ecomflow_daily", planned["DAILY_LOGICAL_DATE"][:10])
+    hourly = _states(airflow_home, "ecomflow_hourly", planned["HOURLY_LOGICAL_TS"][:13].replace("T", " "))
+    assert daily and hourly, (daily, hourly)
+    for dag_id, states in (("ecomflow_daily", daily), ("ecomflow_hourly", hourly)):
+        bad = {t: s for t, s in states.items() if s not in ("success", "skipped")}
+        assert not bad, f"{scenario}: {dag_id} tasks not successful: {bad}"
+    for task in must_run:
+        dag_id, task_id = task.split(".", 1)
+        states = daily if dag_id == "ecomflow_daily" else hourly
+        assert states.get(task_id) == "success", f"{scenario}: {task} was {states.get(task_id)}"
+    if scenario == "weekly_sales":
+        log = (tmp_path / "home" / "daily_run.log").read_text()
+        assert "demand_forecaster: training skipped: only 13 weekly periods" in log
+    for table in serving_tables:
+        rows = _read(env, f"SELECT model_version FROM {table}")
+        assert len(rows) > 0 and rows["model_version"].notna().all(), f"{scenario}: {table} empty"
+    _assert_served_not_worse_than_baselines(env, scenario)
+
+
+def _registry_exists() -> bool:
+    from tasks.warehouse import table_exists
+
+    return table_exists("ml.model_registry")
+
+
+def _plan() -> dict[str, str]:
+    from tasks.cli import plan
+
+    return plan()  # type: ignore[return-value]
+
+
+# model -> (main metric, higher is better), as each recipe registers it (tasks/train/*.py).
+MAIN_METRICS = {"recommender": ("hr_at_10", True), "session_intent": ("pr_auc", True),
+                "demand_forecaster": ("wape", False), "risk": ("pr_auc", True)}
+
+
+def _assert_served_not_worse_than_baselines(env: dict[str, str], scenario: str) -> None:
+    """Every champion (learned, or a baseline registered as a candidate) is at or above every
+    other candidate it was judged against on the same holdout, on the model's main metric."""
+    if not _with_env(env, _registry_exists):
+        return
+    champions = _read(env, "SELECT model, version, metrics, baseline_metrics FROM ml.model_registry "
+                           "WHERE status = 'champion'")
+    for row in champions.itertuples():
+        metric, higher = MAIN_METRICS[row.model]
+        value = json.loads(row.metrics)[metric]
+        others = [m[metric] for m in json.loads(row.baseline_metrics or "{}").values()
+                  if isinstance(m, dict) and isinstance(m.get(metric), int | float)]
+        assert pd.notna(value), f"{scenario}: {row.model} {row.version} has no {metric}"
+        if others:
+            best = max(others) if higher else min(others)
+            assert (value >= best) if higher else (value <= best), \
+                f"{scenario}: served {row.model} {row.version} {metric}={value} worse than a baseline ({best})"
