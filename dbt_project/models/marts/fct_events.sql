@@ -8,7 +8,7 @@ select
     cast(query as text) as query,
     cast(price as double precision) as price,
     cast(device as text) as device,
-    cast(extra_features as text) as extra_features,
     cast(event_at as timestamp) as event_at,
-    cast(event_at as date) as event_date
+    cast(event_at as date) as event_date,
+    cast(extra_features as text) as extra_features
 from {{ ref('stg_raw__events') }}
