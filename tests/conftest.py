@@ -26,6 +26,23 @@ def _reset_settings() -> None:
 
 
 @pytest.fixture(scope="session")
+
+def with_ecomflow_env(env: dict[str, str], func, *args):  # noqa: ANN001, ANN201 - test helper
+    """Call ``func`` in this process with the ECOMFLOW_* settings of a subprocess run's ``env``
+    (e.g. to read the warehouse a DAG run wrote), restoring this process's settings after."""
+    saved = {k: os.environ.get(k) for k in env if k.startswith("ECOMFLOW_")}
+    os.environ.update({k: v for k, v in env.items() if k.startswith("ECOMFLOW_")})
+    _reset_settings()
+    try:
+        return func(*args)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        _reset_settings()
+
 def ecomflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A fresh ECOMFLOW_HOME (DuckDB warehouse, lake, artefacts) for the test session."""
     home = tmp_path_factory.mktemp("ecomflow_home")

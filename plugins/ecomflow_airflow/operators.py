@@ -140,24 +140,6 @@ class DbtBuildOperator(BaseOperator):
                  "--exclude-resource-type", "unit_test", "--vars", json.dumps({"as_of_date": as_of_date})])
 
 
-class SparkFeatureJobOperator(PartitionedOperator):
-    """spark-submit one feature job for the run's as-of point, then publish it to ``features.*``."""
-
-    ui_color = "#eefde8"
-
-    def __init__(self, *, job: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.job = job
-
-    @fail_fast
-    def execute(self, context: Context) -> int:
-        from tasks.features.pipeline import build_and_publish
-
-        partition = self.partition(context)
-        self.skip_unless_applicable("feature", self.job, partition)
-        return build_and_publish(self.job, partition)
-
-
 class SparkFeatureSetsOperator(PartitionedOperator):
     """One spark-submit computing every applicable feature set of the run (one JVM per run).
 

@@ -3,7 +3,7 @@
 The DAGs compute all of a run's feature sets in one spark-submit (``compute_feature_sets``,
 ``SparkFeatureSetsOperator``: one JVM per run instead of one per set) and publish each set to
 the warehouse in its own task (``publish``, ``PublishFeatureSetOperator``), so the UI still
-shows one box per feature set. ``build_and_publish`` does both for one set. The mapping from
+shows one box per feature set. The mapping from
 an ingested partition to the feature run's as-of point (CONTRACTS.md) lives here.
 """
 
@@ -13,7 +13,7 @@ import logging
 
 from tasks.features.catalogue import RunPoint
 from tasks.features.publish import publish_feature_set
-from tasks.features.submit import submit_feature_job, submit_feature_jobs
+from tasks.features.submit import submit_feature_jobs
 from tasks.partitions import Partition
 
 log = logging.getLogger(__name__)
@@ -25,14 +25,6 @@ def run_point_for(partition: Partition) -> RunPoint:
     if partition.is_hourly:
         return RunPoint(partition.dt, partition.start)
     return RunPoint(partition.as_of.date())
-
-
-def build_and_publish(job: str, partition: Partition) -> int:
-    """Compute feature set ``job`` for ``partition`` with Spark and publish it; returns rows published."""
-    point = run_point_for(partition)
-    output = submit_feature_job(job, point.as_of_date, point.as_of_hour)
-    log.info("feature set %s for %s written to %s", job, point.label, output)
-    return publish_feature_set(job, point.as_of_date, point.as_of_hour)
 
 
 def compute_feature_sets(jobs: list[str], partition: Partition) -> dict[str, str]:

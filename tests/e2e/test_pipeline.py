@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import _reset_settings
+from tests.conftest import with_ecomflow_env as _with_env
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -94,20 +94,6 @@ def _assert_no_raw_pii(env: dict[str, str]) -> None:
 DEFAULT_SCHEMAS = ("raw", "audit", "staging", "intermediate", "marts", "features", "serving", "ml")
 
 
-def _with_env(env: dict[str, str], func, *args):  # noqa: ANN001, ANN202 - test helper
-    """Call ``func`` with the run's ECOMFLOW_* settings in this process."""
-    saved = {k: os.environ.get(k) for k in env if k.startswith("ECOMFLOW_")}
-    os.environ.update({k: v for k, v in env.items() if k.startswith("ECOMFLOW_")})
-    _reset_settings()
-    try:
-        return func(*args)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        _reset_settings()
 
 
 def _check_serving(env: dict[str, str]) -> dict[str, int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import _reset_settings
+from tests.conftest import with_ecomflow_env as _with_env
 from tests.scenarios import generators
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,19 +72,6 @@ def _states(airflow_home: Path, dag_id: str, logical_prefix: str) -> dict[str, s
     return dict(rows)
 
 
-def _with_env(env: dict[str, str], fn: Callable[..., object], *args: object) -> object:
-    saved = {k: os.environ.get(k) for k in env if k.startswith("ECOMFLOW_")}
-    os.environ.update({k: v for k, v in env.items() if k.startswith("ECOMFLOW_")})
-    _reset_settings()
-    try:
-        return fn(*args)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        _reset_settings()
 
 
 def _read(env: dict[str, str], sql: str) -> pd.DataFrame:
