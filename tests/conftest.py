@@ -25,8 +25,6 @@ def _reset_settings() -> None:
     settings.reset()
 
 
-@pytest.fixture(scope="session")
-
 def with_ecomflow_env(env: dict[str, str], func, *args):  # noqa: ANN001, ANN201 - test helper
     """Call ``func`` in this process with the ECOMFLOW_* settings of a subprocess run's ``env``
     (e.g. to read the warehouse a DAG run wrote), restoring this process's settings after."""
@@ -43,6 +41,8 @@ def with_ecomflow_env(env: dict[str, str], func, *args):  # noqa: ANN001, ANN201
                 os.environ[k] = v
         _reset_settings()
 
+
+@pytest.fixture(scope="session")
 def ecomflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A fresh ECOMFLOW_HOME (DuckDB warehouse, lake, artefacts) for the test session."""
     home = tmp_path_factory.mktemp("ecomflow_home")
