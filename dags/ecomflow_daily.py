@@ -87,7 +87,7 @@ with DAG(
     gx_marts = GXCheckpointOperator(task_id="gx_marts", cadence="daily", scope="table",
                                     suites=["marts_dim_users", "marts_dim_products", "marts_fct_events",
                                             "marts_fct_order_lines", "marts_fct_transactions",
-                                            "marts_fct_session_summaries"])
+                                            "marts_fct_session_summaries", "marts_fct_daily_item_sales"])
     # One Spark application computes every feature set of the run (JVM start-up dominated one
     # submit per set); each set is then published to the warehouse by its own task.
     compute = SparkFeatureSetsOperator(task_id="features.compute", cadence="daily", jobs=DAILY_FEATURE_JOBS)

@@ -37,6 +37,7 @@ MART_INPUTS: dict[str, tuple[str, ...]] = {
     "fct_order_lines": ("order_lines",),
     "fct_transactions": ("transactions",),
     "fct_session_summaries": ("sessions",),
+    "fct_daily_item_sales": ("order_lines", "daily_sales"),
 }
 SCORER_MODEL = {
     "recommendations": "recommender",

@@ -21,14 +21,15 @@ from datetime import date
 import pandas as pd
 
 from tasks.score.common import daily_scored_at, load_champion, write_serving
-from tasks.train.common import pick_device
-from tasks.train.data import read_daily_features
+from tasks.train.common import config_from_dict, pick_device
 from tasks.train.demand_forecaster import (
     FEATURE_TABLE,
     MODEL_NAME,
+    DemandConfig,
     predict_frame,
     read_calendar,
     read_categories,
+    read_sales,
 )
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,8 @@ def build_forecasts(as_of_date: date, run_id: str) -> pd.DataFrame:
     forecasts are dated by the weekday the source's weeks land on, monthly ones by the 1st.
     """
     entry, art = load_champion(MODEL_NAME)
-    sales, found = read_daily_features(FEATURE_TABLE, as_of_date)
+    cfg = config_from_dict(DemandConfig, art.config)
+    sales, found = read_sales(as_of_date, cfg.max_history_days)  # the history the champion was fit on
     if found is None or sales.empty:
         raise RuntimeError(f"no {FEATURE_TABLE} partition at or before {as_of_date}: run the features first")
     out = predict_frame(art, sales, pick_device(), read_categories(found), read_calendar())

@@ -8,9 +8,10 @@ Recipe (``train(as_of_date, run_id)``)::
     python -c "from datetime import date; from tasks.train.demand_forecaster import train; \
                print(train(date(2024, 1, 31), 'manual'))"
 
-1. Data: the ``features.daily_item_sales`` partition valid at ``as_of_date`` (all of
-   it: the model uses whatever history the table holds, up to ``max_history_days``),
-   item categories from ``features.item_features`` and, when a calendar table exists
+1. Data (``read_sales``): the ``features.daily_item_sales`` partition valid at
+   ``as_of_date`` (dense last 90 days with promo prices) extended back with the sparse
+   ``marts.fct_daily_item_sales`` history, up to ``max_history_days``; when that mart has
+   several stores the series are store-level and come from the mart alone. Item categories from ``features.item_features`` and, when a calendar table exists
    (``CALENDAR_TABLES``), its event days. Optional columns are used when present:
    ``store_id``/``location_id`` (series key = item x location), ``avg_price``,
    ``is_promo``. Negative units (returns) are kept as negative demand.
@@ -84,6 +85,8 @@ MAIN_METRIC = "wape"
 BASELINES = fb.UNIT_BASELINES
 LEARNED = "model"
 FEATURE_TABLE = "features.daily_item_sales"
+#: Sparse daily sales per product and store over the whole history (dbt mart).
+HISTORY_TABLE = "marts.fct_daily_item_sales"
 ITEM_TABLE = "features.item_features"
 #: Where an events calendar may live (first existing wins); optional.
 CALENDAR_TABLES = ("marts.dim_calendar", "raw.calendar")
@@ -328,6 +331,8 @@ def to_panel(sales: pd.DataFrame, categories: dict[str, str] | None = None,
         anchor = anchor.replace(day=1)
     frame["period"] = _period_index(frame["sales_date"], grain, anchor)
     n = int(frame["period"].max()) + 1
+    if grain == "weekly" and n > 1 and frame["sales_date"].max() < anchor + pd.Timedelta(days=7 * (n - 1)):
+        n -= 1  # the week in progress has not landed yet: its zero days are not a zero week
     loc_col = _location_column(frame)
     frame["product_id"] = frame["product_id"].astype(str)
     if loc_col:
@@ -754,6 +759,45 @@ def load_model(art: Artefact, device: torch.device) -> tuple[QuantileMLP, Demand
     return model.to(device).eval(), cfg
 
 
+def read_sales(as_of_date: date, max_history_days: int) -> tuple[pd.DataFrame, date | None]:
+    """Sales rows for the forecaster and the feature partition date they are valid at.
+
+    The ``features.daily_item_sales`` partition holds only its 90-day window (so a daily
+    feature run stays cheap); the forecaster needs the long history for yearly seasonality
+    and weekly/monthly grains, so days before that window come from the sparse
+    ``marts.fct_daily_item_sales`` (``sales_date`` < the partition date: point in time).
+    When the mart has more than one store the feature table's store-summed series would
+    hide the store dimension, so the store-level mart rows are used alone, with one zero
+    row on the partition's last day so the series end where the feature window ends.
+    """
+    from tasks.warehouse import read_frame, table_exists
+
+    recent, found = read_daily_features(FEATURE_TABLE, as_of_date)
+    if found is None or recent.empty or not table_exists(HISTORY_TABLE):
+        return recent, found
+    history = read_frame(
+        f"SELECT product_id, store_id, sales_date, units, avg_price, is_promo FROM {HISTORY_TABLE} "
+        "WHERE sales_date >= :s AND sales_date < :e",
+        {"s": found - timedelta(days=max_history_days), "e": found})
+    if history.empty:
+        return recent, found
+    history["sales_date"] = pd.to_datetime(history["sales_date"]).dt.date
+    recent = recent.assign(sales_date=pd.to_datetime(recent["sales_date"]).dt.date)
+    last_day = found - timedelta(days=1)
+    if _location_column(history) is not None:
+        if history["sales_date"].max() < last_day:
+            pad = history.iloc[[0]].assign(sales_date=last_day, units=0.0, avg_price=np.nan, is_promo=False)
+            history = pd.concat([history, pad], ignore_index=True)
+        log.info("demand_forecaster: %d store-level sales rows from %s (%s .. %s)", len(history),
+                 HISTORY_TABLE, history["sales_date"].min(), last_day)
+        return history, found
+    window_start = recent["sales_date"].min()
+    older = history.loc[history["sales_date"] < window_start].drop(columns="store_id")
+    log.info("demand_forecaster: %d rows from %s before %s + %d rows of %s", len(older), HISTORY_TABLE,
+             window_start, len(recent), FEATURE_TABLE)
+    return pd.concat([older, recent], ignore_index=True), found
+
+
 def read_categories(as_of_date: date) -> dict[str, str]:
     """product -> category from the ``item_features`` partition valid at ``as_of_date``."""
     items, _ = read_daily_features(ITEM_TABLE, as_of_date)
@@ -824,7 +868,7 @@ def train(as_of_date: date, run_id: str, cfg: DemandConfig | None = None) -> Tra
     baselines -> register the better of the two candidates."""
     cfg = cfg or DemandConfig()
     device = pick_device()
-    sales, found = read_daily_features(FEATURE_TABLE, as_of_date)
+    sales, found = read_sales(as_of_date, cfg.max_history_days)
     if found is None or sales.empty:
         return TrainResult.skipped(MODEL_NAME, f"no {FEATURE_TABLE} partition at or before {as_of_date}")
     first = pd.Timestamp(pd.to_datetime(sales["sales_date"]).min()).date()

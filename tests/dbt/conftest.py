@@ -112,6 +112,11 @@ SAMPLE_RAW: dict[str, list[dict]] = {
          "payment_method": "card", "is_fraud": True, "transaction_at": "2026-01-03 03:00",
          "dt": "2026-01-03", "hr": 3},
     ],
+    # A store's daily total with returns exceeding sales (negative demand) and no price.
+    "daily_sales": [
+        {"product_id": "p1", "store_id": "s1", "units": -2.0, "is_promo": True, "sales_date": "2026-01-03",
+         "dt": "2026-01-03"},
+    ],
     "sessions": [
         {"session_id": "ss1", "user_id": None, "started_at": "2026-01-02 12:00", "n_events": 5,
          "n_product_views": 3, "duration_seconds": 120.0, "is_weekend": False, "has_purchase": True,

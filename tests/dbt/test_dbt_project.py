@@ -22,7 +22,7 @@ from tasks.transform.dbt_runner import DBT_PROJECT_DIR, dbt_home
 from tasks.warehouse import dispose_engine, read_frame, replace_partition
 
 MARTS = ("dim_users", "dim_products", "fct_events", "fct_order_lines", "fct_transactions",
-         "fct_session_summaries")
+         "fct_session_summaries", "fct_daily_item_sales")
 # docs/CONTRACTS.md: the columns Python consumers rely on.
 CONTRACT_COLUMNS = {
     "dim_users": ["user_id", "signup_at", "country", "email_hash", "first_order_at", "n_orders"],
@@ -35,6 +35,8 @@ CONTRACT_COLUMNS = {
     "fct_transactions": ["transaction_id", "order_id", "user_id", "amount", "currency", "payment_method",
                          "device_id", "country", "ip_hash", "card_hash", "is_fraud", "transaction_at",
                          "transaction_date"],
+    "fct_daily_item_sales": ["product_id", "store_id", "sales_date", "units", "revenue", "avg_price",
+                             "n_orders", "is_promo"],
 }
 
 
@@ -89,6 +91,16 @@ def _assert_marts(results: dict[str, str]) -> None:
     txns = read_frame("SELECT * FROM marts.fct_transactions ORDER BY transaction_id")
     assert list(txns["payment_method"]) == ["card", "card"]
     assert list(txns["is_fraud"]) == [False, True]
+
+    # Sparse daily sales: non-cancelled lines per product and day (store 'all') + the store total.
+    sales = read_frame("SELECT * FROM marts.fct_daily_item_sales").set_index(["product_id", "store_id", "sales_date"])
+    assert sorted(sales.index) == [("p1", "all", date(2026, 1, 2)), ("p1", "s1", date(2026, 1, 3)),
+                                   ("p2", "all", date(2026, 1, 2)), ("p9", "all", date(2026, 1, 3))]
+    assert sales.loc[("p1", "all", date(2026, 1, 2)), "units"] == pytest.approx(2.0)  # C1 is excluded
+    assert sales.loc[("p1", "all", date(2026, 1, 2)), "avg_price"] == pytest.approx(10.0)
+    assert sales.loc[("p1", "s1", date(2026, 1, 3)), "units"] == pytest.approx(-2.0)  # returns kept
+    assert pd.isna(sales.loc[("p1", "s1", date(2026, 1, 3)), "avg_price"])  # no price -> null, not 0
+    assert bool(sales.loc[("p1", "s1", date(2026, 1, 3)), "is_promo"]) is True
 
     sessions = read_frame("SELECT * FROM marts.fct_session_summaries")
     assert list(sessions["session_id"]) == ["ss1"]

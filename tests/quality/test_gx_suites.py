@@ -67,7 +67,7 @@ def test_suites_cover_every_protected_table() -> None:
     expected = {
         *(f"raw.{e}" for e in ("users", "products", "events", "order_lines", "transactions")),
         *(f"marts.{m}" for m in ("dim_users", "dim_products", "fct_events", "fct_order_lines",
-                                 "fct_transactions")),
+                                 "fct_transactions", "fct_daily_item_sales")),
         *(f"features.{f}" for f in ("user_profile", "item_features", "session_features",
                                     "transaction_velocity", "daily_item_sales")),
         *(f"serving.{s}" for s in ("recommendations", "session_intent", "demand_forecasts", "risk_labels")),

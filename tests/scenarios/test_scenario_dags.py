@@ -29,16 +29,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 SCENARIOS: dict[str, tuple[Callable[[Path], object], tuple[str, ...], tuple[str, ...]]] = {
     "clickstream": (generators.clickstream, ("serving.recommendations",),
                     ("ecomflow_daily.train.recommender", "ecomflow_daily.score.recommendations")),
-    # One year through the DAGs: the historical load still walks day by day (issue 15, ~0.3 s a
-    # day here) and features.daily_item_sales keeps 90 days; the five-year file is loaded in
-    # test_scenarios.py.
+    # One year through the DAGs (the historical load still walks day by day, issue 15); the
+    # forecaster reads that year from marts.fct_daily_item_sales, not only the 90 days of
+    # features.daily_item_sales. The five-year file is loaded in test_scenarios.py.
     "wide_panel": (lambda folder: generators.wide_panel(folder, years=1), ("serving.demand_forecasts",),
                    ("ecomflow_daily.train.demand_forecaster", "ecomflow_daily.score.demand_forecasts")),
-    # Weekly per store: both DAGs complete; the forecaster skips with its reason (features.
-    # daily_item_sales holds 90 days = 13 weeks < the 22 periods a weekly model needs; issue 14
-    # keeps that open), so nothing is served and no task fails.
-    "weekly_sales": (generators.weekly_store_sales, (),
-                     ("ecomflow_daily.features.daily_item_sales", "ecomflow_daily.train.demand_forecaster")),
+    # Weekly per store over 30 weeks (> the 90 days the feature table keeps): store x department
+    # series at weekly grain, returns as negative demand, served.
+    "weekly_sales": (lambda folder: generators.weekly_store_sales(folder, weeks=30), ("serving.demand_forecasts",),
+                     ("ecomflow_daily.train.demand_forecaster", "ecomflow_daily.score.demand_forecasts")),
     "card_transactions": (generators.card_transactions, ("serving.risk_labels",),
                           ("ecomflow_daily.train.risk", "ecomflow_hourly.score.risk_labels")),
 }
@@ -106,9 +105,14 @@ def test_scenario_runs_both_dags(scenario: str, tmp_path: Path, airflow_home: Pa
         dag_id, task_id = task.split(".", 1)
         states = daily if dag_id == "ecomflow_daily" else hourly
         assert states.get(task_id) == "success", f"{scenario}: {task} was {states.get(task_id)}"
-    if scenario == "weekly_sales":
+    if scenario in ("weekly_sales", "wide_panel"):
         log = (tmp_path / "home" / "daily_run.log").read_text()
-        assert "demand_forecaster: training skipped: only 13 weekly periods" in log
+        assert "from marts.fct_daily_item_sales" in log, f"{scenario}: the forecaster did not read the history"
+    if scenario == "weekly_sales":  # store-level weekly series, dated on the weekday the weeks land on
+        forecasts = _read(env, "SELECT item_id, forecast_date FROM serving.demand_forecasts")
+        assert forecasts["item_id"].str.contains("@").all(), forecasts["item_id"].unique()
+        assert forecasts["item_id"].nunique() == 3 * 4
+        assert {pd.Timestamp(d).weekday() for d in forecasts["forecast_date"]} == {4}  # Fridays
     for table in serving_tables:
         rows = _read(env, f"SELECT model_version FROM {table}")
         assert len(rows) > 0 and rows["model_version"].notna().all(), f"{scenario}: {table} empty"

@@ -164,3 +164,46 @@ def test_to_panel_zero_fills_missing_days() -> None:
     assert panel.price.tolist() == [[2.0, 2.0, 2.0], [5.0, 5.0, 5.0]]
     assert panel.price_observed.tolist() == [[True, False, True], [False, True, False]]
     assert panel.category.tolist() == [0, 0]
+
+
+def _write_history(rows: list[tuple[str, str, date, float]]) -> None:
+    """A marts.fct_daily_item_sales stand-in written with the warehouse's own writer (the
+    dbt model's columns; tests/dbt covers the model itself)."""
+    frame = pd.DataFrame(rows, columns=["product_id", "store_id", "sales_date", "units"]).assign(
+        revenue=None, avg_price=np.nan, n_orders=0, is_promo=False)
+    replace_partition(dm.HISTORY_TABLE, frame, {})
+
+
+def test_read_sales_extends_the_feature_window_with_the_mart_history(isolated_home) -> None:
+    recent = synthetic_frames.daily_item_sales(D, n_products=2, days=90, seed=4)
+    replace_partition(dm.FEATURE_TABLE, recent, {"as_of_date": D, "as_of_hour": None},
+                      column_types={"as_of_hour": "TIMESTAMP"})
+    first_recent = pd.to_datetime(recent["sales_date"]).min().date()
+    product = str(recent["product_id"].iloc[0])
+    old_day, ancient = first_recent - timedelta(days=200), D - timedelta(days=5000)
+    _write_history([(product, "all", old_day, 7.0), (product, "all", ancient, 1.0),
+                    # inside the feature window: the feature row (with promo prices) wins
+                    (product, "all", first_recent, 999.0)])
+    sales, found = dm.read_sales(D, dm.DemandConfig().max_history_days)
+    assert found == D
+    assert len(sales) == len(recent) + 1  # + old_day; `ancient` is beyond max_history_days
+    panel = dm.to_panel(sales)
+    assert panel.dates[0] == old_day and panel.dates[-1] == D - timedelta(days=1)
+    row = panel.products.index(product)
+    assert panel.units[row, 0] == 7.0 and panel.units[row, 1:200].sum() == 0.0
+    assert 999.0 not in panel.units[row]
+
+
+def test_read_sales_keeps_stores_apart_and_ends_at_the_feature_day(isolated_home) -> None:
+    recent = synthetic_frames.daily_item_sales(D, n_products=1, days=90, seed=5)
+    replace_partition(dm.FEATURE_TABLE, recent, {"as_of_date": D, "as_of_hour": None},
+                      column_types={"as_of_hour": "TIMESTAMP"})
+    weeks = [D - timedelta(days=7 * k + 3) for k in range(30)]
+    _write_history([("dept1", store, day, 10.0 if store == "s1" else -2.0)
+                    for day in weeks for store in ("s1", "s2")])
+    sales, _ = dm.read_sales(D, dm.DemandConfig().max_history_days)
+    panel = dm.to_panel(sales)
+    assert panel.grain == "weekly"
+    assert sorted(panel.products) == ["dept1@s1", "dept1@s2"]  # the feature table's summed series is not used
+    assert panel.n_days == 30  # the last week ends where the feature window ends, not before
+    assert panel.units[panel.products.index("dept1@s2")].min() == -2.0  # returns stay negative demand
