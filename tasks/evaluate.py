@@ -104,8 +104,17 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def served_candidate(version: str | None) -> str:
+    """What a registered version serves: ``learned`` or ``baseline <name>`` (a baseline that won
+    its holdout is registered as ``<model>-baseline_<name>-<date>-<hash>``, docs/CONTRACTS.md)."""
+    if version and "-baseline_" in version:
+        return "baseline " + version.split("-baseline_", 1)[1].split("-", 1)[0]
+    return "learned"
+
+
 def format_tables(label: str, as_of_date: date, evaluations: list[ModelEvaluation]) -> str:
-    """One markdown table per model: metrics as rows, model and each baseline as columns."""
+    """One markdown table per model: metrics as rows; the registered candidate (the learned model,
+    or the baseline that beat it) and each other candidate as columns."""
     out = [f"## {label} — as of {as_of_date} (data before {as_of_date} 00:00 UTC)", ""]
     for ev in evaluations:
         out.append(f"### {ev.model}")
@@ -116,7 +125,8 @@ def format_tables(label: str, as_of_date: date, evaluations: list[ModelEvaluatio
         out.append(f"holdout protocol: {HOLDOUT_PROTOCOL.get(ev.model, '')}; data window {ev.window}; "
                    f"version {ev.version} -> {ev.status}")
         names = list(ev.baselines)
-        out.append("| metric | model | " + " | ".join(names) + " |")
+        served = served_candidate(ev.version)
+        out.append(f"| metric | {served} | " + " | ".join(names) + " |")
         out.append("|---|---|" + "---|" * len(names))
         for metric in sorted(ev.metrics):
             flag = " (main, " + ("higher" if higher else "lower") + " is better)" if metric == main else ""
@@ -129,7 +139,7 @@ def format_tables(label: str, as_of_date: date, evaluations: list[ModelEvaluatio
                 model_value = ev.metrics[main]
                 ratio = model_value / value if value else float("nan")
                 verdict = "beats" if (model_value > value if higher else model_value < value) else "does NOT beat"
-                out.append(f"\nmodel {verdict} the best baseline ({name}) on {main}: "
+                out.append(f"\n{served} {verdict} the best other candidate ({name}) on {main}: "
                            f"{_fmt(model_value)} vs {_fmt(value)} (ratio {ratio:.3f})")
         out.append("")
     return "\n".join(out)

@@ -21,18 +21,28 @@ PANEL_START = date(2019, 1, 1)
 CARD_ORIGIN = datetime(2013, 9, 1)
 
 
-def clickstream(folder: Path, seed: int = 7, users: int = 40, items: int = 300, days: int = 5) -> pd.DataFrame:
-    """Taobao-like ``user_id,item_id,category_id,behavior,timestamp`` (epoch seconds), no header extras."""
+def clickstream(folder: Path, seed: int = 7, users: int = 40, items: int = 300, days: int = 5,
+                affinity: float = 0.0) -> pd.DataFrame:
+    """Taobao-like ``user_id,item_id,category_id,behavior,timestamp`` (epoch seconds), no header extras.
+
+    ``affinity``: the share of a user's clicks drawn from their favourite category (by
+    popularity within it) instead of the whole catalogue; 0 = no personal taste at all.
+    """
     rng = np.random.default_rng(seed)
     popularity = 1.0 / np.arange(1, items + 1) ** 1.1  # long tail
     popularity /= popularity.sum()
     category = rng.integers(1, 12, size=items)
     rows = []
     for user in range(1, users + 1):
+        taste = popularity
+        if affinity:  # (no extra draws without it: the default stream stays what the tests saw)
+            taste = popularity * (category == int(rng.integers(1, 12)))
+            taste = taste / taste.sum() if taste.sum() > 0 else popularity
         for _ in range(int(rng.integers(2, 6))):  # visits
             t = CLICK_START + timedelta(days=float(rng.uniform(0, days - 0.05)))
             for _ in range(int(rng.integers(1, 9))):
-                item = int(rng.choice(items, p=popularity))
+                pick = taste if affinity and rng.random() < affinity else popularity
+                item = int(rng.choice(items, p=pick))
                 behavior = str(rng.choice(["pv", "pv", "pv", "cart", "fav", "buy"]))
                 rows.append((user, item, behavior, t))
                 if behavior == "buy" and rng.random() < 0.3:  # repeat buy, no view in between
@@ -96,3 +106,29 @@ def card_transactions(folder: Path, seed: int = 17, n: int = 600, signals: int =
     frame["Class"] = fraud.astype(int)
     frame.to_csv(folder / "cards.csv", index=False)
     return frame
+
+
+GENERATORS = {"clickstream": clickstream, "wide_panel": wide_panel, "weekly_sales": weekly_store_sales,
+              "card_transactions": card_transactions}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tests.scenarios.generators NAME FOLDER [key=value ...]``: write scenario NAME's
+    data and its mapping file (``FOLDER/NAME.yml``, the ``ECOMFLOW_SOURCE``) into FOLDER; integer
+    and float keyword arguments override the generator's defaults (scripts/evaluate.sh)."""
+    import shutil
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    name, folder = args[0], Path(args[1])
+    kwargs: dict[str, float | int] = {}
+    for item in args[2:]:
+        key, value = item.split("=", 1)
+        kwargs[key] = float(value) if "." in value else int(value)
+    folder.mkdir(parents=True, exist_ok=True)
+    GENERATORS[name](folder, **kwargs)
+    shutil.copy(Path(__file__).parent / "mappings" / f"{name}.yml", folder / f"{name}.yml")
+
+
+if __name__ == "__main__":
+    main()
