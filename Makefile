@@ -23,8 +23,11 @@ test-random: setup  ## the whole suite in a random order (pytest-randomly; repla
 	@scripts/ensure_postgres.sh
 	@source scripts/env.sh && ruff check . && pytest -p randomly $(PYTEST_ARGS)
 
-evaluate: setup  ## model vs baselines tables on synthetic S (EVAL_M=1 adds M), UCI Online Retail, Online Shoppers
+evaluate: setup  ## model vs baselines tables on synthetic S (EVAL_M=1 adds M), UCI Online Retail, Online Shoppers, the issue-14 data shapes
 	@scripts/evaluate.sh
+
+docs: setup  ## dbt docs site of the warehouse `make run` built, as one offline HTML file (path printed)
+	@source scripts/env.sh && ecomflow docs
 
 rollback: setup  ## re-activate the previous champion and re-score: make rollback MODEL=recommender
 	@source scripts/env.sh && ecomflow rollback $(MODEL)
@@ -41,4 +44,4 @@ lock:  ## regenerate constraints.txt from the current .venv
 clean:  ## remove local state (warehouse, lake, artefacts, Airflow DB)
 	rm -rf .ecomflow .ecomflow-m .ecomflow-eval
 
-.PHONY: help setup run run-m test test-random lint dag-test lock clean evaluate rollback
+.PHONY: help setup run run-m test test-random lint dag-test lock clean evaluate rollback docs

@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     p_ev.add_argument("--label", required=True, help="data set label, e.g. synthetic-S or uci_online_retail")
     p_ev.add_argument("--as-of-date", type=date.fromisoformat, default=None,
                       help="train on data before this date (default: the plan's daily partition end)")
+    sub.add_parser("docs", help="build the dbt docs site of the configured warehouse (one offline HTML file) "
+                   "and print its path")
     p_rb = sub.add_parser("rollback", help="re-activate the previous champion of a model and re-score "
                           "its latest serving partition")
     p_rb.add_argument("model", help="recommender | session_intent | demand_forecaster | risk")
@@ -182,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         from tasks.evaluate import evaluate
 
         print(evaluate(args.label, args.as_of_date))
+    elif args.command == "docs":
+        from tasks.transform.dbt_runner import generate_docs
+
+        print(generate_docs())
     elif args.command == "rollback":
         from tasks.train.registry import RollbackError
         from tasks.train.retrain import rollback_and_rescore

@@ -171,3 +171,18 @@ def build_layer(layer: str, extra_args: list[str] | None = None) -> None:
         ["build", "--select", *layer_selector([layer]), "--indirect-selection", "buildable",
          *(extra_args or [])]
     )
+
+
+def generate_docs() -> Path:
+    """``dbt docs generate --static`` against the configured warehouse; returns the page.
+
+    ``--static`` embeds the manifest and catalog in one ``static_index.html`` that opens from
+    disk without a web server or internet (the plain ``index.html`` fetches both over HTTP).
+    Run through ``run_dbt`` so the profile's ``env_var()`` settings are set (a bare
+    ``dbt docs generate`` fails on ``ECOMFLOW_DUCKDB_PATH``).
+    """
+    run_dbt(["docs", "generate", "--static"])
+    page = dbt_home() / "target" / "static_index.html"
+    if not page.is_file():
+        raise DbtError(f"dbt docs generate --static wrote no {page}")
+    return page

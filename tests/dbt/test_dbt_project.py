@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from tasks import settings as settings_module
 from tasks.transform import DbtError, build_layer, run_dbt
-from tasks.transform.dbt_runner import DBT_PROJECT_DIR, dbt_home
+from tasks.transform.dbt_runner import DBT_PROJECT_DIR, dbt_home, generate_docs
 from tasks.warehouse import dispose_engine, read_frame, replace_partition
 
 MARTS = ("dim_users", "dim_products", "fct_events", "fct_order_lines", "fct_transactions",
@@ -191,6 +191,11 @@ def test_duckdb_build_marts_then_serving(sample_raw: Path) -> None:
     assert kpis.loc[date(2026, 1, 2), "n_orders"] == 1
     assert kpis.loc[date(2026, 1, 2), "gross_revenue"] == pytest.approx(25.5)
     assert kpis.loc[date(2026, 1, 3), "n_risk_review"] == 1
+
+    # `ecomflow docs`: one offline page with the project's models and the warehouse's catalog.
+    page = generate_docs().read_text()
+    assert "fct_daily_item_sales" in page and "recommendations_enriched" in page
+    assert "Sparse -- a day without sales has no row" in page  # the yml description made it in
 
 
 def test_duplicate_key_in_mart_fails_build(sample_raw: Path, tmp_path: Path) -> None:
