@@ -29,8 +29,9 @@ HOLDOUT_PROTOCOL = {
                    "last days before as-of (time-based split, no user's future in training)",
     "session_intent": "sessions ordered by start time; the latest sessions before as-of are the holdout, "
                       "the model and thresholds are fitted on earlier sessions only",
-    "demand_forecaster": "series up to a forecast origin; the next days up to as-of are the holdout "
-                         "(28-day horizon or what the data allows)",
+    "demand_forecaster": "series (at the data's grain: daily, weekly or monthly) up to a forecast origin; "
+                         "the next periods up to as-of are the holdout (28 days / 8 weeks / 3 months, or "
+                         "what the data allows: eval_days counts periods)",
     "risk": "transactions ordered by time; the latest ones before as-of are the holdout; calibration "
             "and threshold on an earlier validation slice",
 }
