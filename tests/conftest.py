@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,14 +26,14 @@ def _reset_settings() -> None:
     settings.reset()
 
 
-def with_ecomflow_env(env: dict[str, str], func, *args):  # noqa: ANN001, ANN201 - test helper
-    """Call ``func`` in this process with the ECOMFLOW_* settings of a subprocess run's ``env``
-    (e.g. to read the warehouse a DAG run wrote), restoring this process's settings after."""
-    saved = {k: os.environ.get(k) for k in env if k.startswith("ECOMFLOW_")}
-    os.environ.update({k: v for k, v in env.items() if k.startswith("ECOMFLOW_")})
+@contextmanager
+def _ecomflow_env(values: dict[str, str]) -> Iterator[None]:
+    """Set these environment variables (settings re-read), restoring the previous values after."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     _reset_settings()
     try:
-        return func(*args)
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
@@ -42,22 +43,20 @@ def with_ecomflow_env(env: dict[str, str], func, *args):  # noqa: ANN001, ANN201
         _reset_settings()
 
 
+def with_ecomflow_env(env: dict[str, str], func, *args):  # noqa: ANN001, ANN201 - test helper
+    """Call ``func`` in this process with the ECOMFLOW_* settings of a subprocess run's ``env``
+    (e.g. to read the warehouse a DAG run wrote), restoring this process's settings after."""
+    with _ecomflow_env({k: v for k, v in env.items() if k.startswith("ECOMFLOW_")}):
+        return func(*args)
+
+
 @pytest.fixture(scope="session")
 def ecomflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A fresh ECOMFLOW_HOME (DuckDB warehouse, lake, artefacts) for the test session."""
     home = tmp_path_factory.mktemp("ecomflow_home")
-    old = {k: os.environ.get(k) for k in ("ECOMFLOW_HOME", "ECOMFLOW_WAREHOUSE", "ECOMFLOW_PII_KEY")}
-    os.environ["ECOMFLOW_HOME"] = str(home)
-    os.environ["ECOMFLOW_WAREHOUSE"] = "duckdb"
-    os.environ["ECOMFLOW_PII_KEY"] = "test-only-dummy-key"
-    _reset_settings()
-    yield home
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    _reset_settings()
+    with _ecomflow_env({"ECOMFLOW_HOME": str(home), "ECOMFLOW_WAREHOUSE": "duckdb",
+                        "ECOMFLOW_PII_KEY": "test-only-dummy-key"}):
+        yield home
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ Recipe (``train(as_of_date, run_id)``)::
 1. Data (``read_sales``): the ``features.daily_item_sales`` partition valid at
    ``as_of_date`` (dense last 90 days with promo prices) extended back with the sparse
    ``marts.fct_daily_item_sales`` history, up to ``max_history_days``; when that mart has
-   several stores the series are store-level and come from the mart alone. Item categories from ``features.item_features`` and, when a calendar table exists
+   several stores the series are store-level and come from the mart alone. Item
+   categories from ``features.item_features`` and, when a calendar table exists
    (``CALENDAR_TABLES``), its event days. Optional columns are used when present:
    ``store_id``/``location_id`` (series key = item x location), ``avg_price``,
    ``is_promo``. Negative units (returns) are kept as negative demand.

@@ -27,6 +27,8 @@ MAX_BYTES = 2_000_000
 ALLOWED: dict[tuple[str, str], str] = {
     ("tests/e2e/test_pipeline.py", "test-only-dummy-key"):
         "PII hash key of the end-to-end test's throwaway warehouse; hashes no real data",
+    ("tests/conftest.py", "test-only-dummy-key"):
+        "PII hash key of the test session's throwaway warehouse; hashes test data only",
     ("tests/scenarios/test_scenario_dags.py", "test-only-dummy-key"):
         "PII hash key of each scenario's throwaway warehouse; hashes generated data only",
     ("tests/test_docker_compose.py", "test-only-dummy-bi-password"):
