@@ -2,7 +2,7 @@
 
 - ``ecomflow plan``: which daily partition and hour the demo run uses, from the source's coverage.
 - ``ecomflow backfill-ingest --until D``: historical load of every partition before D
-  (the same ingestion code the DAG's ``ingest`` task runs, one partition at a time).
+  (the same ingestion code the DAG's ``ingest`` task runs, many days per transaction).
 - ``ecomflow summary``: where the output tables are, row counts and model metrics.
 - ``ecomflow map --infer FILE``: a proposed mapping YAML for a data file.
 - ``ecomflow check-mapping MAPPING.yml``: validate a mapping and list what will and won't run on it.
@@ -66,6 +66,7 @@ def backfill_ingest(until: Partition, since: Partition | None = None, run_id: st
     ``since`` defaults to the source's first day.
     """
     from tasks.ingest.load import ingest
+    from tasks.ingest.load_days import ingest_days
     from tasks.ingest.sources import get_source
 
     if since is None:
@@ -73,13 +74,14 @@ def backfill_ingest(until: Partition, since: Partition | None = None, run_id: st
         since = Partition(first, 0 if until.is_hourly else None)
     if since.is_hourly != until.is_hourly:
         raise SystemExit("--since and --until must both be dates or both be YYYY-MM-DDTHH hours")
-    step = timedelta(hours=1) if until.is_hourly else timedelta(days=1)
     results = []
-    moment = since.start
-    while moment < until.start:
-        part = Partition(moment.date(), moment.hour) if until.is_hourly else Partition(moment.date())
-        results.extend(ingest(part, run_id))
-        moment += step
+    if until.is_hourly:
+        moment = since.start
+        while moment < until.start:
+            results.extend(ingest(Partition(moment.date(), moment.hour), run_id))
+            moment += timedelta(hours=1)
+    elif since.dt < until.dt:  # daily partitions in bulk (tasks/ingest/load_days.py)
+        results = ingest_days(since.dt, until.dt, run_id)
     n_in = sum(r.rows_in for r in results)
     n_bad = sum(r.rows_quarantined for r in results)
     print(f"historical load [{since.label}, {until.label}): {n_in} rows in, "

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 
 import pandas as pd
 import pyarrow as pa
@@ -32,7 +33,7 @@ from tasks.ingest.schema import ENTITIES, REFERENCES, Entity
 from tasks.ingest.schema import entity as get_entity
 from tasks.ingest.sources import get_source
 from tasks.ingest.sources.base import Source
-from tasks.ingest.validate import LINEAGE_COLUMNS, ValidationResult, validate_partition
+from tasks.ingest.validate import LINEAGE_COLUMNS, ValidationResult, as_text, validate_partition
 from tasks.partitions import Partition
 from tasks.settings import get_settings
 from tasks.warehouse import connect, ensure_schema, qualified, quote_ident, read_frame, replace_partition
@@ -119,7 +120,7 @@ def arrow_schema(ent: Entity, zone: str, columns: list[str]) -> pa.Schema:
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Landing copy: every value as text, exactly as received (after PII hashing)."""
-    return frame.apply(lambda s: s.map(lambda v: None if pd.isna(v) else str(v))).astype(object)
+    return pd.DataFrame({c: as_text(frame[c]) for c in frame.columns}, index=frame.index, dtype=object)
 
 
 def _payloads(rows: pd.DataFrame) -> list[str]:
@@ -137,15 +138,18 @@ def _column_or_nulls(frame: pd.DataFrame, name: str) -> list:
 
 
 def _quarantine_frame(rejected: pd.DataFrame, source: str, ent: Entity,
-                      partition: Partition | None, run_id: str) -> pd.DataFrame:
+                      partition: Partition | None, run_id: str, days: list[date] | None = None) -> pd.DataFrame:
+    """Rows for ``audit.quarantine``: of one partition, or (``days``: each row's daily partition)
+    of many daily partitions at once."""
     n = len(rejected)
-    dt_values = [partition.dt if partition else None] * n
+    dt_values = list(days) if days is not None else [partition.dt if partition else None] * n
     if partition is not None and partition.is_hourly:
         hr_values = [partition.hr] * n
-    elif partition is not None and ent.hourly and n:
+    elif (partition is not None or days is not None) and ent.hourly and n:
         # A daily load of an hourly entity: file each rejected row under its own hour when known.
         times = pd.to_datetime(rejected[ent.time_column], errors="coerce")
-        hr_values = [int(t.hour) if not pd.isna(t) and t.date() == partition.dt else None for t in times]
+        hr_values = [int(t.hour) if not pd.isna(t) and t.date() == dt else None
+                     for t, dt in zip(times, dt_values, strict=True)]
     else:
         hr_values = [None] * n
     return pd.DataFrame({
@@ -171,14 +175,18 @@ def _partition_keys(partition: Partition | None) -> dict:
     return keys
 
 
+def lake_frame(zone: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns a lake zone stores: no lineage; landing holds every value as text, as received."""
+    data = frame.drop(columns=[c for c in LINEAGE_COLUMNS if c in frame.columns])
+    return _as_text(data) if zone == "landing" else data
+
+
 def _write_lake(zone: str, ent: Entity, frame: pd.DataFrame, partition: Partition,
                 pending: lake.PendingWrites) -> None:
     """Stage one folder per (hourly) partition; empty partitions are written too so re-runs clear them.
 
     Staged, not published: ``ingest`` publishes after the warehouse transaction commits."""
-    data = frame.drop(columns=[c for c in LINEAGE_COLUMNS if c in frame.columns])
-    if zone == "landing":
-        data = _as_text(data)
+    data = lake_frame(zone, frame)
     schema = arrow_schema(ent, zone, list(data.columns))
 
     def to_arrow(subset: pd.DataFrame) -> pa.Table:
@@ -257,7 +265,6 @@ class PreparedLoad:
     received: pd.DataFrame  # as read, PII hashed
     result: ValidationResult
     status: str  # loaded | rejected_threshold
-    unparseable: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def share(self) -> float:
@@ -305,11 +312,27 @@ def _write_audit(prepared: PreparedLoad, source: Source, partition: Partition, r
                                                   "dt": partition.dt, "hr": partition.hr},
                       column_types=LOAD_LOG_COLUMNS, conn=conn)
     if prepared.status != "loaded":
-        reasons = result.rejected["_reason"].value_counts().head(3).to_dict()
-        log.error("%s/%s %s: %d of %d rows quarantined (%.1f%% > %.1f%%); not published. Top reasons: %s",
-                  source.name, ent.name, partition.label, n_bad, n_in, 100 * prepared.share,
-                  100 * quarantine_limit(source)[0], reasons)
+        log_withheld(prepared, source, partition)
     return LoadResult(source.name, ent.name, partition.label, n_in, n_ok, n_bad, prepared.status)
+
+
+def log_withheld(prepared: PreparedLoad, source: Source, partition: Partition) -> None:
+    result = prepared.result
+    reasons = result.rejected["_reason"].value_counts().head(3).to_dict()
+    log.error("%s/%s %s: %d of %d rows quarantined (%.1f%% > %.1f%%); not published. Top reasons: %s",
+              source.name, prepared.entity.name, partition.label, len(result.rejected), result.rows_in,
+              100 * prepared.share, 100 * quarantine_limit(source)[0], reasons)
+
+
+def raw_rows(ent: Entity, accepted: pd.DataFrame, source_name: str, dt: date | list[date]) -> pd.DataFrame:
+    """The accepted rows as ``raw.<entity>`` stores them: canonical columns + dt, hr, _source
+    (``dt``: the partition's day, or each row's day in a load of many days)."""
+    table = accepted.drop(columns=[c for c in LINEAGE_COLUMNS if c in accepted.columns])
+    table["dt"] = dt
+    times = pd.to_datetime(table[ent.time_column])
+    table["hr"] = (times.dt.hour.astype("Int64") if ent.hourly else pd.array([None] * len(table), dtype="Int64"))
+    table["_source"] = source_name
+    return table
 
 
 def _publish(prepared: PreparedLoad, source: Source, partition: Partition, conn: sa.Connection,
@@ -318,13 +341,8 @@ def _publish(prepared: PreparedLoad, source: Source, partition: Partition, conn:
     ent, accepted = prepared.entity, prepared.result.accepted
     _write_lake("landing", ent, prepared.received, partition, pending)
     _write_lake("raw", ent, accepted, partition, pending)
-    table = accepted.drop(columns=[c for c in LINEAGE_COLUMNS if c in accepted.columns])
-    table["dt"] = partition.dt
-    times = pd.to_datetime(table[ent.time_column])
-    table["hr"] = (times.dt.hour.astype("Int64") if ent.hourly else pd.array([None] * len(table), dtype="Int64"))
-    table["_source"] = source.name
-    replace_partition(f"raw.{ent.name}", table, _partition_keys(partition), column_types=raw_table_columns(ent),
-                      conn=conn)
+    replace_partition(f"raw.{ent.name}", raw_rows(ent, accepted, source.name, partition.dt),
+                      _partition_keys(partition), column_types=raw_table_columns(ent), conn=conn)
 
 
 def ingest_partition(source: Source, entity_name: str, partition: Partition, run_id: str,
@@ -383,19 +401,18 @@ def ingest(partition: Partition, run_id: str, source_spec: str | None = None,
     Everything is read and validated before anything is written; all warehouse writes
     of the partition then happen in one transaction, and nothing is published unless
     every entity is within the quarantine limit, so readers see either the previous
-    load or this one, never a mix.
+    load or this one, never a mix. A daily partition is loaded by ``load_days`` (the
+    historical load's bulk path, for one day), so both paths are one code.
     """
+    if not partition.is_hourly:
+        from tasks.ingest.load_days import ingest_days
+
+        return ingest_days(partition.dt, partition.dt + timedelta(days=1), run_id, source_spec, entities)
     ensure_raw_tables()
     source = get_source(source_spec or get_settings().source)
-    wanted = [name for name in (entities or source.entities())
-              if not (partition.is_hourly and not get_entity(name).hourly)]
+    wanted = [name for name in (entities or source.entities()) if get_entity(name).hourly]
     references = ReferenceIndex(source)
-    prepared = []
-    for name in wanted:
-        load = prepare_partition(source, name, partition, references)
-        if not partition.is_hourly:
-            load.unparseable = source.unparseable(name)
-        prepared.append(load)
+    prepared = [prepare_partition(source, name, partition, references) for name in wanted]
     over = [p for p in prepared if p.status == "rejected_threshold"]
     results = []
     # Lake files are staged during the transaction and renamed into place only after it
@@ -409,24 +426,25 @@ def ingest(partition: Partition, run_id: str, source_spec: str | None = None,
                 if not over:
                     _publish(load, source, partition, conn, pending)
                     log.info("loaded %s", asdict(results[-1]))
-                if len(load.unparseable):
-                    results.append(quarantine_unparseable(source, load.entity.name, load.unparseable, run_id,
-                                                          conn))
     except BaseException:
         pending.discard()
         raise
     pending.publish()
     if over:
-        limit, limit_from = quarantine_limit(source)
-        details = "; ".join(
-            f"{p.entity.name}: {len(p.result.rejected)}/{p.result.rows_in} rows ({p.share:.1%}), e.g. "
-            f"{_examples(p.result.rejected)}" for p in over)
-        withheld = [p.entity.name for p in prepared if p not in over]
-        raise QuarantineThresholdExceeded(
-            f"{source.name} partition {partition.label}: quarantined share above {limit:.1%} "
+        raise QuarantineThresholdExceeded(withheld_message(source, partition, prepared))
+    return results
+
+
+def withheld_message(source: Source, partition: Partition, prepared: list[PreparedLoad]) -> str:
+    """Why a partition was not published: which entities were over the limit, with examples."""
+    over = [p for p in prepared if p.status == "rejected_threshold"]
+    limit, limit_from = quarantine_limit(source)
+    details = "; ".join(
+        f"{p.entity.name}: {len(p.result.rejected)}/{p.result.rows_in} rows ({p.share:.1%}), e.g. "
+        f"{_examples(p.result.rejected)}" for p in over)
+    withheld = [p.entity.name for p in prepared if p not in over]
+    return (f"{source.name} partition {partition.label}: quarantined share above {limit:.1%} "
             f"({limit_from}) for {details}. Nothing of the partition was published"
             + (f" (also withheld: {', '.join(withheld)})" if withheld else "")
             + f"; the previous version stays. See audit.quarantine (source={source.name!r}, dt={partition.dt}) "
-            "for every rejected row and its reason."
-        )
-    return results
+            "for every rejected row and its reason.")

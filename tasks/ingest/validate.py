@@ -17,6 +17,8 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.ingest.errors import SchemaError, did_you_mean
 from tasks.ingest.schema import EVENT_TYPES, REFERENCES, Entity
@@ -79,10 +81,32 @@ def _where(frame: pd.DataFrame, index: object) -> str:
     return f"row {int(row)}" if row is not None and not pd.isna(row) else f"position {index}"
 
 
+def as_text(series: pd.Series) -> pd.Series:
+    """Every value as ``str(value)``, nulls as None (object dtype).
+
+    The result equals ``series.map(lambda v: None if pd.isna(v) else str(v))``; vectorised
+    for the common dtypes because a per-value Python call dominated loads of millions of rows.
+    """
+    null = series.isna()
+    kind = series.dtype.kind
+    if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) and kind != "M":
+        return series.map(lambda v: None if pd.isna(v) else str(v)).astype(object)
+    if kind == "O" and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        out = series
+    elif kind in "iufb":
+        out = series.astype(str)
+    elif kind == "M" and getattr(series.dtype, "tz", None) is None and not (
+            series[~null].dt.microsecond.any() or series[~null].dt.nanosecond.any()):
+        out = series.dt.strftime("%Y-%m-%d %H:%M:%S")  # str(Timestamp) of a whole second
+    else:
+        return series.map(lambda v: None if pd.isna(v) else str(v)).astype(object)
+    return out.astype(object).where(~null, None)
+
+
 def _coerce(series: pd.Series, type_: str) -> pd.Series:
     """Convert to the canonical type; unparseable values become NA (flagged by the caller)."""
     if type_ == "string":
-        return series.map(lambda v: None if pd.isna(v) else str(v)).astype(object)
+        return as_text(series)
     if type_ in ("int", "float"):
         if series.dtype == bool:
             series = series.astype(int)
@@ -139,12 +163,17 @@ def _with_values(prefix: str, values: pd.Series, suffix: str = "", show: Callabl
 def validate_partition(
     entity: Entity,
     frame: pd.DataFrame,
-    window_start: datetime,
-    window_end: datetime,
+    window_start: datetime | pd.Series,
+    window_end: datetime | pd.Series,
     references: Mapping[str, Collection[str]] | None = None,
     extra_features: Mapping[str, str] | None = None,
 ) -> ValidationResult:
     """Type, check and de-duplicate one partition; return accepted and rejected rows.
+
+    Many partitions at once (the bulk historical load): ``window_start``/``window_end`` are
+    then Series aligned with ``frame``, each row's own partition window; every rule stays
+    per partition (the window check, and duplicate keys only within a partition). Rejected
+    rows keep their position in ``frame`` as index.
 
     ``references`` maps a column (see ``schema.REFERENCES``) to the ids it may hold; a
     value outside them rejects the row. Columns not given are not checked (the loader
@@ -153,7 +182,8 @@ def validate_partition(
     numeric values that do not parse quarantine the row, like any typed column.
     """
     check_columns(entity, frame)
-    frame = frame.reset_index(drop=True)
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        frame = frame.reset_index(drop=True)
     extra = sorted(c for c in frame.columns if c not in entity.column_names and not str(c).startswith("_"))
     if extra:
         log.info("%s: ignoring column(s) %s of %s: not in the canonical schema", entity.name, extra, _files(frame))
@@ -166,7 +196,7 @@ def validate_partition(
     for col in entity.columns:
         raw = frame[col.name] if col.name in frame.columns else pd.Series([None] * len(frame), index=frame.index)
         coerced = _coerce(raw, col.type)
-        raw_present = raw.notna() & (raw.astype(str).str.strip() != "")
+        raw_present = _present(raw)
         _add_reason(reasons, raw_present & coerced.isna(),
                     _with_values(f"{col.name}: cannot parse as {col.type} (got ", raw, ")"))
         if not col.nullable:
@@ -186,23 +216,33 @@ def validate_partition(
 
     t = typed[entity.time_column]
     t_cmp = pd.to_datetime(t) if entity.column(entity.time_column).type == "date" else t
-    window = f"[{pd.Timestamp(window_start)}, {pd.Timestamp(window_end)})"
-    _add_reason(reasons, t_cmp.notna() & (t_cmp >= pd.Timestamp(window_end)),
-                _with_values(f"{entity.time_column}: ", t_cmp,
-                             f" is after the partition window {window} (future timestamp)", str))
-    _add_reason(reasons, t_cmp.notna() & (t_cmp < pd.Timestamp(window_start)),
-                _with_values(f"{entity.time_column}: ", t_cmp, f" is before the partition window {window}", str))
+    per_row = isinstance(window_start, pd.Series)
+    starts = _window_bound(window_start, frame.index)
+    ends = _window_bound(window_end, frame.index)
 
-    # Duplicates: the first occurrence of a key wins; later copies are quarantined.
+    def outside(where: str) -> Texts:
+        return lambda index: [f"{entity.time_column}: {t_cmp[i]} is {where} [{starts[i]}, {ends[i]})"
+                              + (" (future timestamp)" if where.startswith("after") else "") for i in index]
+
+    _add_reason(reasons, t_cmp.notna() & (t_cmp >= ends), outside("after the partition window"))
+    _add_reason(reasons, t_cmp.notna() & (t_cmp < starts), outside("before the partition window"))
+
+    # Duplicates (within a partition): the first occurrence of a key wins; later copies are quarantined.
     clean = reasons == ""
     key_cols = list(entity.key)
-    key_frame = typed.loc[clean, key_cols].astype(str)
-    dup = key_frame.duplicated(keep="first")
+    # Typed values compare as their text did (one canonical type per column); the key is
+    # only turned into text for the rows reported.
+    scope = typed.loc[clean, key_cols]
+    if per_row:
+        scope = scope.assign(_partition=starts[clean].to_numpy())
+    dup = scope.duplicated(keep="first")
     if dup.any():
-        first = key_frame.reset_index().groupby(key_cols, sort=False)["index"].transform("first")
-        first.index = key_frame.index
-        _add_reason(reasons, pd.Series(typed.index.isin(key_frame.index[dup]), index=typed.index), lambda index: [
-            f"duplicate key ({', '.join(key_cols)}) = ({', '.join(_quote(v) for v in key_frame.loc[i])}): "
+        groups = list(scope.columns)
+        first = scope.reset_index().groupby(groups, sort=False, dropna=False)["index"].transform("first")
+        first.index = scope.index
+        key_text = typed.loc[scope.index[dup], key_cols].astype(str)
+        _add_reason(reasons, pd.Series(typed.index.isin(scope.index[dup]), index=typed.index), lambda index: [
+            f"duplicate key ({', '.join(key_cols)}) = ({', '.join(_quote(v) for v in key_text.loc[i])}): "
             f"first seen on {_where(frame, first[i])}, which is kept" for i in index])
 
     bad = reasons != ""
@@ -212,6 +252,25 @@ def validate_partition(
     rejected = frame.loc[bad].copy()
     rejected["_reason"] = reasons[bad]
     return ValidationResult(accepted=typed.loc[~bad].reset_index(drop=True), rejected=rejected)
+
+
+def _present(raw: pd.Series) -> pd.Series:
+    """Not null and, for text, not blank (a number or a time is never blank)."""
+    present = raw.notna()
+    if raw.dtype != object:
+        return present
+    if pd.api.types.infer_dtype(raw, skipna=True) == "string":  # trimmed in Arrow, not per value
+        trimmed = pc.utf8_trim_whitespace(pa.array(raw.to_numpy(), type=pa.string(), from_pandas=True))
+        blank = pc.fill_null(pc.equal(trimmed, ""), False).to_numpy(zero_copy_only=False)
+        return present & ~pd.Series(blank, index=raw.index)
+    return present & (raw.astype(str).str.strip() != "")
+
+
+def _window_bound(bound: datetime | pd.Series, index: pd.Index) -> pd.Series:
+    """A partition window bound per row (one bound for the whole frame, or each row's own)."""
+    if isinstance(bound, pd.Series):
+        return pd.Series(pd.to_datetime(bound).to_numpy(), index=index)
+    return pd.Series(pd.Timestamp(bound), index=index)
 
 
 def type_extra_features(raw: pd.Series, declared: Mapping[str, str], reasons: pd.Series) -> pd.Series:

@@ -11,6 +11,7 @@ from tasks.warehouse.io import (
     partition_where,
     read_frame,
     replace_partition,
+    replace_partitions,
     table_columns,
     table_exists,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "quote_ident",
     "read_frame",
     "replace_partition",
+    "replace_partitions",
     "table_columns",
     "table_exists",
 ]

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 SCENARIOS: dict[str, tuple[Callable[[Path], object], tuple[str, ...], tuple[str, ...]]] = {
     "clickstream": (generators.clickstream, ("serving.recommendations",),
                     ("ecomflow_daily.train.recommender", "ecomflow_daily.score.recommendations")),
-    # One year through the DAGs (the historical load still walks day by day, issue 15); the
+    # One year through the DAGs (the five-year file is loaded in bulk in benchmarks/); the
     # forecaster reads that year from marts.fct_daily_item_sales, not only the 90 days of
     # features.daily_item_sales. The five-year file is loaded in test_scenarios.py.
     "wide_panel": (lambda folder: generators.wide_panel(folder, years=1), ("serving.demand_forecasts",),
