@@ -61,7 +61,7 @@ from tasks.warehouse.io import replace_partitions
 log = logging.getLogger(__name__)
 
 TARGET_ROWS_PER_CHUNK = 400_000
-FIRST_CHUNK_DAYS = 31
+FIRST_CHUNK_DAYS = 7  # a week first: on a source of millions of rows a day, a month at once would not fit
 MAX_CHUNK_DAYS = 366
 _EPOCH = date(1970, 1, 1)
 
