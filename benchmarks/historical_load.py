@@ -5,7 +5,8 @@ units, yearly season) of ``--items`` items over ``--years`` years, builds the ma
 cache once (timed on its own: the melt of the wide file), then in fresh DuckDB warehouses
 
 * the baseline: ``ingest(Partition(day))`` for each of the last ``--baseline-days`` days
-  (a DAG run per day; what the historical load did before), and
+  (one DAG ingest per day: the walk the historical load did before, with today's per-day
+  code, so the ratio is the gain of loading many days at once), and
 * the bulk path: ``ingest_days`` over every day of the panel (``ecomflow backfill-ingest``).
 
 Both are checked to reconcile (rows in = accepted + quarantined = the panel's cells).

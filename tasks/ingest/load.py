@@ -23,6 +23,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
@@ -181,28 +182,53 @@ def lake_frame(zone: str, frame: pd.DataFrame) -> pd.DataFrame:
     return _as_text(data) if zone == "landing" else data
 
 
+_EPOCH = date(1970, 1, 1)
+
+
+def day_number(day: date) -> int:
+    """Days since 1970-01-01: the key rows are grouped by when one load spans many days."""
+    return (day - _EPOCH).days
+
+
+def stage_lake(zone: str, ent: Entity, frame: pd.DataFrame, row_day: np.ndarray, partitions: list[Partition],
+               pending: lake.PendingWrites) -> None:
+    """Stage the lake folders of ``partitions`` from ``frame`` (``row_day``: each row's
+    ``day_number``), one folder per daily partition or, for an hourly entity, per hour of it.
+
+    An empty daily partition still gets its (empty) file and an hour without rows has no folder,
+    so a re-run clears what an earlier load left. Staged, not published: the caller publishes
+    after the warehouse transaction commits.
+    """
+    data = lake_frame(zone, frame)
+    table = pa.Table.from_pandas(data, schema=arrow_schema(ent, zone, list(data.columns)), preserve_index=False)
+    positions = pd.Series(np.arange(len(data)))
+    groups: dict = {}
+    if len(data) and ent.hourly:
+        hours = pd.to_datetime(data[ent.time_column], errors="coerce").dt.hour.fillna(-1).astype(int).to_numpy()
+        groups = positions.groupby([row_day, hours]).indices
+    elif len(data):
+        groups = positions.groupby(row_day).indices
+    for partition in partitions:
+        number = day_number(partition.dt)
+        if not ent.hourly:
+            rows = groups.get(number)
+            pending.write(table.take(rows) if rows is not None else table.slice(0, 0),
+                          lake.partition_dir(zone, ent.name, partition))
+            continue
+        for part in partition.hours():
+            rows = groups.get((number, part.hr))
+            target = lake.partition_dir(zone, ent.name, part)
+            if rows is None:
+                pending.remove(target)
+            else:
+                pending.write(table.take(rows), target)
+
+
 def _write_lake(zone: str, ent: Entity, frame: pd.DataFrame, partition: Partition,
                 pending: lake.PendingWrites) -> None:
-    """Stage one folder per (hourly) partition; empty partitions are written too so re-runs clear them.
-
-    Staged, not published: ``ingest`` publishes after the warehouse transaction commits."""
-    data = lake_frame(zone, frame)
-    schema = arrow_schema(ent, zone, list(data.columns))
-
-    def to_arrow(subset: pd.DataFrame) -> pa.Table:
-        return pa.Table.from_pandas(subset, schema=schema, preserve_index=False)
-
-    if not ent.hourly:
-        pending.write(to_arrow(data), lake.partition_dir(zone, ent.name, partition))
-        return
-    hours = pd.to_datetime(data[ent.time_column], errors="coerce").dt.hour if not data.empty else None
-    for part in partition.hours():
-        target = lake.partition_dir(zone, ent.name, part)
-        subset = data.iloc[0:0] if hours is None else data[hours == part.hr]
-        if subset.empty:
-            pending.remove(target)  # an hour without data has no folder (re-runs clear stale ones)
-            continue
-        pending.write(to_arrow(subset), target)
+    """Stage one partition's lake folders (``stage_lake`` for a single partition)."""
+    stage_lake(zone, ent, frame, np.full(len(frame), day_number(partition.dt), dtype=np.int64), [partition],
+               pending)
 
 
 class ReferenceIndex:
@@ -317,6 +343,7 @@ def _write_audit(prepared: PreparedLoad, source: Source, partition: Partition, r
 
 
 def log_withheld(prepared: PreparedLoad, source: Source, partition: Partition) -> None:
+    """Say in the task log why an entity's partition was not published (the top reasons)."""
     result = prepared.result
     reasons = result.rejected["_reason"].value_counts().head(3).to_dict()
     log.error("%s/%s %s: %d of %d rows quarantined (%.1f%% > %.1f%%); not published. Top reasons: %s",

@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
+import sqlalchemy as sa
 
 from tasks import lake
 from tasks.ingest.load import (
@@ -37,14 +37,14 @@ from tasks.ingest.load import (
     QuarantineThresholdExceeded,
     ReferenceIndex,
     _quarantine_frame,
-    arrow_schema,
+    day_number,
     ensure_raw_tables,
-    lake_frame,
     log_withheld,
     quarantine_limit,
     quarantine_unparseable,
     raw_rows,
     raw_table_columns,
+    stage_lake,
     withheld_message,
 )
 from tasks.ingest.pii import hash_pii_columns
@@ -63,13 +63,6 @@ log = logging.getLogger(__name__)
 TARGET_ROWS_PER_CHUNK = 400_000
 FIRST_CHUNK_DAYS = 7  # a week first: on a source of millions of rows a day, a month at once would not fit
 MAX_CHUNK_DAYS = 366
-_EPOCH = date(1970, 1, 1)
-
-
-def _day_number(day: date) -> int:
-    return (day - _EPOCH).days
-
-
 @dataclass
 class EntityChunk:
     """One entity's rows over a chunk of days, validated together, with each row's day."""
@@ -114,35 +107,6 @@ def _read_chunk(source: Source, name: str, days: list[date], references: Referen
     return EntityChunk(ent, frame, result, day_no, day_no[~bad], day_no[bad])
 
 
-def _stage_lake(zone: str, chunk: EntityChunk, frame: pd.DataFrame, row_day: np.ndarray,
-                days: list[date], pending: lake.PendingWrites) -> None:
-    """Stage the lake files of ``days`` (``frame``'s rows of those days), one folder per daily
-    (or hourly) partition, like a day-by-day load: an empty day still gets its (empty) file,
-    an hour without rows gets no folder."""
-    ent = chunk.entity
-    data = lake_frame(zone, frame)
-    table = pa.Table.from_pandas(data, schema=arrow_schema(ent, zone, list(data.columns)), preserve_index=False)
-    if ent.hourly:
-        hours = pd.to_datetime(data[ent.time_column], errors="coerce").dt.hour.fillna(-1).astype(int).to_numpy()
-        groups = pd.Series(np.arange(len(data))).groupby([row_day, hours]).indices if len(data) else {}
-    else:
-        groups = pd.Series(np.arange(len(data))).groupby(row_day).indices if len(data) else {}
-    for day in days:
-        number = _day_number(day)
-        if not ent.hourly:
-            rows = groups.get(number)
-            pending.write(table.take(rows) if rows is not None else table.slice(0, 0),
-                          lake.partition_dir(zone, ent.name, Partition(day)))
-            continue
-        for part in Partition(day).hours():
-            rows = groups.get((number, part.hr))
-            target = lake.partition_dir(zone, ent.name, part)
-            if rows is None:
-                pending.remove(target)  # an hour without data has no folder (re-runs clear stale ones)
-            else:
-                pending.write(table.take(rows), target)
-
-
 def _load_chunk(source: Source, chunks: list[EntityChunk], days: list[date], run_id: str,
                 with_unparseable: list[str]) -> tuple[list[LoadResult], list[str]]:
     """Write one chunk in one transaction (lake files published after it commits). Returns the
@@ -151,16 +115,14 @@ def _load_chunk(source: Source, chunks: list[EntityChunk], days: list[date], run
     results: list[LoadResult] = []
     withheld: list[str] = []
     published: list[date] = []
-    audited: dict[str, list[date]] = {c.entity.name: [] for c in chunks}
     for day in days:
-        number = _day_number(day)
+        number = day_number(day)
         counts = {c.entity.name: c.counts(number) for c in chunks}
         over = {name for name, (n_in, n_bad) in counts.items() if n_in and n_bad / n_in > limit}
         for chunk in chunks:
             name = chunk.entity.name
             if over and name not in over:
                 continue  # withheld because of another entity: its previous audit rows stay
-            audited[name].append(day)
             n_in, n_bad = counts[name]
             status = "rejected_threshold" if name in over else "loaded"
             results.append(LoadResult(source.name, name, day.isoformat(), n_in, n_in - n_bad, n_bad, status))
@@ -172,19 +134,21 @@ def _load_chunk(source: Source, chunks: list[EntityChunk], days: list[date], run
             withheld.append(withheld_message(source, Partition(day), loads))
         else:
             published.append(day)
-    published_no = np.array([_day_number(d) for d in published], dtype=np.int64)
+    published_no = np.array([day_number(d) for d in published], dtype=np.int64)
+    parts = [Partition(day) for day in published]
     pending = lake.PendingWrites()
     try:
         for chunk in chunks:
             keep_in = np.isin(chunk.received_day, published_no)
             keep_ok = np.isin(chunk.accepted_day, published_no)
-            _stage_lake("landing", chunk, chunk.received[keep_in], chunk.received_day[keep_in], published, pending)
-            _stage_lake("raw", chunk, chunk.result.accepted[keep_ok], chunk.accepted_day[keep_ok], published,
-                        pending)
+            stage_lake("landing", chunk.entity, chunk.received[keep_in], chunk.received_day[keep_in], parts,
+                       pending)
+            stage_lake("raw", chunk.entity, chunk.result.accepted[keep_ok], chunk.accepted_day[keep_ok], parts,
+                       pending)
         with connect() as conn:
             for chunk in chunks:
                 name = chunk.entity.name
-                _write_audit_days(source, chunk, audited[name], run_id, conn)
+                _write_audit_days(source, chunk, [r for r in results if r.entity == name], run_id, conn)
                 keep_ok = np.isin(chunk.accepted_day, published_no)
                 rows = raw_rows(chunk.entity, chunk.result.accepted[keep_ok].reset_index(drop=True), source.name,
                                 _dates(chunk.accepted_day[keep_ok]))
@@ -202,32 +166,30 @@ def _load_chunk(source: Source, chunks: list[EntityChunk], days: list[date], run
 
 
 def _dates(day_numbers: np.ndarray) -> list[date]:
-    return [_EPOCH + timedelta(days=int(n)) for n in day_numbers]
+    return [date(1970, 1, 1) + timedelta(days=int(n)) for n in day_numbers]
 
 
-def _write_audit_days(source: Source, chunk: EntityChunk, days: list[date], run_id: str, conn) -> None:
-    """``audit.quarantine`` and ``audit.load_log`` of ``days`` for one entity: one row per day
-    in the load log (rows in = accepted + quarantined), every rejected row with its reason."""
-    if not days:
+def _write_audit_days(source: Source, chunk: EntityChunk, audited: list[LoadResult], run_id: str,
+                      conn: sa.Connection) -> None:
+    """``audit.quarantine`` and ``audit.load_log`` of one entity's audited days (``audited``: one
+    result per day): every rejected row with its reason, one load-log row per day (rows in =
+    accepted + quarantined)."""
+    if not audited:
         return
     ent = chunk.entity
-    numbers = np.array([_day_number(d) for d in days], dtype=np.int64)
-    keep = np.isin(chunk.rejected_day, numbers)
-    rejected = chunk.result.rejected[keep]
-    quarantine = _quarantine_frame(rejected, source.name, ent, None, run_id, days=_dates(chunk.rejected_day[keep]))
+    days = [date.fromisoformat(r.partition) for r in audited]
+    keep = np.isin(chunk.rejected_day, [day_number(d) for d in days])
+    quarantine = _quarantine_frame(chunk.result.rejected[keep], source.name, ent, None, run_id,
+                                   days=_dates(chunk.rejected_day[keep]))
     replace_partitions("audit.quarantine", quarantine, {"source": source.name, "entity": ent.name}, "dt", days,
                        column_types=QUARANTINE_COLUMNS, conn=conn)
-    limit = quarantine_limit(source)[0]
-    log_rows = []
-    for day, number in zip(days, numbers, strict=True):
-        n_in, n_bad = chunk.counts(int(number))
-        log_rows.append({"run_id": run_id, "source": source.name, "entity": ent.name, "dt": day, "hr": None,
-                         "rows_in": n_in, "rows_accepted": n_in - n_bad, "rows_quarantined": n_bad,
-                         "status": "rejected_threshold" if n_in and n_bad / n_in > limit else "loaded"})
-    frame = pd.DataFrame(log_rows)
-    frame["hr"] = frame["hr"].astype("Int64")
-    replace_partitions("audit.load_log", frame, {"source": source.name, "entity": ent.name, "hr": None}, "dt", days,
-                       column_types=LOAD_LOG_COLUMNS, conn=conn)
+    log_rows = pd.DataFrame([{
+        "run_id": run_id, "source": source.name, "entity": ent.name, "dt": day, "hr": None, "rows_in": r.rows_in,
+        "rows_accepted": r.rows_accepted, "rows_quarantined": r.rows_quarantined, "status": r.status,
+    } for day, r in zip(days, audited, strict=True)])
+    log_rows["hr"] = log_rows["hr"].astype("Int64")
+    replace_partitions("audit.load_log", log_rows, {"source": source.name, "entity": ent.name, "hr": None}, "dt",
+                       days, column_types=LOAD_LOG_COLUMNS, conn=conn)
 
 
 def _days(first: date, until: date) -> list[date]:
