@@ -1,24 +1,27 @@
 """
 ### ecomflow_daily — the daily ML data product run
 
-**What it does** (one daily partition `dt = data_interval_start`, as-of instant = end of that day):
+**What it does** (one daily partition `dt = data_interval_start`, as-of instant = end of that day),
+one task group per stage:
 
-1. `ingest` lands every entity of the configured source (`ECOMFLOW_SOURCE`) for the day into
-   `lake/landing`, `lake/raw` and `raw.*`; bad rows go to `audit.quarantine`, one row per load to
-   `audit.load_log` (rows in = accepted + quarantined).
-2. `gx_raw` — Great Expectations checkpoints on the raw partition (gate).
-3. `dbt_build_marts` — `dbt build` staging → intermediate → marts (models + dbt tests).
-4. `gx_marts` — checkpoints on the marts.
-5. `features.compute` — one spark-submit computes every feature set as of the end of the day
-   (point-in-time; one JVM per run); `features.<set>` publishes each set to `features.*`.
-6. `gx_features` — checkpoints on the feature partition; then `features.user_segments` clusters
-   the day's user profiles (K-means, `features.user_segments`): a model feature and the
-   recommender's cold-start fallback.
-7. `train.*` — train each model when due (or when none exists) in the `gpu` pool; promote only
-   when it beats the champion.
-8. `score.*` — recommendations and demand forecasts with the champion → `serving.*` (partition replace).
-9. `dbt_build_serving` then `gx_outputs` — BI serving models and output checks; `grant_bi_reader`
-   keeps the PostgreSQL role `bi_reader` (BI tools) able to read `serving` and nothing else.
+1. **ingest** — `load` lands every entity of the configured source (`ECOMFLOW_SOURCE`) for the day
+   into `lake/landing`, `lake/raw` and `raw.*`; bad rows go to `audit.quarantine`, one row per load
+   to `audit.load_log` (rows in = accepted + quarantined). `gx_raw` gates the raw partition with
+   Great Expectations checkpoints.
+2. **dbt** — `build_marts` runs `dbt build` staging → intermediate → marts (models + dbt tests);
+   `gx_marts` gates the marts.
+3. **features** — `compute` computes every feature set as of the end of the day in one Spark
+   application (point-in-time; a long-lived Spark Connect server when one is configured), one task
+   per set publishes it to `features.*`, `gx_features` gates them, `user_segments` clusters the
+   day's user profiles (K-means): a model feature and the recommender's cold-start fallback.
+4. **train** — one task per model, trained when due (or when none exists) in the `gpu` pool; a
+   candidate is served only when it beats the champion and the best baseline.
+5. **score** — recommendations and demand forecasts with the champion → `serving.*` (partition replace).
+6. **serving** — `dbt_build` rebuilds the BI serving models, `gx_outputs` checks the outputs,
+   `grant_bi_reader` keeps the PostgreSQL role `bi_reader` (BI tools) able to read `serving` only.
+
+The task lists come from the catalogues (`tasks/pipeline_catalogue.py`): a new feature set, model,
+scorer or suite appears here without editing this file.
 
 **Skipped (pink) tasks are expected** when the configured source has no input for a step, e.g. no
 payments for the risk model with a clickstream-only source; the task log says which `raw.*`
@@ -26,16 +29,19 @@ table was empty (`tasks/applicability.py`). Skips never block later steps; failu
 
 **When it fails**: open the failed task's log. GX failures print the Data Docs path
 (`$ECOMFLOW_HOME/gx/...`) with the failing expectations; ingestion failures name file, row and
-column, and quarantined rows are in `audit.quarantine` for this `dt`. Every task replaces exactly
-its partition, so after fixing the cause simply *Clear* the failed task (or the run) to re-run it;
-nothing is duplicated and the previous good data stays readable until the new data is published.
+column, and quarantined rows are in `audit.quarantine` for this `dt`. Failures that cannot change
+on a retry (a gate, bad input, a mapping error) fail at once instead of retrying. Every task
+replaces exactly its partition, so after fixing the cause simply *Clear* the failed task (or the
+run) to re-run it; nothing is duplicated and the previous good data stays readable until the new
+data is published.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
+from ecomflow_airflow.assets import champion_asset, feature_asset, serving_asset
 from ecomflow_airflow.operators import (
     DbtBuildOperator,
     GrantBIAccessOperator,
@@ -48,10 +54,9 @@ from ecomflow_airflow.operators import (
     UserSegmentsOperator,
 )
 
-DAILY_FEATURE_JOBS = ("user_profile", "item_features", "session_features", "transaction_velocity",
-                      "daily_item_sales")
-MODELS = ("recommender", "session_intent", "demand_forecaster", "risk")
-DAILY_SCORERS = ("recommendations", "demand_forecasts")
+from tasks import pipeline_catalogue as catalogue
+
+FEATURE_JOBS = catalogue.feature_jobs("daily")
 
 with DAG(
     dag_id="ecomflow_daily",
@@ -77,37 +82,48 @@ with DAG(
         "execution_timeout": timedelta(hours=2),
     },
 ) as dag:
-    ingest = IngestPartitionOperator(task_id="ingest", cadence="daily")
-    gx_raw = GXCheckpointOperator(task_id="gx_raw", cadence="daily", scope="ingest",
-                                  # nothing to check when the source had nothing to ingest
-                                  trigger_rule="all_success",
-                                  suites=["raw_users", "raw_products", "raw_events", "raw_order_lines",
-                                          "raw_transactions", "audit_load_log"])
-    dbt_marts = DbtBuildOperator(task_id="dbt_build_marts", select=["staging", "intermediate", "marts"])
-    gx_marts = GXCheckpointOperator(task_id="gx_marts", cadence="daily", scope="table",
-                                    suites=["marts_dim_users", "marts_dim_products", "marts_fct_events",
-                                            "marts_fct_order_lines", "marts_fct_transactions",
-                                            "marts_fct_session_summaries", "marts_fct_daily_item_sales"])
-    # One Spark application computes every feature set of the run (JVM start-up dominated one
-    # submit per set); each set is then published to the warehouse by its own task.
-    compute = SparkFeatureSetsOperator(task_id="features.compute", cadence="daily", jobs=DAILY_FEATURE_JOBS)
-    features = [PublishFeatureSetOperator(task_id=f"features.{job}", cadence="daily", job=job)
-                for job in DAILY_FEATURE_JOBS]
-    compute >> features
-    gx_features = GXCheckpointOperator(task_id="gx_features", cadence="daily", scope="as_of",
-                                       suites=[f"features_{job}" for job in DAILY_FEATURE_JOBS])
-    segments = UserSegmentsOperator(task_id="features.user_segments", cadence="daily")
-    train = [TrainModelOperator(task_id=f"train.{model}", model=model) for model in MODELS]
-    score = [ScoreOperator(task_id=f"score.{scorer}", cadence="daily", scorer=scorer)
-             for scorer in DAILY_SCORERS]
-    dbt_serving = DbtBuildOperator(task_id="dbt_build_serving", select=["serving"])
-    gx_outputs = GXCheckpointOperator(task_id="gx_outputs", cadence="daily", scope="as_of",
-                                      suites=["serving_recommendations", "serving_demand_forecasts"])
+    with TaskGroup("ingest", tooltip="Land the day's source files, load raw.*, gate them") as ingest:
+        load = IngestPartitionOperator(task_id="load", cadence="daily")
+        gx_raw = GXCheckpointOperator(task_id="gx_raw", cadence="daily", scope="ingest",
+                                      # nothing to check when the source had nothing to ingest
+                                      trigger_rule="all_success", suites=catalogue.raw_suites("daily"))
+        load >> gx_raw
 
-    ingest >> gx_raw >> dbt_marts >> gx_marts >> compute
-    features >> gx_features >> segments >> train
+    with TaskGroup("dbt", tooltip="staging → intermediate → marts (models + dbt tests), then GX") as dbt:
+        build_marts = DbtBuildOperator(task_id="build_marts", select=["staging", "intermediate", "marts"])
+        gx_marts = GXCheckpointOperator(task_id="gx_marts", cadence="daily", scope="table",
+                                        suites=catalogue.mart_suites())
+        build_marts >> gx_marts
+
+    with TaskGroup("features", tooltip="Point-in-time Spark features, published and gated") as features:
+        # One Spark application computes every feature set of the run (JVM start-up dominated one
+        # submit per set); each set is then published to the warehouse by its own task.
+        compute = SparkFeatureSetsOperator(task_id="compute", cadence="daily", jobs=FEATURE_JOBS)
+        publish = [PublishFeatureSetOperator(task_id=job, cadence="daily", job=job,
+                                             outlets=[feature_asset(job)]) for job in FEATURE_JOBS]
+        gx_features = GXCheckpointOperator(task_id="gx_features", cadence="daily", scope="as_of",
+                                           suites=catalogue.feature_suites("daily"))
+        segments = UserSegmentsOperator(task_id="user_segments", cadence="daily")
+        compute >> publish >> gx_features >> segments
+
+    with TaskGroup("train", tooltip="Train when due; promote only a model better than champion and baselines"):
+        train = [TrainModelOperator(task_id=model, model=model, outlets=[champion_asset(model)],
+                                    inlets=[feature_asset(job) for job in FEATURE_JOBS])
+                 for model in catalogue.models()]
+
+    with TaskGroup("score", tooltip="Champion models → serving.* (partition replace)") as score:
+        for scorer in catalogue.scorers("daily"):
+            ScoreOperator(task_id=scorer, cadence="daily", scorer=scorer, outlets=[serving_asset(scorer)],
+                          inlets=[champion_asset(catalogue.scorer_model(scorer))])
+
+    with TaskGroup("serving", tooltip="BI serving models, output checks, BI access") as serving:
+        dbt_build = DbtBuildOperator(task_id="dbt_build", select=["serving"])
+        gx_outputs = GXCheckpointOperator(task_id="gx_outputs", cadence="daily", scope="as_of",
+                                          suites=catalogue.serving_suites("daily"))
+        grant_bi = GrantBIAccessOperator(task_id="grant_bi_reader")
+        dbt_build >> [gx_outputs, grant_bi]
+
+    ingest >> dbt >> compute
+    segments >> train
     # Scoring waits for all training so a run never scores with a half-updated registry.
-    for train_task in train:
-        train_task >> score
-    grant_bi = GrantBIAccessOperator(task_id="grant_bi_reader")
-    score >> dbt_serving >> [gx_outputs, grant_bi]
+    train >> score >> serving

@@ -1,18 +1,20 @@
 """
 ### ecomflow_hourly — near-real-time risk and purchase-intent scoring
 
-**What it does** (one hourly partition `dt/hr = data_interval_start`):
+**What it does** (one hourly partition `dt/hr = data_interval_start`), one task group per stage:
 
-1. `ingest` lands the hour's events, order lines and transactions (`lake/raw/.../dt=/hr=`, `raw.*`).
-2. `gx_raw` — checkpoints on the hour's raw partition.
-3. `features.compute` — one spark-submit computes both sets, per-row point-in-time features
-   (each row sees only data strictly before itself); `features.session_features` and
-   `features.transaction_velocity` publish them.
-4. `gx_features` — checkpoints on the hour's features.
-5. `score.session_intent`, `score.risk_labels` — champion models → `serving.session_intent` and
+1. **ingest** — `load` lands the hour's events, order lines and transactions
+   (`lake/raw/.../dt=/hr=`, `raw.*`); `gx_raw` gates the hour's raw partition.
+2. **features** — `compute` computes the hourly feature sets with per-row point-in-time features
+   (each row sees only data strictly before itself) in one Spark application; one task per set
+   publishes it; `gx_features` gates them.
+3. **score** — `session_intent` and `risk_labels`: champion models → `serving.session_intent` and
    `serving.risk_labels` for this hour (partition replace). Risk falls back to documented rules
    (`model_version = rules-v1`) when no risk model is trained (e.g. a source without fraud labels).
-6. `gx_outputs` — checks on the hour's outputs.
+4. **serving** — `dbt_build` rebuilds the BI serving models (`risk_review_queue`, `daily_kpis`, …)
+   so BI is never more than one hour behind the scores; `gx_outputs` checks the hour's outputs.
+
+Task lists come from the catalogues (`tasks/pipeline_catalogue.py`).
 
 **Skipped (pink) tasks are expected** when the configured source has no input for a step, e.g. no
 payments for the risk model with a clickstream-only source; the task log says which `raw.*`
@@ -27,8 +29,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, CronDataIntervalTimetable
+from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
+from ecomflow_airflow.assets import champion_asset, feature_asset, serving_asset
 from ecomflow_airflow.operators import (
+    DbtBuildOperator,
     GXCheckpointOperator,
     IngestPartitionOperator,
     PublishFeatureSetOperator,
@@ -36,12 +40,13 @@ from ecomflow_airflow.operators import (
     SparkFeatureSetsOperator,
 )
 
-HOURLY_FEATURE_JOBS = ("session_features", "transaction_velocity")
-HOURLY_SCORERS = ("session_intent", "risk_labels")
+from tasks import pipeline_catalogue as catalogue
+
+FEATURE_JOBS = catalogue.feature_jobs("hourly")
 
 with DAG(
     dag_id="ecomflow_hourly",
-    description="Hourly ingest → features → risk and session-intent scoring",
+    description="Hourly ingest → features → risk and session-intent scoring → BI serving",
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     # Far in the past so any historical partition (real data sets reach back years) can be run
     # or back-filled: Airflow creates no tasks for a run before start_date. catchup=False keeps
@@ -62,25 +67,33 @@ with DAG(
         "execution_timeout": timedelta(minutes=45),
     },
 ) as dag:
-    ingest = IngestPartitionOperator(task_id="ingest", cadence="hourly")
-    gx_raw = GXCheckpointOperator(task_id="gx_raw", cadence="hourly", scope="ingest",
-                                  # nothing to check when the source had nothing to ingest
-                                  trigger_rule="all_success",
-                                  suites=["raw_events", "raw_transactions", "audit_load_log"])
-    # One Spark application computes every feature set of the run (JVM start-up dominated one
-    # submit per set); each set is then published to the warehouse by its own task.
-    compute = SparkFeatureSetsOperator(task_id="features.compute", cadence="hourly", jobs=HOURLY_FEATURE_JOBS)
-    features = [PublishFeatureSetOperator(task_id=f"features.{job}", cadence="hourly", job=job)
-                for job in HOURLY_FEATURE_JOBS]
-    compute >> features
-    gx_features = GXCheckpointOperator(task_id="gx_features", cadence="hourly", scope="as_of",
-                                       suites=[f"features_{job}" for job in HOURLY_FEATURE_JOBS])
-    score = [ScoreOperator(task_id=f"score.{scorer}", cadence="hourly", scorer=scorer)
-             for scorer in HOURLY_SCORERS]
-    gx_outputs = GXCheckpointOperator(task_id="gx_outputs", cadence="hourly", scope="as_of",
-                                      suites=["serving_session_intent", "serving_risk_labels"])
+    with TaskGroup("ingest", tooltip="Land the hour's events, order lines and payments; gate them") as ingest:
+        load = IngestPartitionOperator(task_id="load", cadence="hourly")
+        gx_raw = GXCheckpointOperator(task_id="gx_raw", cadence="hourly", scope="ingest",
+                                      # nothing to check when the source had nothing to ingest
+                                      trigger_rule="all_success", suites=catalogue.raw_suites("hourly"))
+        load >> gx_raw
 
-    ingest >> gx_raw >> compute
-    features >> gx_features >> score
-    for score_task in score:
-        score_task >> gx_outputs
+    with TaskGroup("features", tooltip="Per-row point-in-time features for the hour, published and gated"):
+        # One Spark application computes every feature set of the run; each set is then
+        # published to the warehouse by its own task.
+        compute = SparkFeatureSetsOperator(task_id="compute", cadence="hourly", jobs=FEATURE_JOBS)
+        publish = [PublishFeatureSetOperator(task_id=job, cadence="hourly", job=job, outlets=[feature_asset(job)])
+                   for job in FEATURE_JOBS]
+        gx_features = GXCheckpointOperator(task_id="gx_features", cadence="hourly", scope="as_of",
+                                           suites=catalogue.feature_suites("hourly"))
+        compute >> publish >> gx_features
+
+    with TaskGroup("score", tooltip="Champion models → serving.* for the hour (partition replace)") as score:
+        for scorer in catalogue.scorers("hourly"):
+            ScoreOperator(task_id=scorer, cadence="hourly", scorer=scorer, outlets=[serving_asset(scorer)],
+                          inlets=[champion_asset(catalogue.scorer_model(scorer))])
+
+    with TaskGroup("serving", tooltip="Rebuild the BI serving models that read the hour's scores") as serving:
+        dbt_build = DbtBuildOperator(task_id="dbt_build", select=["serving"])
+        gx_outputs = GXCheckpointOperator(task_id="gx_outputs", cadence="hourly", scope="as_of",
+                                          suites=catalogue.serving_suites("hourly"))
+        dbt_build >> gx_outputs
+
+    ingest >> compute
+    gx_features >> score >> serving

@@ -10,6 +10,7 @@
    serving partition of that model's scorer is re-scored in the same task.
 2. Every decision (promoted / kept champion / rejected by sanity checks) is a row in
    `ml.promotion_log`; metrics vs every baseline are in `ml.evaluations`.
+3. `serving.dbt_build` — rebuilds the BI serving models, so a re-scored partition reaches BI at once.
 
 **On demand**: *Trigger DAG w/ config* with `{"as_of_date": "2026-02-28", "models": ["risk"]}`.
 **Rollback**: `ecomflow rollback <model>` re-activates the previous champion and re-scores.
@@ -23,10 +24,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param
-from ecomflow_airflow.operators import RetrainModelOperator
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
+from ecomflow_airflow.assets import champion_asset
+from ecomflow_airflow.operators import DbtBuildOperator, RetrainModelOperator
 
-MODELS = ("recommender", "session_intent", "demand_forecaster", "risk")
+from tasks import pipeline_catalogue as catalogue
 
 with DAG(
     dag_id="ecomflow_retrain",
@@ -50,5 +52,10 @@ with DAG(
         "execution_timeout": timedelta(hours=3),
     },
 ) as dag:
-    for model in MODELS:
-        RetrainModelOperator(task_id=f"retrain.{model}", model=model)
+    with TaskGroup("retrain", tooltip="Challenger per model; promoted only when it wins") as retrain:
+        for model in catalogue.models():
+            RetrainModelOperator(task_id=model, model=model, outlets=[champion_asset(model)])
+    with TaskGroup("serving", tooltip="Rebuild the BI serving models after any re-scoring"):
+        # Runs after every retrain task whatever its outcome (a skipped or rejected challenger
+        # changes nothing, and a rebuild is idempotent).
+        retrain >> DbtBuildOperator(task_id="dbt_build", select=["serving"], trigger_rule="all_done")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from tasks.score.pipeline import SCORER_MODEL
 from tasks.warehouse import qualified, read_frame, table_exists
 
 # step -> raw entities of which at least one must have rows
@@ -38,12 +39,6 @@ MART_INPUTS: dict[str, tuple[str, ...]] = {
     "fct_transactions": ("transactions",),
     "fct_session_summaries": ("sessions",),
     "fct_daily_item_sales": ("order_lines", "daily_sales"),
-}
-SCORER_MODEL = {
-    "recommendations": "recommender",
-    "session_intent": "session_intent",
-    "demand_forecasts": "demand_forecaster",
-    "risk_labels": "risk",
 }
 TIME_COLUMNS = {"events": "event_at", "order_lines": "ordered_at", "transactions": "transaction_at",
                 "daily_sales": "sales_date", "users": "signup_at", "products": "created_at",

@@ -6,6 +6,8 @@
 - ``ecomflow summary``: where the output tables are, row counts and model metrics.
 - ``ecomflow map --infer FILE``: a proposed mapping YAML for a data file.
 - ``ecomflow check-mapping MAPPING.yml``: validate a mapping and list what will and won't run on it.
+- ``ecomflow airflow start|stop|ui|backfill``: the local Airflow services ``make run`` uses
+  (``tasks/orchestration/local_airflow.py``).
 """
 
 from __future__ import annotations
@@ -129,6 +131,34 @@ def _fmt(metrics: object) -> str:
     return ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in data.items())
 
 
+def _airflow(args: argparse.Namespace) -> int:
+    """``ecomflow airflow ...``: start/stop the local services, print the UI, run a backfill."""
+    from tasks.orchestration.local_airflow import LocalAirflow, LocalAirflowError
+
+    local = LocalAirflow.from_env()
+    try:
+        if args.action == "stop":
+            stopped = local.stop()
+            print(f"stopped: {', '.join(stopped)}" if stopped else "local Airflow was not running")
+            return 0
+        if args.action in ("start", "ui"):
+            was = local.running()
+            local.start()
+            local.unpause()
+            if not was:
+                print(f"started: airflow {', '.join(local.running())} (logs: {local.run_dir})")
+            print(local.login_hint())
+            return 0
+        if not args.dag_id or not args.first:
+            print("usage: ecomflow airflow backfill DAG FIRST [LAST]", file=sys.stderr)
+            return 2
+        local.backfill(args.dag_id, args.first, args.last or args.first)
+        return 0
+    except LocalAirflowError as exc:
+        print(f"airflow {args.action} failed: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="ecomflow", description=__doc__,
@@ -160,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
                           "its latest serving partition")
     p_rb.add_argument("model", help="recommender | session_intent | demand_forecaster | risk")
     p_rb.add_argument("--by", default=None, help="who decided (logged; default: the OS user)")
+    p_af = sub.add_parser("airflow", help="local Airflow services: start | stop | ui | backfill DAG FIRST LAST")
+    p_af.add_argument("action", choices=("start", "stop", "ui", "backfill"))
+    p_af.add_argument("dag_id", nargs="?", help="backfill: the DAG")
+    p_af.add_argument("first", nargs="?", help="backfill: first logical date (ISO, UTC)")
+    p_af.add_argument("last", nargs="?", help="backfill: last logical date (ISO, UTC; default FIRST)")
     args = parser.parse_args(argv)
 
     if args.command == "plan":
@@ -202,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         except (RollbackError, ValueError) as exc:
             print(f"rollback failed: {exc}", file=sys.stderr)
             return 1
+    elif args.command == "airflow":
+        return _airflow(args)
     elif args.command == "fingerprint":
         from tasks.warehouse.fingerprint import fingerprint_warehouse
 

@@ -42,6 +42,9 @@ class Settings:
     train_queue: str
     bi_reader_role: str = "bi_reader"
     bi_reader_password: str | None = field(default=None, repr=False)  # secret: never printed
+    # sc://host:port of a long-lived Spark Connect server: feature jobs run as its clients instead
+    # of one spark-submit (one JVM start) per run. Unset: spark-submit to spark_master.
+    spark_remote: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     # ---- derived locations -------------------------------------------------
@@ -157,6 +160,7 @@ def load_settings() -> Settings:
         train_queue=_env("ECOMFLOW_TRAIN_QUEUE", "default"),
         bi_reader_role=_env("ECOMFLOW_BI_READER_ROLE", "bi_reader"),
         bi_reader_password=_env("ECOMFLOW_BI_READER_PASSWORD", "") or None,
+        spark_remote=_env("ECOMFLOW_SPARK_REMOTE", "") or None,
     )
 
 

@@ -115,7 +115,22 @@ class GXCheckpointOperator(PartitionedOperator):
         return run_suites_for_partition(self.suites, self.partition(context), self.scope)
 
 
-class DbtBuildOperator(BaseOperator):
+class SubprocessKillMixin:
+    """``on_kill`` for operators whose work runs in child processes (dbt, spark-submit).
+
+    Airflow calls ``on_kill`` when the task is marked failed/success, cleared or timed out while
+    running; without it the dbt or Spark process tree would keep running (and keep the DuckDB
+    lock) after the task is gone. Children are started by ``tasks.subprocess_stream``.
+    """
+
+    def on_kill(self) -> None:
+        from tasks.subprocess_stream import terminate_running
+
+        stopped = terminate_running()
+        self.log.warning("task killed: stopped %d child process group(s)", stopped)  # type: ignore[attr-defined]
+
+
+class DbtBuildOperator(SubprocessKillMixin, BaseOperator):
     """``dbt build`` a selection of the project (models + tests) against the configured warehouse."""
 
     ui_color = "#fde8ee"
@@ -140,7 +155,7 @@ class DbtBuildOperator(BaseOperator):
                  "--exclude-resource-type", "unit_test", "--vars", json.dumps({"as_of_date": as_of_date})])
 
 
-class SparkFeatureSetsOperator(PartitionedOperator):
+class SparkFeatureSetsOperator(SubprocessKillMixin, PartitionedOperator):
     """One spark-submit computing every applicable feature set of the run (one JVM per run).
 
     Sets whose inputs the source never loaded are left out (their publish task skips with the

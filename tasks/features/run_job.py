@@ -1,6 +1,7 @@
 """Run one feature job: read the raw lake, compute as of a point in time, write Parquet.
 
-Run by spark-submit (see ``tasks.features.submit``)::
+Run by spark-submit (see ``tasks.features.submit``), or as a plain Python client of a
+long-lived Spark Connect server with ``--remote sc://host:port`` (no JVM start per run)::
 
     spark-submit --master local[2] tasks/features/run_job.py \
         --job session_features [--job transaction_velocity ...] --as-of-date 2024-03-02 \
@@ -66,6 +67,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--as-of-date", required=True, help="YYYY-MM-DD (daily: data before its 00:00)")
     parser.add_argument("--as-of-hour", default=None, help="YYYY-MM-DDTHH: the hour being scored")
     parser.add_argument("--shuffle-partitions", type=int, default=None)
+    parser.add_argument("--remote", default=None,
+                        help="sc://host:port of a Spark Connect server (run as a plain Python client)")
     return parser.parse_args(argv)
 
 
@@ -77,8 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     spark = build_spark_session(
         f"ecomflow-features-{'+'.join(args.job)}-{point.label}",
-        submitted=True,
+        submitted=not args.remote,
         shuffle_partitions=args.shuffle_partitions,
+        remote=args.remote,
     )
     try:
         for name in dict.fromkeys(args.job):

@@ -30,6 +30,9 @@ _FIXED_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
+    # Spark's own INFO lines (tens of thousands per run: one per file scanned) would drown the
+    # task log that now streams the job's output; the job's own progress lines are Python INFO.
+    "spark.log.level": "WARN",
     # Readers outside Spark (pyarrow, DuckDB) understand micros, not INT96.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     # pandas/pyarrow write nanosecond timestamps by default, which Spark refuses
@@ -71,6 +74,7 @@ def build_spark_session(
     shuffle_partitions: int | None = None,
     extra_conf: Mapping[str, str] | None = None,
     submitted: bool = False,
+    remote: str | None = None,
 ) -> SparkSession:
     """Create (or reuse) the SparkSession for ``app_name``.
 
@@ -78,10 +82,21 @@ def build_spark_session(
     ``submitted=True``: master and driver memory were fixed on the command line
     (the JVM is already running), and setting them here would silently override
     what the operator chose.
+
+    ``remote`` (``sc://host:port``) connects to a long-lived Spark Connect server instead of
+    starting a JVM: only session-level SQL settings apply (the server fixed the rest at start,
+    ``tasks/orchestration/spark_connect.py``).
     """
     from pyspark.sql import SparkSession
 
     settings = get_settings()
+    if remote:
+        session = SparkSession.builder.remote(remote).appName(app_name).getOrCreate()
+        for key, value in spark_conf(shuffle_partitions, extra_conf).items():
+            if key.startswith("spark.sql.") and session.conf.isModifiable(key):
+                session.conf.set(key, value)
+        log.info("Spark session %s on %s (Spark Connect)", app_name, remote)
+        return session
     builder = SparkSession.builder.appName(app_name)
     if not submitted:
         builder = builder.master(master or settings.spark_master)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -22,6 +21,7 @@ from tasks.features.catalogue import RunPoint, get_job
 from tasks.features.paths import feature_output_path
 from tasks.features.session import spark_conf
 from tasks.settings import REPO_ROOT, get_settings
+from tasks.subprocess_stream import stream_command
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,17 @@ def _names(jobs: str | Sequence[str]) -> list[str]:
 
 def build_command(jobs: str | Sequence[str], point: RunPoint, py_files: Path | None = None) -> list[str]:
     """The spark-submit argument list (exposed so it can be logged and tested): one application
-    computing every feature set in ``jobs``."""
+    computing every feature set in ``jobs``.
+
+    With ``ECOMFLOW_SPARK_REMOTE`` set, the job runs as a plain Python client of that Spark
+    Connect server instead: no JVM starts (5-25 s of every hourly run on 2 cores) and the
+    server's JIT-compiled code is reused from run to run.
+    """
     settings = get_settings()
     names = _names(jobs)
+    if settings.spark_remote:
+        return [sys.executable, str(RUN_JOB_SCRIPT), "--remote", settings.spark_remote,
+                *[arg for name in names for arg in ("--job", name)], *_point_args(point)]
     cmd = [
         str(spark_submit_executable()),
         "--master", settings.spark_master,
@@ -73,10 +81,14 @@ def build_command(jobs: str | Sequence[str], point: RunPoint, py_files: Path | N
     cmd += [str(RUN_JOB_SCRIPT)]
     for name in names:
         cmd += ["--job", name]
-    cmd += ["--as-of-date", point.as_of_date.isoformat()]
+    return cmd + _point_args(point)
+
+
+def _point_args(point: RunPoint) -> list[str]:
+    args = ["--as-of-date", point.as_of_date.isoformat()]
     if point.as_of_hour is not None:
-        cmd += ["--as-of-hour", f"{point.as_of_hour:%Y-%m-%dT%H}"]
-    return cmd
+        args += ["--as-of-hour", f"{point.as_of_hour:%Y-%m-%dT%H}"]
+    return args
 
 
 def _environment() -> dict[str, str]:
@@ -86,10 +98,6 @@ def _environment() -> dict[str, str]:
     env["PYSPARK_PYTHON"] = sys.executable
     env["PYSPARK_DRIVER_PYTHON"] = sys.executable
     return env
-
-
-def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def submit_feature_job(
@@ -132,27 +140,19 @@ def submit_feature_jobs(
     label = names[0] if len(names) == 1 else "+".join(names)
     log_file = log_dir / f"{label}-{point.label}.log"
     with tempfile.TemporaryDirectory(prefix="ecomflow-submit-") as tmp:
-        local = settings.spark_master.startswith("local")
+        local = settings.spark_master.startswith("local") or bool(settings.spark_remote)
         cmd = build_command(names, point, None if local else _package_zip(Path(tmp)))
         log.info("running %s", " ".join(cmd))
-        try:
-            proc = subprocess.run(
-                cmd, env=_environment(), cwd=REPO_ROOT, capture_output=True, text=True,
-                timeout=timeout_s, check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            output = (exc.stdout or "") + (exc.stderr or "")
-            output = output.decode() if isinstance(output, bytes) else output
-            log_file.write_text(output)
-            raise FeatureJobError(
-                f"feature job {label} as of {point.label} timed out after {timeout_s}s "
-                f"(log: {log_file}); last lines:\n{_tail(output)}"
-            ) from exc
-    output = proc.stdout + proc.stderr
-    log_file.write_text(output)
-    if proc.returncode != 0:
+        run = stream_command(cmd, logger=log, prefix="spark", env=_environment(), cwd=REPO_ROOT,
+                             log_file=log_file, timeout_s=timeout_s, tail_lines=LOG_TAIL_LINES)
+    if run.timed_out:
         raise FeatureJobError(
-            f"feature job {label} as of {point.label} failed (spark-submit exit {proc.returncode}, "
-            f"log: {log_file}); last lines:\n{_tail(output)}"
+            f"feature job {label} as of {point.label} timed out after {timeout_s}s "
+            f"(log: {log_file}); last lines:\n" + "\n".join(run.tail)
+        )
+    if run.returncode != 0:
+        raise FeatureJobError(
+            f"feature job {label} as of {point.label} failed ({Path(cmd[0]).name} exit {run.returncode}, "
+            f"log: {log_file}); last lines:\n" + "\n".join(run.tail)
         )
     return {job: feature_output_path(job, point.as_of_date, point.as_of_hour) for job in names}

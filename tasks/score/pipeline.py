@@ -19,6 +19,14 @@ SCORERS = {
     "risk_labels": ("tasks.score.risk_labels", "score_risk", "hourly"),
 }
 
+# scorer -> the model whose champion it serves
+SCORER_MODEL = {
+    "recommendations": "recommender",
+    "session_intent": "session_intent",
+    "demand_forecasts": "demand_forecaster",
+    "risk_labels": "risk",
+}
+
 
 def run_scorer(scorer: str, partition: Partition, run_id: str) -> int:
     """Score one partition; returns the number of serving rows written."""

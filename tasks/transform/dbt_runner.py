@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from tasks.settings import REPO_ROOT, get_settings
+from tasks.subprocess_stream import stream_command
 
 log = logging.getLogger(__name__)
 
@@ -129,17 +129,8 @@ def run_dbt(
     env.update(extra_env or {})
 
     log.info("dbt: %s (target=%s)", " ".join(args), settings.dbt_target)
-    tail: list[str] = []
-    with subprocess.Popen(
-        command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, bufsize=1,
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip()
-            log.info("dbt | %s", line)
-            tail = (tail + [line])[-40:]
-        returncode = proc.wait()
+    run = stream_command(command, logger=log, prefix="dbt", env=env, cwd=project, tail_lines=40)
+    returncode, tail = run.returncode, run.tail
     if returncode != 0:
         failed = _failed_nodes(target_path)
         detail = "\n  ".join(failed) if failed else "\n  ".join(tail[-15:])

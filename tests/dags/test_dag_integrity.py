@@ -48,16 +48,54 @@ def test_dag_hygiene(dagbag, dag_id: str) -> None:
 def test_daily_dag_gates_and_order(dagbag) -> None:
     dag = dagbag.dags["ecomflow_daily"]
     ids = set(dag.task_ids)
-    for required in ("ingest", "gx_raw", "dbt_build_marts", "gx_marts", "gx_features",
-                     "dbt_build_serving", "gx_outputs"):
+    for required in ("ingest.load", "ingest.gx_raw", "dbt.build_marts", "dbt.gx_marts", "features.compute",
+                     "features.gx_features", "serving.dbt_build", "serving.gx_outputs", "serving.grant_bi_reader"):
         assert required in ids
-    assert "gx_raw" in dag.get_task("ingest").downstream_task_ids
-    assert "dbt_build_marts" in dag.get_task("gx_raw").downstream_task_ids
+    assert "ingest.gx_raw" in dag.get_task("ingest.load").downstream_task_ids
+    assert "dbt.build_marts" in dag.get_task("ingest.gx_raw").downstream_task_ids
+    assert dag.get_task("features.compute").upstream_task_ids == {"dbt.gx_marts"}
     trains = [t for t in dag.tasks if t.task_id.startswith("train.")]
     assert len(trains) == 4 and all(t.pool == "gpu" for t in trains)
     for t in trains:
         assert t.upstream_task_ids == {"features.user_segments"}
-    assert dag.get_task("features.user_segments").upstream_task_ids == {"gx_features"}
+    assert dag.get_task("features.user_segments").upstream_task_ids == {"features.gx_features"}
+    for score in (t for t in dag.tasks if t.task_id.startswith("score.")):
+        assert score.upstream_task_ids == {t.task_id for t in trains}, "scoring waits for every model"
+    assert dag.get_task("serving.dbt_build").upstream_task_ids == {"score.recommendations", "score.demand_forecasts"}
+
+
+@pytest.mark.parametrize("dag_id", ["ecomflow_daily", "ecomflow_hourly"])
+def test_dags_read_like_the_pipeline_and_follow_the_catalogues(dagbag, dag_id: str) -> None:
+    """Task groups per stage; every feature set, model, scorer and suite of the catalogues is a task
+    (or a suite of its gate), so a new catalogue entry cannot be forgotten in dags/."""
+    from tasks import pipeline_catalogue as catalogue
+
+    dag = dagbag.dags[dag_id]
+    cadence = dag_id.removeprefix("ecomflow_")
+    groups = {tid.split(".")[0] for tid in dag.task_group.get_task_group_dict() if tid}
+    expected_groups = {"ingest", "features", "score", "serving"} | ({"dbt", "train"} if cadence == "daily" else set())
+    assert groups == expected_groups
+    ids = set(dag.task_ids)
+    assert {f"features.{job}" for job in catalogue.feature_jobs(cadence)} <= ids
+    assert {f"score.{s}" for s in catalogue.scorers(cadence)} <= ids
+    if cadence == "daily":
+        assert {f"train.{m}" for m in catalogue.models()} <= ids
+    assert dag.get_task("ingest.gx_raw").suites == catalogue.raw_suites(cadence)
+    assert dag.get_task("features.gx_features").suites == catalogue.feature_suites(cadence)
+    assert dag.get_task("serving.gx_outputs").suites == catalogue.serving_suites(cadence)
+    # Assets connect producers and consumers in the UI's asset graph.
+    for scorer in catalogue.scorers(cadence):
+        task = dag.get_task(f"score.{scorer}")
+        assert [a.name for a in task.outlets] == [f"serving.{scorer}"]
+        assert [a.name for a in task.inlets] == [f"champion.{catalogue.scorer_model(scorer)}"]
+
+
+def test_hourly_scores_reach_the_bi_serving_models_in_the_same_run(dagbag) -> None:
+    dag = dagbag.dags["ecomflow_hourly"]
+    build = dag.get_task("serving.dbt_build")
+    assert build.select == ["serving"]
+    assert build.upstream_task_ids == {"score.session_intent", "score.risk_labels"}
+    assert dag.get_task("serving.gx_outputs").upstream_task_ids == {"serving.dbt_build"}
 
 
 def test_schedules_use_data_intervals(dagbag) -> None:
@@ -106,7 +144,10 @@ def test_retrain_dag_trains_every_model_in_the_gpu_pool(dagbag) -> None:
     from tasks.train.retrain import MODEL_SCORERS
 
     dag = dagbag.dags["ecomflow_retrain"]
-    assert {t.task_id for t in dag.tasks} == {f"retrain.{m}" for m in TRAINERS}
-    assert all(t.pool == "gpu" for t in dag.tasks)
+    retrains = [t for t in dag.tasks if t.task_id.startswith("retrain.")]
+    assert {t.task_id for t in retrains} == {f"retrain.{m}" for m in TRAINERS}
+    assert all(t.pool == "gpu" for t in retrains)
+    # a new champion reaches BI in the same run
+    assert dag.get_task("serving.dbt_build").upstream_task_ids == {t.task_id for t in retrains}
     assert set(MODEL_SCORERS) == set(TRAINERS)
     assert {"as_of_date", "models"} <= set(dag.params)

@@ -58,7 +58,10 @@ def test_spark_submit_then_publish_is_idempotent(write_raw):
         assert output.name == "as_of_date=2024-03-10" and (output / "_SUCCESS").exists()
     log_text = (get_settings().home / "logs" / "features"
                 / "transaction_velocity+session_features-2024-03-10.log").read_text()
-    assert log_text.count("Submitted application:") == 1, "expected one Spark application for both sets"
+    # run_job logs one "Spark session <app> on <master>" line per SparkSession it builds.
+    assert log_text.count("INFO tasks.features.session: Spark session ") == 1, \
+        "expected one Spark application for both sets"
+    assert "INFO FileScanRDD" not in log_text, "Spark's own INFO chatter should be off (spark.log.level)"
     assert publish_feature_set("session_features", "2024-03-10") == 3
 
     assert publish_feature_set("transaction_velocity", "2024-03-10") == 3

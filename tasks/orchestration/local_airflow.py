@@ -1,0 +1,362 @@
+"""A local Airflow for ``make run`` / ``make ui`` / ``make stop``: real services, started by PID.
+
+Why not ``airflow dags test``: it runs a DAG inside one process, so the UI afterwards shows
+paused DAGs, runs lasting months (historical logical date, wall-clock end) and empty task logs.
+Here the scheduler, dag-processor, triggerer and api-server run in the background (SQLite
+metadata + LocalExecutor, the embedded default Airflow 3 supports), and demo partitions run as
+*backfills*: they go through the scheduler, the executor and the task-execution API exactly as
+scheduled runs do, with the data interval of their own logical date and readable task logs.
+
+The scheduler's cron schedule is off for the local demo (``use_job_schedule=False``): the demo
+source ends on a fixed day, so runs for *today* would have no data. DAGs are unpaused, and a
+deployment (docker-compose) keeps the schedules on.
+
+No Airflow import: the services are subprocesses and runs are driven through Airflow's public
+REST API (``/api/v2``), so this module works against any Airflow it can reach.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.settings import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: Started first so feature tasks find it; left out when Spark is not local (see spark_connect.py).
+SPARK_SERVICE = "spark-connect"
+SERVICES = (SPARK_SERVICE, *AIRFLOW_SERVICES)
+DAG_IDS = ("ecomflow_daily", "ecomflow_hourly", "ecomflow_retrain")
+USER = "admin"
+# Settings that change what the tasks do: services started with other values are restarted.
+_TASK_ENV_PREFIXES = ("ECOMFLOW_", "SPARK_", "PYSPARK_")
+
+
+class LocalAirflowError(RuntimeError):
+    """A local Airflow service did not start, or a run did not finish as expected."""
+
+
+@dataclass(frozen=True)
+class LocalAirflow:
+    """Where the local services live: ``$AIRFLOW_HOME`` and the api-server's port."""
+
+    home: Path
+    port: int = 8080
+    spark_port: int = 15002
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LocalAirflow:
+        env = os.environ if env is None else env
+        home = env.get("AIRFLOW_HOME") or str(Path(env.get("ECOMFLOW_HOME", REPO_ROOT / ".ecomflow")) / "airflow")
+        return cls(Path(home), int(env.get("ECOMFLOW_AIRFLOW_PORT", "8080")),
+                   int(env.get("ECOMFLOW_SPARK_CONNECT_PORT", "15002")))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "services"
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.home / "simple_auth_manager_passwords.json.generated"
+
+    def pid_file(self, service: str) -> Path:
+        return self.run_dir / f"{service}.pid"
+
+    def log_file(self, service: str) -> Path:
+        return self.run_dir / f"{service}.log"
+
+    # -- environment ----------------------------------------------------------------------------
+    def _jwt_secret(self) -> str:
+        """One secret shared by every service (task tokens are signed by one, checked by another).
+
+        Generated on first start and kept in ``$AIRFLOW_HOME`` (mode 600), never in code.
+        """
+        path = self.home / "jwt_secret"
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def service_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment every service (and so every task) runs with."""
+        env = dict(os.environ if base is None else base)
+        env.update({
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__EXECUTOR": env.get("AIRFLOW__CORE__EXECUTOR", "LocalExecutor"),
+            # 2 cores: two tasks at a time; Spark, dbt and torch each use what they get.
+            "AIRFLOW__CORE__PARALLELISM": env.get("AIRFLOW__CORE__PARALLELISM", "2"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret(),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": env.get("AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE", "False"),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "GX_ANALYTICS_ENABLED": "False",
+        })
+        if self.uses_spark_connect(env):
+            from tasks.orchestration.spark_connect import remote_url
+
+            env["ECOMFLOW_SPARK_REMOTE"] = remote_url(self.spark_port)
+        return env
+
+    @staticmethod
+    def uses_spark_connect(env: Mapping[str, str]) -> bool:
+        """A local Spark Connect server unless Spark is a cluster, a remote is given, or it is off."""
+        return (env.get("ECOMFLOW_SPARK_MASTER", "local[*]").startswith("local")
+                and not env.get("ECOMFLOW_SPARK_REMOTE") and env.get("ECOMFLOW_SPARK_CONNECT", "1") != "0")
+
+    @staticmethod
+    def _task_env(env: Mapping[str, str]) -> dict[str, str]:
+        return {k: v for k, v in sorted(env.items()) if k.startswith(_TASK_ENV_PREFIXES)}
+
+    # -- processes -------------------------------------------------------------------------------
+    def pid(self, service: str) -> int | None:
+        """The service's PID if it is alive (a stale PID file is ignored)."""
+        try:
+            pid = int(self.pid_file(service).read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
+    def running(self) -> list[str]:
+        return [s for s in SERVICES if self.pid(s)]
+
+    def wanted(self, env: Mapping[str, str]) -> tuple[str, ...]:
+        spark = (SPARK_SERVICE,) if self.uses_spark_connect(env) or self.pid(SPARK_SERVICE) else ()
+        return (*spark, *AIRFLOW_SERVICES)
+
+    def _command(self, service: str) -> list[str]:
+        if service == SPARK_SERVICE:
+            from tasks.orchestration.spark_connect import server_command
+
+            return server_command(self.spark_port)
+        command = [str(Path(sys.executable).parent / "airflow"), service]
+        if service == "api-server":
+            command += ["--port", str(self.port), "--host", "127.0.0.1"]
+        return command
+
+    def start(self, base_env: Mapping[str, str] | None = None, timeout_s: float = 240) -> dict[str, str]:
+        """Start whatever is not running yet and wait until the API answers and the DAGs are parsed.
+
+        Services already running with other ``ECOMFLOW_*`` settings are restarted first, so tasks
+        never run with the settings of an earlier ``make run``.
+        """
+        base = dict(os.environ if base_env is None else base_env)
+        env = self.service_env(base)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        env_file = self.run_dir / "task_env.json"
+        wanted = self._task_env(base)
+        if self.running() and env_file.exists() and json.loads(env_file.read_text()) != wanted:
+            print("local Airflow: settings changed since it was started; restarting it", flush=True)
+            self.stop()
+        if not self.running():
+            self._port_free_or_fail()
+            if self.uses_spark_connect(base) and _port_open(self.spark_port):
+                raise LocalAirflowError(f"port {self.spark_port} (Spark Connect) is in use by another program; "
+                                        "set ECOMFLOW_SPARK_CONNECT_PORT to a free port")
+        env_file.write_text(json.dumps(wanted, indent=1))
+        services = self.wanted(base)
+        for service in services:
+            if self.pid(service):
+                continue
+            command = self._command(service)
+            service_env = dict(env)
+            if service == "scheduler":  # LocalExecutor workers fork from it (tasks/preload.py)
+                service_env["ECOMFLOW_PRELOAD_TASK_LIBS"] = "1"
+            with self.log_file(service).open("ab") as out:
+                proc = subprocess.Popen(command, cwd=REPO_ROOT, env=service_env, stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+            self.pid_file(service).write_text(str(proc.pid))
+        self._wait_until_ready(services, timeout_s)
+        return env
+
+    def _port_free_or_fail(self) -> None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise LocalAirflowError(
+                    f"port {self.port} is in use by another program; set ECOMFLOW_AIRFLOW_PORT to a free port")
+
+    def _wait_until_ready(self, services: Iterable[str], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        missing: Iterable[str] = DAG_IDS
+        while time.monotonic() < deadline:
+            dead = [s for s in services if not self.pid(s)]
+            if dead:
+                tail = self.log_file(dead[0]).read_text(errors="replace")[-3000:]
+                raise LocalAirflowError(f"airflow {dead[0]} exited; last lines of {self.log_file(dead[0])}:\n{tail}")
+            try:
+                found = {d["dag_id"] for d in self.api("GET", "/api/v2/dags?limit=100")["dags"]}
+                missing = [d for d in DAG_IDS if d not in found]
+                if not missing and (SPARK_SERVICE not in services or _port_open(self.spark_port)):
+                    return
+            except (OSError, LocalAirflowError):
+                pass
+            time.sleep(2)
+        raise LocalAirflowError(f"local Airflow not ready after {timeout_s:.0f} s (DAGs not parsed: "
+                                f"{', '.join(missing)}); logs in {self.run_dir}")
+
+    def stop(self, timeout_s: float = 60) -> list[str]:
+        """SIGTERM every service this module started (its whole process group), then SIGKILL."""
+        stopped = []
+        for service in SERVICES:
+            pid = self.pid(service)
+            if pid:
+                try:
+                    os.killpg(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+                stopped.append(service)
+        deadline = time.monotonic() + timeout_s
+        for service in stopped:
+            while self.pid(service) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            pid = self.pid(service)
+            if pid:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for service in SERVICES:
+            self.pid_file(service).unlink(missing_ok=True)
+        return stopped
+
+    # -- REST API --------------------------------------------------------------------------------
+    def password(self) -> str:
+        """The generated admin password (Airflow's simple auth manager writes it on first start)."""
+        try:
+            return json.loads(self.passwords_file.read_text())[USER]
+        except (OSError, ValueError, KeyError) as exc:
+            raise LocalAirflowError(f"no password for {USER!r} in {self.passwords_file} yet") from exc
+
+    def _token(self) -> str:
+        request = urllib.request.Request(
+            f"{self.url}/auth/token", method="POST", headers={"Content-Type": "application/json"},
+            data=json.dumps({"username": USER, "password": self.password()}).encode())
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())["access_token"]
+
+    def api(self, method: str, path: str, body: object | None = None) -> dict:
+        """One call to the REST API as the local admin; raises LocalAirflowError on HTTP errors."""
+        request = urllib.request.Request(
+            f"{self.url}{path}", method=method, data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self._token()}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            raise LocalAirflowError(f"{method} {path}: HTTP {exc.code} {exc.read().decode(errors='replace')[:500]}") \
+                from exc
+        return json.loads(raw) if raw else {}
+
+    # -- runs ------------------------------------------------------------------------------------
+    def unpause(self, dag_ids: Iterable[str] = DAG_IDS) -> None:
+        for dag_id in dag_ids:
+            self.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
+    def backfill(self, dag_id: str, first: str, last: str, timeout_s: float = 1800) -> list[dict]:
+        """Run every interval of ``dag_id`` whose logical date is in ``[first, last]`` and wait.
+
+        One run at a time (the DuckDB warehouse has one writer). Returns the runs; raises when any
+        run did not succeed, naming the failed tasks so the user knows which log to open.
+        """
+        for _ in range(120):  # a previous backfill of this DAG is marked complete a little after its runs
+            try:
+                backfill = self.api("POST", "/api/v2/backfills", {
+                    "dag_id": dag_id, "from_date": first, "to_date": last, "reprocess_behavior": "completed",
+                    "max_active_runs": 1, "run_backwards": False, "dag_run_conf": {}})
+                break
+            except LocalAirflowError as exc:
+                # 409: the previous backfill is not marked complete yet; 503: SQLite was busy.
+                if not any(m in str(exc).lower() for m in ("http 409", "already", "http 503", "locked")):
+                    raise
+                time.sleep(3)
+        else:
+            raise LocalAirflowError(f"an earlier backfill of {dag_id} never completed")
+        print(f"   backfill {backfill.get('id')} of {dag_id} [{first} .. {last}] created", flush=True)
+        return self.wait_for_runs(dag_id, first, last, timeout_s)
+
+    def runs(self, dag_id: str, first: str, last: str) -> list[dict]:
+        query = f"logical_date_gte={_q(first)}&logical_date_lte={_q(last)}&order_by=logical_date&limit=1000"
+        return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?{query}")["dag_runs"]
+
+    def wait_for_runs(self, dag_id: str, first: str, last: str, timeout_s: float) -> list[dict]:
+        deadline = time.monotonic() + timeout_s
+        reported: set[str] = set()
+        while time.monotonic() < deadline:
+            runs = self.runs(dag_id, first, last)
+            for run in runs:
+                if run["state"] in ("success", "failed") and run["dag_run_id"] not in reported:
+                    reported.add(run["dag_run_id"])
+                    print(f"   {dag_id} {run['logical_date'][:16]}: {run['state']} "
+                          f"in {_duration(run)}", flush=True)
+            if runs and all(r["state"] in ("success", "failed") for r in runs):
+                failed = [r for r in runs if r["state"] == "failed"]
+                if failed:
+                    raise LocalAirflowError(self._failure_report(dag_id, failed))
+                return runs
+            time.sleep(3)
+        raise LocalAirflowError(f"{dag_id} runs [{first} .. {last}] not finished after {timeout_s:.0f} s; "
+                                f"see {self.url}/dags/{dag_id}")
+
+    def _failure_report(self, dag_id: str, failed: list[dict]) -> str:
+        lines = [f"{dag_id}: {len(failed)} run(s) failed"]
+        for run in failed:
+            tis = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{_q(run['dag_run_id'])}/taskInstances?limit=200")
+            bad = [t["task_id"] for t in tis["task_instances"] if t["state"] in ("failed", "upstream_failed")]
+            lines.append(f"  run {run['dag_run_id']}: failed tasks {', '.join(bad) or '?'} — logs: "
+                         f"{self.url}/dags/{dag_id}/runs/{_q(run['dag_run_id'])}")
+        return "\n".join(lines)
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        tis = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{_q(run_id)}/taskInstances?limit=200")
+        return {t["task_id"]: t["state"] for t in tis["task_instances"]}
+
+    def login_hint(self) -> str:
+        try:
+            password = self.password()
+        except LocalAirflowError:
+            password = f"(see {self.passwords_file})"
+        return (f"Airflow UI: {self.url}  (user {USER}, password {password} — generated on first start, "
+                f"kept in {self.passwords_file}); stop it with `make stop`")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _q(value: str) -> str:
+    return urllib.request.quote(value, safe="")
+
+
+def _duration(run: Mapping[str, object]) -> str:
+    from datetime import datetime
+
+    start, end = run.get("start_date"), run.get("end_date")
+    if not start or not end:
+        return "?"
+    seconds = (datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))).total_seconds()
+    return f"{seconds:.0f} s"
