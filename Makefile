@@ -9,8 +9,14 @@ help:  ## list targets
 setup:  ## create/refresh .venv from constraints.txt (idempotent)
 	@scripts/setup_env.sh
 
-run: setup  ## set up, generate data, run ecomflow_daily then ecomflow_hourly on DuckDB, print summary
+run: setup  ## set up, start a local Airflow, run ecomflow_daily + 6 hours of ecomflow_hourly on DuckDB, print summary + UI login
 	@scripts/run_pipeline.sh
+
+ui: setup  ## print the local Airflow UI address and login (starts the services if they are not running)
+	@scripts/airflow_init.sh && source scripts/env.sh && ecomflow airflow ui
+
+stop:  ## stop the local Airflow and Spark Connect services `make run` / `make ui` started (by PID)
+	@if [ -x .venv/bin/ecomflow ]; then source scripts/env.sh && ecomflow airflow stop; fi
 
 run-m: setup  ## same as run on the M synthetic data set (~50k users, 5k items, 90 days)
 	@ECOMFLOW_SYNTHETIC_SIZE=M ECOMFLOW_HOME=$${ECOMFLOW_HOME:-$(CURDIR)/.ecomflow-m} scripts/run_pipeline.sh
@@ -41,7 +47,7 @@ dag-test: setup  ## run one DAG locally: make dag-test DAG=ecomflow_daily DATE=2
 lock:  ## regenerate constraints.txt from the current .venv
 	@.venv/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
-clean:  ## remove local state (warehouse, lake, artefacts, Airflow DB)
+clean: stop  ## stop the local services, remove local state (warehouse, lake, artefacts, Airflow DB)
 	rm -rf .ecomflow .ecomflow-m .ecomflow-eval
 
-.PHONY: help setup run run-m test test-random lint dag-test lock clean evaluate rollback docs
+.PHONY: help setup run ui stop run-m test test-random lint dag-test lock clean evaluate rollback docs

@@ -90,7 +90,7 @@ with DAG(
                           inlets=[champion_asset(catalogue.scorer_model(scorer))])
 
     with TaskGroup("serving", tooltip="Rebuild the BI serving models that read the hour's scores") as serving:
-        dbt_build = DbtBuildOperator(task_id="dbt_build", select=["serving"])
+        dbt_build = DbtBuildOperator(task_id="dbt_build", select=["serving"], skip_unless_table="marts.fct_events")
         gx_outputs = GXCheckpointOperator(task_id="gx_outputs", cadence="hourly", scope="as_of",
                                           suites=catalogue.serving_suites("hourly"))
         dbt_build >> gx_outputs

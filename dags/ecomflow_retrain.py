@@ -58,4 +58,4 @@ with DAG(
     with TaskGroup("serving", tooltip="Rebuild the BI serving models after any re-scoring"):
         # Runs after every retrain task whatever its outcome (a skipped or rejected challenger
         # changes nothing, and a rebuild is idempotent).
-        retrain >> DbtBuildOperator(task_id="dbt_build", select=["serving"], trigger_rule="all_done")
+        retrain >> DbtBuildOperator(task_id="dbt_build", select=["serving"], skip_unless_table="marts.fct_events", trigger_rule="all_done")

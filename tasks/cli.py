@@ -233,7 +233,15 @@ def main(argv: list[str] | None = None) -> int:
             import getpass
 
             by = args.by or getpass.getuser()
-            print(json.dumps(rollback_and_rescore(args.model, by=by), indent=2, default=str))
+            result = rollback_and_rescore(args.model, by=by)
+            if result["rescored"]:
+                # BI reads the dbt serving models built on the re-scored tables: rebuild them now,
+                # not at the next daily run (the retrain DAG does the same in serving.dbt_build).
+                from tasks.transform.dbt_runner import build_layer
+
+                build_layer("serving")
+                result["serving_rebuilt"] = True
+            print(json.dumps(result, indent=2, default=str))
         except (RollbackError, ValueError) as exc:
             print(f"rollback failed: {exc}", file=sys.stderr)
             return 1

@@ -135,15 +135,27 @@ class DbtBuildOperator(SubprocessKillMixin, BaseOperator):
 
     ui_color = "#fde8ee"
 
-    def __init__(self, *, select: Sequence[str], **kwargs: Any) -> None:
+    def __init__(self, *, select: Sequence[str], skip_unless_table: str | None = None, **kwargs: Any) -> None:
+        """``skip_unless_table``: skip (with the reason) while that table does not exist yet, e.g. the
+        hourly serving rebuild before the first daily run has built the marts it reads."""
         super().__init__(**kwargs)
         self.select = list(select)
+        self.skip_unless_table = skip_unless_table
 
     @fail_fast
     def execute(self, context: Context) -> None:
         import json
 
         from tasks.transform.dbt_runner import run_dbt
+
+        if self.skip_unless_table:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from tasks.warehouse import table_exists
+
+            if not table_exists(self.skip_unless_table):
+                raise AirflowSkipException(
+                    f"{self.skip_unless_table} does not exist yet (ecomflow_daily builds it): nothing to rebuild")
 
         # Staging reads only raw partitions before the run's as-of date (macros/as_of_filter.sql), so
         # a re-run or backfill of day D builds the same marts whatever was ingested after D.
