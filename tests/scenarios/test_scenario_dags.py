@@ -124,8 +124,9 @@ def test_scenario_runs_both_dags(scenario: str, tmp_path: Path, airflow_home: Pa
         states = daily if dag_id == "ecomflow_daily" else hourly
         assert states.get(task_id) == "success", f"{scenario}: {task} was {states.get(task_id)}"
     if scenario in ("weekly_sales", "wide_panel"):
-        # the task's own log file: what the UI shows for train.demand_forecaster
-        logs = sorted(airflow_home.glob(f"logs/dag_id=ecomflow_daily/run_id=*{planned['DAILY_PARTITION']}*/"
+        # the task's own log file: what the UI shows for train.demand_forecaster (a backfill's
+        # run id carries the end of its interval: the plan's DAILY_LOGICAL_DATE)
+        logs = sorted(airflow_home.glob(f"logs/dag_id=ecomflow_daily/run_id=*{planned['DAILY_LOGICAL_DATE'][:10]}*/"
                                         "task_id=train.demand_forecaster/attempt=*.log"))
         assert logs, f"{scenario}: no task log for train.demand_forecaster"
         assert "from marts.fct_daily_item_sales" in logs[-1].read_text(), \
