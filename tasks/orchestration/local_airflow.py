@@ -99,6 +99,13 @@ class LocalAirflow:
     def service_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment every service (and so every task) runs with."""
         env = dict(os.environ if base is None else base)
+        # What scripts/env.sh sets, so a caller that did not source it gets the same services.
+        plugins = str(REPO_ROOT / "plugins")
+        if plugins not in env.get("PYTHONPATH", "").split(os.pathsep):
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (plugins, env.get("PYTHONPATH", "")) if p)
+        env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
+        env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", plugins)
+        env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
         env.update({
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__EXECUTOR": env.get("AIRFLOW__CORE__EXECUTOR", "LocalExecutor"),
