@@ -61,7 +61,24 @@ def sql_type(series: pd.Series) -> str:
 
 
 def ensure_schema(conn: sa.Connection, schema: str) -> None:
-    conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}"))
+    """Create ``schema`` unless it exists, safe when two tasks do it at the same moment.
+
+    PostgreSQL's ``CREATE SCHEMA IF NOT EXISTS`` is not atomic: two sessions that both find the
+    schema missing race on the catalog's unique index, and the loser gets a UniqueViolation (seen
+    when two feature sets published in parallel under the scheduler). The statement runs in a
+    savepoint, so losing that race leaves the caller's transaction usable and the schema exists.
+    """
+    if conn.dialect.name != "postgresql":
+        conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}"))
+        return
+    exists = conn.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}).first()
+    if exists:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}"))
+    except sa.exc.IntegrityError:
+        pass  # another session created it between our check and our CREATE
 
 
 def table_columns(conn: sa.Connection, table: str) -> list[str] | None:
