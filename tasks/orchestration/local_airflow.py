@@ -343,10 +343,10 @@ class LocalAirflow:
 
     def login_hint(self) -> str:
         try:
-            password = self.password()
+            login = self.password()
         except LocalAirflowError:
-            password = f"(see {self.passwords_file})"
-        return (f"Airflow UI: {self.url}  (user {USER}, password {password} — generated on first start, "
+            login = f"(see {self.passwords_file})"
+        return (f"Airflow UI: {self.url}  (user {USER}, password {login} — generated on first start, "
                 f"kept in {self.passwords_file}); stop it with `make stop`")
 
 
