@@ -34,11 +34,16 @@ class StreamResult:
     lines: int = 0
 
 
-def _kill_group(proc: subprocess.Popen, sig: int) -> None:
+def signal_group(pid: int, sig: int) -> None:
+    """Send ``sig`` to the process group led by ``pid``; a group that is already gone is fine."""
     try:
-        os.killpg(proc.pid, sig)
+        os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _kill_group(proc: subprocess.Popen, sig: int) -> None:
+    signal_group(proc.pid, sig)
 
 
 def terminate_running(grace_s: float = 10.0) -> int:

@@ -46,6 +46,10 @@ USER = "admin"
 _TASK_ENV_PREFIXES = ("ECOMFLOW_", "SPARK_", "PYSPARK_")
 
 
+#: api-server URL -> access token of the local admin (one login per process, not per call)
+_TOKENS: dict[str, str] = {}
+
+
 class LocalAirflowError(RuntimeError):
     """A local Airflow service did not start, or a run did not finish as expected."""
 
@@ -227,25 +231,19 @@ class LocalAirflow:
 
     def stop(self, timeout_s: float = 60) -> list[str]:
         """SIGTERM every service this module started (its whole process group), then SIGKILL."""
-        stopped = []
-        for service in SERVICES:
-            pid = self.pid(service)
-            if pid:
-                try:
-                    os.killpg(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-                stopped.append(service)
+        from tasks.subprocess_stream import signal_group
+
+        pids = {service: pid for service in SERVICES if (pid := self.pid(service))}
+        for pid in pids.values():
+            signal_group(pid, signal.SIGTERM)
+        stopped = list(pids)
         deadline = time.monotonic() + timeout_s
         for service in stopped:
             while self.pid(service) and time.monotonic() < deadline:
                 time.sleep(0.5)
             pid = self.pid(service)
             if pid:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                signal_group(pid, signal.SIGKILL)
         for service in SERVICES:
             self.pid_file(service).unlink(missing_ok=True)
         return stopped
@@ -258,25 +256,37 @@ class LocalAirflow:
         except (OSError, ValueError, KeyError) as exc:
             raise LocalAirflowError(f"no password for {USER!r} in {self.passwords_file} yet") from exc
 
-    def _token(self) -> str:
+    def _token(self, renew: bool = False) -> str:
+        """A JWT for the REST API, fetched once and reused (polling asked for a new one every call)."""
+        cached = _TOKENS.get(self.url)
+        if cached and not renew:
+            return cached
         request = urllib.request.Request(
             f"{self.url}/auth/token", method="POST", headers={"Content-Type": "application/json"},
             data=json.dumps({"username": USER, "password": self.password()}).encode())
         with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())["access_token"]
+            token = json.loads(response.read())["access_token"]
+        _TOKENS[self.url] = token
+        return token
 
     def api(self, method: str, path: str, body: object | None = None) -> dict:
         """One call to the REST API as the local admin; raises LocalAirflowError on HTTP errors."""
-        request = urllib.request.Request(
-            f"{self.url}{path}", method=method, data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self._token()}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            raise LocalAirflowError(f"{method} {path}: HTTP {exc.code} {exc.read().decode(errors='replace')[:500]}") \
-                from exc
-        return json.loads(raw) if raw else {}
+        for renew in (False, True):
+            request = urllib.request.Request(
+                f"{self.url}{path}", method=method, data=None if body is None else json.dumps(body).encode(),
+                headers={"Authorization": f"Bearer {self._token(renew)}", "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    raw = response.read()
+                return json.loads(raw) if raw else {}
+            except urllib.error.HTTPError as exc:
+                if exc.code in (401, 403) and not renew:
+                    # an expired token (or services restarted with a new secret) answers 401/403
+                    # "Invalid JWT token": log in again once; a real refusal fails the second time
+                    continue
+                raise LocalAirflowError(
+                    f"{method} {path}: HTTP {exc.code} {exc.read().decode(errors='replace')[:500]}") from exc
+        raise AssertionError("unreachable")
 
     # -- runs ------------------------------------------------------------------------------------
     def unpause(self, dag_ids: Iterable[str] = DAG_IDS) -> None:
