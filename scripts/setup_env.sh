@@ -8,10 +8,7 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 stamp=".venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
-if [ -f "$stamp" ]; then exit 0; fi
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
 log=.venv/setup.log
-: > "$log"
 
 step() {  # step "what" cmd...: run quietly into the log, say what happened
   local what="$1"; shift
@@ -26,12 +23,23 @@ step() {  # step "what" cmd...: run quietly into the log, say what happened
   fi
 }
 
-step "pip, wheel, setuptools" .venv/bin/pip install -q --upgrade pip wheel "setuptools>=77"
-# torch first and exactly pinned: its CPU wheel comes from pip's configured find-links;
-# any other torch would pull gigabytes of CUDA packages.
-step "torch 2.13.0 (CPU wheel)" .venv/bin/pip install -q "torch==2.13.0"
-step "ecomflow and its pinned dependencies (constraints.txt)" \
-  .venv/bin/pip install -q -c constraints.txt -e ".[dev]"
-rm -f .venv/.installed-*
-touch "$stamp"
-echo "setup: environment ready: $(.venv/bin/python --version), airflow $(.venv/bin/airflow version 2>/dev/null | tail -1) (pip log: $log)"
+if [ ! -f "$stamp" ]; then
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  : > "$log"
+  step "pip, wheel, setuptools" .venv/bin/pip install -q --upgrade pip wheel "setuptools>=77"
+  # torch first and exactly pinned: its CPU wheel comes from pip's configured find-links;
+  # any other torch would pull gigabytes of CUDA packages.
+  step "torch 2.13.0 (CPU wheel)" .venv/bin/pip install -q "torch==2.13.0"
+  step "ecomflow and its pinned dependencies (constraints.txt)" \
+    .venv/bin/pip install -q -c constraints.txt -e ".[dev]"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+  echo "setup: environment ready: $(.venv/bin/python --version), airflow $(.venv/bin/airflow version 2>/dev/null | tail -1) (pip log: $log)"
+fi
+
+# GX Data Docs load jQuery/Bootstrap/bootstrap-table/vega/Font Awesome from CDNs; local copies
+# (npm pack, pinned in the module) make them open offline. Checked on its own, so an existing
+# .venv gets them too and a deleted copy comes back.
+if ! .venv/bin/python tasks/quality/data_docs_assets.py check; then
+  step "GX Data Docs CSS/JS for offline use (npm)" .venv/bin/python tasks/quality/data_docs_assets.py fetch
+fi

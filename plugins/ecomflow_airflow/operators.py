@@ -112,7 +112,8 @@ class GXCheckpointOperator(PartitionedOperator):
     def execute(self, context: Context) -> list[dict]:
         from tasks.quality.pipeline_checks import run_suites_for_partition
 
-        return run_suites_for_partition(self.suites, self.partition(context), self.scope)
+        # The DAG id and partition name the checkpoint runs in Data Docs.
+        return run_suites_for_partition(self.suites, self.partition(context), self.scope, dag_id=self.dag_id)
 
 
 class SubprocessKillMixin:

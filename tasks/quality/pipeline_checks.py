@@ -61,8 +61,24 @@ def _summary(result: SuiteResult) -> dict[str, Any]:
     return summary
 
 
-def run_suites_for_partition(suites: list[str], partition: Partition, scope: str) -> list[dict[str, Any]]:
-    """Run every suite on this run's partition; raise one DataQualityError naming all failures."""
+def data_docs_run_name(dag_id: str, partition: Partition) -> str:
+    """``ecomflow_daily dt=2026-02-28`` / ``ecomflow_hourly dt=2026-02-28 hr=13``.
+
+    The GX run name, so the Data Docs index says which DAG checked which partition (the
+    Airflow run's, whatever the scope maps it to); GX adds the wall-clock run time.
+    """
+    hour = f" hr={partition.hr:02d}" if partition.is_hourly else ""
+    return f"{dag_id} dt={partition.dt.isoformat()}{hour}"
+
+
+def run_suites_for_partition(
+    suites: list[str], partition: Partition, scope: str, *, dag_id: str = "ecomflow"
+) -> list[dict[str, Any]]:
+    """Run every suite on this run's partition; raise one DataQualityError naming all failures.
+
+    ``dag_id`` goes into each checkpoint's run name (``data_docs_run_name``).
+    """
+    run_name = data_docs_run_name(dag_id, partition)
     summaries: list[dict[str, Any]] = []
     errors: list[DataQualityError] = []
     from tasks.applicability import suite_skip_reason
@@ -75,7 +91,7 @@ def run_suites_for_partition(suites: list[str], partition: Partition, scope: str
             continue
         values = partition_values(suite_name, partition, scope)
         try:
-            result = run_suite(suite_name, values)
+            result = run_suite(suite_name, values, run_name=run_name)
         except DataQualityError as exc:
             log.error("%s", exc)
             errors.append(exc)
