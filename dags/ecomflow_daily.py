@@ -42,6 +42,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 from ecomflow_airflow.assets import champion_asset, feature_asset, serving_asset
+from ecomflow_airflow.notifiers import daily_run_deadline, failure_callbacks
 from ecomflow_airflow.operators import (
     DbtBuildOperator,
     GrantBIAccessOperator,
@@ -72,8 +73,11 @@ with DAG(
     doc_md=__doc__,
     tags=["ecomflow", "daily", "ml"],
     params={"force_train": Param(False, type="boolean", description="Retrain every model even if not due")},
+    # Alerts (off until an alert connection exists): a late run, and every task that failed for good.
+    deadline=daily_run_deadline(),
     default_args={
         "owner": "data-platform",
+        "on_failure_callback": failure_callbacks(),
         # A step skipped because the source has no input for it (see tasks/applicability.py)
         # must not skip everything after it; a failure still stops everything downstream.
         "trigger_rule": "none_failed",

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 from ecomflow_airflow.assets import champion_asset, feature_asset, serving_asset
+from ecomflow_airflow.notifiers import failure_callbacks
 from ecomflow_airflow.operators import (
     DbtBuildOperator,
     GXCheckpointOperator,
@@ -59,6 +60,7 @@ with DAG(
     tags=["ecomflow", "hourly", "ml"],
     default_args={
         "owner": "data-platform",
+        "on_failure_callback": failure_callbacks(),  # alerts: off until an alert connection exists
         # A step skipped because the source has no input for it (see tasks/applicability.py)
         # must not skip everything after it; a failure still stops everything downstream.
         "trigger_rule": "none_failed",

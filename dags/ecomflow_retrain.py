@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 from ecomflow_airflow.assets import champion_asset
+from ecomflow_airflow.notifiers import failure_callbacks
 from ecomflow_airflow.operators import DbtBuildOperator, RetrainModelOperator
 
 from tasks import pipeline_catalogue as catalogue
@@ -47,6 +48,7 @@ with DAG(
     },
     default_args={
         "owner": "data-platform",
+        "on_failure_callback": failure_callbacks(),  # alerts: off until an alert connection exists
         "retries": 1,
         "retry_delay": timedelta(minutes=5),
         "execution_timeout": timedelta(hours=3),

@@ -45,6 +45,10 @@ class Settings:
     # sc://host:port of a long-lived Spark Connect server: feature jobs run as its clients instead
     # of one spark-submit (one JVM start) per run. Unset: spark-submit to spark_master.
     spark_remote: str | None = None
+    # Alerts (tasks/alerting.py): fallback recipients of the e-mail alert when the SMTP
+    # connection names none, and how long after it was queued a daily run counts as late.
+    alert_email_to: tuple[str, ...] = ()
+    daily_deadline_hours: float = 6.0
     extra: dict[str, str] = field(default_factory=dict)
 
     # ---- derived locations -------------------------------------------------
@@ -161,7 +165,17 @@ def load_settings() -> Settings:
         bi_reader_role=_env("ECOMFLOW_BI_READER_ROLE", "bi_reader"),
         bi_reader_password=_env("ECOMFLOW_BI_READER_PASSWORD", "") or None,
         spark_remote=_env("ECOMFLOW_SPARK_REMOTE", "") or None,
+        alert_email_to=tuple(a.strip() for a in _env("ECOMFLOW_ALERT_EMAIL_TO", "").replace(";", ",").split(",")
+                             if a.strip()),
+        daily_deadline_hours=_positive_hours("ECOMFLOW_DAILY_DEADLINE_HOURS", "6"),
     )
+
+
+def _positive_hours(name: str, default: str) -> float:
+    hours = float(_env(name, default))
+    if not hours > 0:
+        raise ValueError(f"{name}={hours!r}: use a number of hours > 0")
+    return hours
 
 
 @lru_cache(maxsize=1)
