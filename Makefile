@@ -21,12 +21,14 @@ stop:  ## stop the local Airflow and Spark Connect services `make run` / `make u
 run-m: setup  ## same as run on the M synthetic data set (~50k users, 5k items, 90 days)
 	@ECOMFLOW_SYNTHETIC_SIZE=M ECOMFLOW_HOME=$${ECOMFLOW_HOME:-$(CURDIR)/.ecomflow-m} scripts/run_pipeline.sh
 
-test: setup  ## set up and run the whole test suite (lint + unit + dbt + GX + Spark + torch + e2e on DuckDB and PostgreSQL)
+test: setup  ## set up and run the whole test suite (lint + unit + dbt + GX + Spark + torch + e2e on DuckDB and PostgreSQL + headless-browser UI)
 	@scripts/ensure_postgres.sh
+	@scripts/install_browser.sh
 	@source scripts/env.sh && ruff check . && pytest $(PYTEST_ARGS)
 
 test-random: setup  ## the whole suite in a random order (pytest-randomly; replay one order: PYTEST_ARGS=--randomly-seed=N)
 	@scripts/ensure_postgres.sh
+	@scripts/install_browser.sh
 	@source scripts/env.sh && ruff check . && pytest -p randomly $(PYTEST_ARGS)
 
 evaluate: setup  ## model vs baselines tables on synthetic S (EVAL_M=1 adds M), UCI Online Retail, Online Shoppers, the issue-14 data shapes
