@@ -6,7 +6,9 @@ of being imported again per task: Great Expectations alone takes ~5 s to import 
 and scikit-learn ~2 s each, and a daily run has about twenty tasks. Only imports happen here: no
 threads, no CUDA initialisation, no connections, so forking afterwards stays safe.
 
-Enabled by ``ECOMFLOW_PRELOAD_TASK_LIBS=1`` in the scheduler's environment (``make run`` sets it;
+Enabled by ``ECOMFLOW_PRELOAD_TASK_LIBS=1`` in the environment of the process that forks the task
+processes: the scheduler under LocalExecutor (``make run`` sets it), the Celery workers in
+docker-compose (their prefork children and each task process inherit the imports);
 plugins/airflow_local_settings.py calls ``preload``). The variable is removed afterwards so the
 tasks' own children (dbt, spark-submit) do not preload again.
 """

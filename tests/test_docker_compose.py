@@ -171,3 +171,23 @@ def test_bi_reader_init_script_runs_on_postgres(pg_role: str) -> None:
     finally:
         for name in (warehouse, airflow):
             _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_feature_jobs_use_the_compose_spark_connect_server(compose: dict) -> None:
+    """Workers reach the spark-connect service at the address its command listens on, and that
+    command is the server tasks/orchestration/spark_connect.py builds (bound to all interfaces in
+    its container, against the cluster's master)."""
+    from tasks.orchestration.spark_connect import server_command
+
+    services = compose["services"]
+    remote = services["airflow-worker"]["environment"]["ECOMFLOW_SPARK_REMOTE"]
+    host, port = remote.removeprefix("sc://").split(":")
+    assert host == "spark-connect" and host in services
+    connect = services["spark-connect"]
+    assert f"--port {port}" in connect["command"] and "--bind 0.0.0.0" in connect["command"]
+    assert "tasks.orchestration.spark_connect" in connect["command"]
+    assert connect["environment"]["ECOMFLOW_SPARK_MASTER"].startswith("spark://spark-master:")
+    cmd = server_command(int(port), "0.0.0.0")
+    assert f"spark.connect.grpc.binding.port={port}" in cmd and "spark.connect.grpc.binding.address=0.0.0.0" in cmd
+    for worker in ("airflow-worker", "trainer"):  # imports preloaded before Celery forks task processes
+        assert services[worker]["environment"]["ECOMFLOW_PRELOAD_TASK_LIBS"] == "1"
