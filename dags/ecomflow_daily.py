@@ -18,7 +18,9 @@ one task group per stage:
    candidate is served only when it beats the champion and the best baseline.
 5. **score** — recommendations and demand forecasts with the champion → `serving.*` (partition replace).
 6. **serving** — `dbt_build` rebuilds the BI serving models, `gx_outputs` checks the outputs,
-   `grant_bi_reader` keeps the PostgreSQL role `bi_reader` (BI tools) able to read `serving` only.
+   `grant_bi_reader` keeps the PostgreSQL role `bi_reader` (BI tools) able to read `serving` only,
+   `freshness` runs `dbt source freshness` and logs each source's newest row and age (warns only:
+   replayed/synthetic history is old by design; a scoring table not written yet shows as missing).
 
 The task lists come from the catalogues (`tasks/pipeline_catalogue.py`): a new feature set, model,
 scorer or suite appears here without editing this file.
@@ -45,6 +47,7 @@ from ecomflow_airflow.assets import champion_asset, feature_asset, serving_asset
 from ecomflow_airflow.notifiers import daily_run_deadline, failure_callbacks
 from ecomflow_airflow.operators import (
     DbtBuildOperator,
+    DbtSourceFreshnessOperator,
     GrantBIAccessOperator,
     GXCheckpointOperator,
     IngestPartitionOperator,
@@ -125,7 +128,11 @@ with DAG(
         gx_outputs = GXCheckpointOperator(task_id="gx_outputs", cadence="daily", scope="as_of",
                                           suites=catalogue.serving_suites("daily"))
         grant_bi = GrantBIAccessOperator(task_id="grant_bi_reader")
+        # Warn-only: logs each source's newest row and age; old (replayed) data never fails it.
+        freshness = DbtSourceFreshnessOperator(task_id="freshness")
         dbt_build >> [gx_outputs, grant_bi]
+        # After the GX checks, not beside them: dbt holds the DuckDB file while it runs.
+        gx_outputs >> freshness
 
     ingest >> dbt >> compute
     segments >> train

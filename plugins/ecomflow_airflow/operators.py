@@ -168,6 +168,22 @@ class DbtBuildOperator(SubprocessKillMixin, BaseOperator):
                  "--exclude-resource-type", "unit_test", "--vars", json.dumps({"as_of_date": as_of_date})])
 
 
+class DbtSourceFreshnessOperator(SubprocessKillMixin, BaseOperator):
+    """``dbt source freshness``: one log line per source table (newest row, age, warn limit).
+
+    Only warns: old data (replayed or synthetic history) and scoring tables that do not exist
+    yet never fail the task; it fails only when dbt cannot check a table that exists.
+    """
+
+    ui_color = "#fde8ee"
+
+    @fail_fast
+    def execute(self, context: Context) -> list[dict]:
+        from tasks.transform.dbt_runner import source_freshness
+
+        return [result.as_dict() for result in source_freshness()]
+
+
 class SparkFeatureSetsOperator(SubprocessKillMixin, PartitionedOperator):
     """One spark-submit computing every applicable feature set of the run (one JVM per run).
 

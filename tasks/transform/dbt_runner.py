@@ -14,6 +14,8 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tasks.settings import REPO_ROOT, get_settings
@@ -177,3 +179,121 @@ def generate_docs() -> Path:
     if not page.is_file():
         raise DbtError(f"dbt docs generate --static wrote no {page}")
     return page
+
+
+# dbt reports an empty table's newest loaded_at as this sentinel (age: about 2000 years).
+_EMPTY_SENTINEL = "0001-01-01"
+
+
+@dataclass(frozen=True)
+class SourceFreshness:
+    """One source table's ``dbt source freshness`` result, as the task log shows it.
+
+    ``status`` is dbt's ``pass`` / ``warn`` / ``error`` / ``runtime error``, or ``missing`` when
+    the table does not exist yet (a scoring output before its first run).
+    """
+
+    source: str
+    relation: str
+    status: str
+    max_loaded_at: str | None = None
+    age_hours: float | None = None
+    warn_after: str | None = None
+    message: str = ""
+
+    def line(self) -> str:
+        """``raw.events: WARN - newest row 2026-01-08 23:59:00 UTC, 325.4 days old (warn after 2 day)``."""
+        if self.message:
+            detail = self.message
+        elif self.age_hours is None:
+            detail = "no age reported"
+        else:
+            age = f"{self.age_hours / 24:.1f} days" if self.age_hours >= 48 else f"{self.age_hours:.1f} h"
+            detail = f"newest row {self.max_loaded_at}, {age} old"
+        limit = f" (warn after {self.warn_after})" if self.warn_after else ""
+        return f"{self.source}: {self.status.upper()} - {detail}{limit}"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _checked_sources(target_path: Path) -> dict[str, tuple[str, str, str | None]]:
+    """Sources ``dbt source freshness`` checks (those with a freshness rule), from the run's
+    manifest: unique_id -> (source.table, schema.identifier, warn_after)."""
+    try:
+        sources = json.loads((target_path / "manifest.json").read_text()).get("sources", {})
+    except (OSError, ValueError):
+        return {}
+    checked = {}
+    for uid, node in sources.items():
+        rule = node.get("freshness") or {}
+        warn, error = rule.get("warn_after") or {}, rule.get("error_after") or {}
+        if warn.get("count") or error.get("count"):
+            checked[uid] = (f"{node['source_name']}.{node['name']}", f"{node['schema']}.{node['identifier']}",
+                            f"{warn['count']} {warn['period']}" if warn.get("count") else None)
+    return checked
+
+
+def _judge(raw: dict | None, source: str, relation: str, warn_after: str | None) -> SourceFreshness:
+    """One source's result; ``raw`` is its sources.json entry (None: dbt could not check it)."""
+    from tasks.warehouse import table_exists
+
+    if raw is None:  # dbt leaves runtime errors out of sources.json
+        if not table_exists(relation):
+            return SourceFreshness(source, relation, "missing", warn_after=warn_after,
+                                   message=f"table {relation} does not exist yet")
+        return SourceFreshness(source, relation, "runtime error", warn_after=warn_after,
+                               message="dbt could not check it (its error is in the dbt output above)")
+    status = str(raw.get("status", "")).lower()
+    max_loaded_at = raw.get("max_loaded_at")
+    if max_loaded_at and str(max_loaded_at).startswith(_EMPTY_SENTINEL):
+        return SourceFreshness(source, relation, status, warn_after=warn_after, message="table is empty")
+    age_s = raw.get("max_loaded_at_time_ago_in_s")
+    if max_loaded_at:  # "2026-01-03T08:00:00+00:00" -> "2026-01-03 08:00:00 UTC"
+        moment = datetime.fromisoformat(str(max_loaded_at))
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment
+        max_loaded_at = f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+    return SourceFreshness(source, relation, status, max_loaded_at=max_loaded_at, warn_after=warn_after,
+                           age_hours=None if age_s is None else round(float(age_s) / 3600, 1))
+
+
+def source_freshness() -> list[SourceFreshness]:
+    """``dbt source freshness`` of every source with a freshness rule; logs one line per table.
+
+    Old data only warns: the sources declare ``warn_after`` and no ``error_after`` (replayed and
+    synthetic history is old by design), and a table that does not exist yet (a scoring output
+    before its first run, which dbt counts as a runtime error) is reported as ``missing``; a
+    source given an ``error_after`` would be logged as ERROR, still without failing the task.
+    Raises ``DbtError`` only when dbt could not check a table that exists (a broken
+    ``loaded_at_field``, a lost connection) or could not run at all.
+    """
+    target_path = dbt_home() / "target"
+    results_file = target_path / "sources.json"
+    results_file.unlink(missing_ok=True)  # a stale file must not pass for this run's results
+    failure: DbtError | None = None
+    try:
+        run_dbt(["source", "freshness"])
+    except DbtError as exc:
+        failure = exc  # judged per source below: a table that does not exist yet is no failure
+    try:
+        by_id = {r["unique_id"]: r for r in json.loads(results_file.read_text()).get("results", [])}
+    except (OSError, ValueError):
+        if failure is not None:
+            raise failure from None
+        raise DbtError(f"dbt source freshness wrote no {results_file}", failed_nodes=[], returncode=0) from None
+    checked = _checked_sources(target_path)
+    results = sorted((_judge(by_id.get(uid), *names) for uid, names in checked.items()), key=lambda r: r.source)
+    counts: dict[str, int] = {}
+    for result in results:
+        log.log(logging.INFO if result.status == "pass" else logging.WARNING, "freshness %s", result.line())
+        counts[result.status] = counts.get(result.status, 0) + 1
+    log.info("source freshness: %s (old data only warns)",
+             ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no sources checked")
+    broken = [r for r in results if r.status == "runtime error"]
+    if broken:
+        raise DbtError(
+            "dbt source freshness could not check existing table(s):\n  " + "\n  ".join(r.line() for r in broken),
+            failed_nodes=[f"source.{r.source}" for r in broken],
+            returncode=failure.returncode if failure else 1,
+        )
+    return results

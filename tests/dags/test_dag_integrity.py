@@ -49,7 +49,8 @@ def test_daily_dag_gates_and_order(dagbag) -> None:
     dag = dagbag.dags["ecomflow_daily"]
     ids = set(dag.task_ids)
     for required in ("ingest.load", "ingest.gx_raw", "dbt.build_marts", "dbt.gx_marts", "features.compute",
-                     "features.gx_features", "serving.dbt_build", "serving.gx_outputs", "serving.grant_bi_reader"):
+                     "features.gx_features", "serving.dbt_build", "serving.gx_outputs", "serving.grant_bi_reader",
+                     "serving.freshness"):
         assert required in ids
     assert "ingest.gx_raw" in dag.get_task("ingest.load").downstream_task_ids
     assert "dbt.build_marts" in dag.get_task("ingest.gx_raw").downstream_task_ids
@@ -62,6 +63,8 @@ def test_daily_dag_gates_and_order(dagbag) -> None:
     for score in (t for t in dag.tasks if t.task_id.startswith("score.")):
         assert score.upstream_task_ids == {t.task_id for t in trains}, "scoring waits for every model"
     assert dag.get_task("serving.dbt_build").upstream_task_ids == {"score.recommendations", "score.demand_forecasts"}
+    # dbt source freshness: after the serving build and its GX checks (one DuckDB user at a time).
+    assert dag.get_task("serving.freshness").upstream_task_ids == {"serving.gx_outputs"}
 
 
 @pytest.mark.parametrize("dag_id", ["ecomflow_daily", "ecomflow_hourly"])

@@ -7,9 +7,10 @@ catch SQL that only works on one warehouse, broken contracts, and tests that are
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -17,12 +18,23 @@ import pytest
 import sqlalchemy as sa
 
 from tasks import settings as settings_module
+from tasks.score.common import write_serving
 from tasks.transform import DbtError, build_layer, run_dbt
-from tasks.transform.dbt_runner import DBT_PROJECT_DIR, dbt_home, generate_docs
+from tasks.transform.dbt_runner import DBT_PROJECT_DIR, dbt_home, generate_docs, source_freshness
 from tasks.warehouse import dispose_engine, read_frame, replace_partition
 
 MARTS = ("dim_users", "dim_products", "fct_events", "fct_order_lines", "fct_transactions",
          "fct_session_summaries", "fct_daily_item_sales")
+SERVING = ("recommendations_enriched", "risk_review_queue", "daily_kpis", "demand_forecasts_enriched",
+           "forecast_vs_actual", "session_intent_enriched")
+# BI use -> the serving models it reads (models/serving/_serving__exposures.yml).
+EXPOSURES = {
+    "recommendations_dashboard": {"recommendations_enriched"},
+    "demand_forecast_review": {"demand_forecasts_enriched", "forecast_vs_actual"},
+    "risk_review": {"risk_review_queue"},
+    "daily_kpis_dashboard": {"daily_kpis"},
+    "session_intent_analysis": {"session_intent_enriched"},
+}
 # docs/CONTRACTS.md: the columns Python consumers rely on.
 CONTRACT_COLUMNS = {
     "dim_users": ["user_id", "signup_at", "country", "email_hash", "first_order_at", "n_orders"],
@@ -144,6 +156,84 @@ def _write_risk_labels() -> None:
                       {"as_of_date": as_of, "as_of_hour": pd.Timestamp("2026-01-03 03:00")})
 
 
+def _write_demand_forecasts() -> None:
+    """Forecasts made as of 2026-01-02, through the scorer's own writer. Product-level series
+    (p1, p2) and store-level ones (p1@s1, p9@all) side by side, to check both comparisons; the
+    mart knows sales through 2026-01-03, so 2026-01-04 has no actual yet."""
+    as_of = date(2026, 1, 2)
+    base = {"as_of_date": as_of, "model_version": "demand-v1", "run_id": "r1",
+            "scored_at": datetime(2026, 1, 2, 0, 0), "price_p50": 10.0}
+    rows = [
+        ("p1", date(2026, 1, 2), 0.0, 1.0, 3.0),      # sold 2 (store 'all')  -> inside, error 1
+        ("p1", date(2026, 1, 3), 0.0, 1.0, 3.0),      # -2 returned at s1     -> outside, error 3
+        ("p1@s1", date(2026, 1, 3), -3.0, -1.0, 0.0),  # that store alone      -> inside, error 1
+        ("p2", date(2026, 1, 3), 0.0, 1.0, 2.0),      # known day, no sales   -> actual 0
+        ("p2", date(2026, 1, 4), 0.0, 1.0, 2.0),      # after the last sales day: unknown
+        ("p9@all", date(2026, 1, 3), 1.0, 2.0, 2.5),  # sold 3, derived product without a title
+    ]
+    write_serving("serving.demand_forecasts", pd.DataFrame(
+        [{"item_id": i, "forecast_date": d, "p10": lo, "p50": mid, "p90": hi, **base} for i, d, lo, mid, hi in rows]),
+        {"as_of_date": as_of})
+
+
+def _write_session_intent() -> None:
+    """One hour's intent scores: a clickstream session (s1), a session-summary one (ss1) and one
+    the marts do not know (s-new), through the scorer's own writer."""
+    hour = datetime(2026, 1, 2, 10)
+    base = {"as_of_date": hour.date(), "as_of_hour": hour, "model_version": "intent-v1", "run_id": "r1",
+            "scored_at": datetime(2026, 1, 2, 11), "threshold": 0.5}
+    write_serving("serving.session_intent", pd.DataFrame([
+        {"session_id": "s1", "user_id": "u1", "p_purchase": 0.8, "intent": "buy", **base},
+        {"session_id": "ss1", "user_id": None, "p_purchase": 0.3, "intent": "compare", **base},
+        {"session_id": "s-new", "user_id": "u2", "p_purchase": 0.1, "intent": "browse", **base},
+    ]), {"as_of_hour": hour})
+
+
+def _assert_forecasts() -> None:
+    forecasts = read_frame("SELECT * FROM serving.demand_forecasts_enriched").set_index(["item_id", "forecast_date"])
+    assert len(forecasts) == 6
+    assert forecasts.loc[("p1", date(2026, 1, 2)), "product_title"] == "Mug"
+    assert forecasts.loc[("p1", date(2026, 1, 2)), "product_category"] == "kitchen"
+    assert forecasts.loc[("p1@s1", date(2026, 1, 3))][["product_id", "location_id"]].tolist() == ["p1", "s1"]
+    assert pd.isna(forecasts.loc[("p1", date(2026, 1, 2)), "location_id"])
+    assert forecasts.loc[("p2", date(2026, 1, 4)), "horizon_days"] == 2
+    assert forecasts.loc[("p2", date(2026, 1, 4)), "price_p50"] == pytest.approx(10.0)
+
+    fva = read_frame("SELECT * FROM serving.forecast_vs_actual").set_index(["item_id", "forecast_date"])
+    expected = {  # item, date -> (actual, abs_error, inside P10-P90)
+        ("p1", date(2026, 1, 2)): (2.0, 1.0, True),
+        ("p1", date(2026, 1, 3)): (-2.0, 3.0, False),  # the product over all stores
+        ("p1@s1", date(2026, 1, 3)): (-2.0, 1.0, True),  # that store only
+        ("p2", date(2026, 1, 3)): (0.0, 1.0, True),
+        ("p9@all", date(2026, 1, 3)): (3.0, 1.0, False),
+    }
+    for key, (actual, error, inside) in expected.items():
+        row = fva.loc[key]
+        assert bool(row["is_actual_known"]), key
+        assert (row["actual_units"], row["abs_error"], bool(row["is_within_interval"])) == pytest.approx(
+            (actual, error, inside)), key
+    unknown = fva.loc[("p2", date(2026, 1, 4))]
+    assert not bool(unknown["is_actual_known"])
+    assert pd.isna(unknown["actual_units"]) and pd.isna(unknown["abs_error"]) and pd.isna(unknown["is_within_interval"])
+    assert pd.isna(fva.loc[("p9@all", date(2026, 1, 3)), "product_title"])
+
+
+def _assert_session_intent() -> None:
+    intent = read_frame("SELECT * FROM serving.session_intent_enriched").set_index("session_id")
+    assert sorted(intent.index) == ["s-new", "s1", "ss1"]
+    s1 = intent.loc["s1"]  # e1 (view), e2 (cart), e3 (purchase at 23:59) on mobile
+    assert s1["context_source"] == "events" and (s1["n_events"], s1["n_product_views"], s1["n_cart_adds"]) == (3, 1, 1)
+    assert bool(s1["has_purchase"]) and s1["device"] == "mobile" and s1["user_country"] == "FR"
+    assert s1["session_duration_seconds"] == pytest.approx((23 * 60 + 59 - (10 * 60 + 5)) * 60)
+    assert not bool(s1["is_returning_buyer"])  # u1's first order came after the session started
+    ss1 = intent.loc["ss1"]
+    assert ss1["context_source"] == "session_summaries" and ss1["n_events"] == 5
+    assert ss1["session_duration_seconds"] == pytest.approx(120.0) and pd.isna(ss1["n_cart_adds"])
+    assert pd.isna(ss1["user_country"]) and pd.isna(ss1["is_returning_buyer"])  # anonymous
+    assert pd.isna(intent.loc["s-new", "context_source"]) and intent.loc["s-new", "intent"] == "browse"
+    assert not {"email_hash", "name_hash", "ip_hash", "card_hash"} & set(intent.columns)
+
+
 def _assert_project_documented() -> None:
     """Every model states its grain, keys are tested, and the Python-read marts enforce contracts."""
     manifest = json.loads((dbt_home() / "target" / "manifest.json").read_text())
@@ -159,9 +249,17 @@ def _assert_project_documented() -> None:
         if name.startswith("stg_"):
             assert name.startswith("stg_raw__")
             assert node["config"]["materialized"] == "view"
-    for mart in MARTS:
-        assert models[mart]["config"]["contract"]["enforced"], mart
-        assert all(spec.get("data_type") for spec in models[mart]["columns"].values()), mart
+    assert {m for m in models if models[m]["schema"] == "serving"} == set(SERVING)
+    for model in (*MARTS, *SERVING):
+        assert models[model]["config"]["contract"]["enforced"], model
+        assert all(spec.get("data_type") for spec in models[model]["columns"].values()), model
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    assert set(exposures) == set(EXPOSURES)
+    for name, reads in EXPOSURES.items():
+        exposure = exposures[name]
+        assert {n.split(".")[-1] for n in exposure["depends_on"]["nodes"]} == reads, name
+        assert exposure["type"] in ("dashboard", "analysis") and exposure["owner"]["name"], name
+        assert exposure["description"].strip(), name
     tested = {n["attached_node"] for n in manifest["nodes"].values() if n["resource_type"] == "test"}
     assert all(f"model.ecomflow.{m}" in tested for m in models), set(models) - {t.split(".")[-1] for t in tested if t}
     sources = {s["name"]: s for s in manifest["sources"].values() if s["source_name"] == "raw"}
@@ -171,7 +269,7 @@ def _assert_project_documented() -> None:
                for s in sources.values())
 
 
-def test_duckdb_build_marts_then_serving(sample_raw: Path) -> None:
+def test_duckdb_build_marts_then_serving(sample_raw: Path, tmp_path: Path) -> None:
     """Staging..marts build on DuckDB from raw; serving builds afterwards from scoring outputs."""
     build_layer("warehouse")
     _assert_marts(_run_results())
@@ -179,8 +277,12 @@ def test_duckdb_build_marts_then_serving(sample_raw: Path) -> None:
     # dbt (a subprocess) has released the DuckDB file: we can write to it right away.
     _write_recommendations()
     _write_risk_labels()
+    _write_demand_forecasts()
+    _write_session_intent()
 
     build_layer("serving")
+    _assert_forecasts()
+    _assert_session_intent()
     recs = read_frame("SELECT * FROM serving.recommendations_enriched ORDER BY rank")
     assert list(recs["item_title"].fillna("?")) == ["Lamp", "?"]
     queue = read_frame("SELECT * FROM serving.risk_review_queue")
@@ -196,12 +298,31 @@ def test_duckdb_build_marts_then_serving(sample_raw: Path) -> None:
     page = generate_docs().read_text()
     assert "fct_daily_item_sales" in page and "recommendations_enriched" in page
     assert "Sparse -- a day without sales has no row" in page  # the yml description made it in
+    assert "forecast_vs_actual" in page and "exposure.ecomflow.demand_forecast_review" in page
+
+    # Contracts are enforced: a serving model whose SQL returns another type fails, naming it,
+    # and leaves the table BI reads as it was.
+    project = _project_copy(tmp_path)
+    model = project / "models" / "serving" / "daily_kpis.sql"
+    model.write_text(model.read_text().replace("cast(kpi_dates.kpi_date as date)", "cast(kpi_dates.kpi_date as text)"))
+    with pytest.raises(DbtError) as excinfo:
+        run_dbt(["run", "--select", "daily_kpis"], project_dir=project)
+    assert "model.ecomflow.daily_kpis" in excinfo.value.failed_nodes
+    results = json.loads((dbt_home() / "target" / "run_results.json").read_text())["results"]
+    message = next(r["message"] for r in results if r["unique_id"] == "model.ecomflow.daily_kpis")
+    assert "enforced contract" in message and "kpi_date" in message, message
+    assert read_frame("SELECT MIN(kpi_date) AS d FROM serving.daily_kpis")["d"].iloc[0] == date(2026, 1, 2)
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    return project
 
 
 def test_duplicate_key_in_mart_fails_build(sample_raw: Path, tmp_path: Path) -> None:
     """A mart that emits a key twice must fail `dbt build`, naming the unique test."""
-    project = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    project = _project_copy(tmp_path)
     model = project / "models" / "marts" / "fct_events.sql"
     sql = model.read_text().rstrip()
     model.write_text(f"{sql}\nunion all\n{sql}\nwhere event_id = 'e2'\n")
@@ -243,10 +364,17 @@ def test_postgres_build_marts(raw_loader, monkeypatch: pytest.MonkeyPatch) -> No
         raw_loader()
         build_layer("warehouse")
         _assert_marts(_run_results())
-        # Only the daily scorer has run: risk_labels does not exist yet and reads as empty.
+        # Only the daily scorers have run: risk_labels and session_intent do not exist yet and read as empty.
         _write_recommendations()
+        _write_demand_forecasts()
         build_layer("serving")
         assert read_frame("SELECT * FROM serving.risk_review_queue").empty
+        assert read_frame("SELECT * FROM serving.session_intent_enriched").empty
+        _assert_forecasts()
+        # dbt source freshness on PostgreSQL: a failed query must not abort the other checks.
+        freshness = {r.source: r.status for r in source_freshness()}
+        assert freshness["serving_outputs.risk_labels"] == freshness["serving_outputs.session_intent"] == "missing"
+        assert freshness["raw.events"] == freshness["serving_outputs.recommendations"] == "warn"
         recs = read_frame("SELECT * FROM serving.recommendations_enriched ORDER BY rank")
         assert list(recs["item_title"].fillna("?")) == ["Lamp", "?"]
         kpis = read_frame("SELECT * FROM serving.daily_kpis WHERE kpi_date = :d", {"d": date(2026, 1, 2)})
@@ -315,3 +443,36 @@ def test_clickstream_without_users_or_products_derives_dimensions(raw_loader) ->
     # No sessions/transactions file: their gates are skipped with the reason, like their steps.
     assert "raw.sessions" in by_suite["marts_fct_session_summaries"]["skipped"]
     assert "raw.transactions" in by_suite["marts_fct_transactions"]["skipped"]
+
+
+def test_source_freshness_task_warns_on_old_data_and_reports_each_source(sample_raw: Path) -> None:
+    """The daily DAG's `serving.freshness` task: replayed raw data (January 2026) is old and only
+    warns, a scoring output written just now passes, outputs no scorer has written yet are
+    reported missing; the task succeeds and its log has one line per source table."""
+    from ecomflow_airflow.operators import DbtSourceFreshnessOperator
+
+    today = datetime.now(UTC).replace(tzinfo=None)
+    write_serving("serving.recommendations", pd.DataFrame([
+        {"user_id": "u1", "item_id": "p2", "rank": 1, "score": 0.9, "strategy": "model", "as_of_date": today.date(),
+         "model_version": "v1", "run_id": "r1", "scored_at": today}]), {"as_of_date": today.date()})
+    logged: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: logged.append(record.getMessage())  # type: ignore[method-assign]
+    runner_log = logging.getLogger("tasks.transform.dbt_runner")
+    runner_log.addHandler(handler)
+    try:
+        results = {r["source"]: r for r in DbtSourceFreshnessOperator(task_id="freshness").execute({})}
+    finally:
+        runner_log.removeHandler(handler)
+
+    assert len(results) == 13  # nine raw tables + four scoring outputs
+    events = results["raw.events"]
+    assert events["status"] == "warn" and events["age_hours"] > 48 and events["warn_after"] == "2 day"
+    assert str(events["max_loaded_at"]).startswith("2026-01-03 08:00")  # e4, the newest event
+    assert results["raw.inventory"]["message"] == "table is empty"
+    assert results["serving_outputs.recommendations"]["status"] == "pass"
+    assert {results[f"serving_outputs.{t}"]["status"] for t in ("risk_labels", "session_intent",
+                                                              "demand_forecasts")} == {"missing"}
+    lines = [line for line in logged if line.startswith("freshness ")]
+    assert sorted(line.split(":")[0].removeprefix("freshness ") for line in lines) == sorted(results)
+    assert any(line.startswith("freshness raw.events: WARN - newest row 2026-01-03 08:00:00 UTC") for line in lines)
