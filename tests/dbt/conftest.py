@@ -117,6 +117,12 @@ SAMPLE_RAW: dict[str, list[dict]] = {
         {"product_id": "p1", "store_id": "s1", "units": -2.0, "is_promo": True, "sales_date": "2026-01-03",
          "dt": "2026-01-03"},
     ],
+    # A market calendar: a national holiday, and a regional pay day with a padded name and a blank class.
+    "calendar": [
+        {"calendar_date": "2026-01-01", "event_name": "New Year", "event_type": "National", "dt": "2026-01-01"},
+        {"calendar_date": "2026-01-02", "event_name": " payday ", "event_type": " ", "region": "DE",
+         "dt": "2026-01-02"},
+    ],
     "sessions": [
         {"session_id": "ss1", "user_id": None, "started_at": "2026-01-02 12:00", "n_events": 5,
          "n_product_views": 3, "duration_seconds": 120.0, "is_weekend": False, "has_purchase": True,

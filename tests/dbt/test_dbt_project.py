@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from tasks import settings as settings_module
+from tasks.ingest.schema import ENTITIES
 from tasks.score.common import write_serving
 from tasks.transform import DbtError, build_layer, run_dbt
 from tasks.transform.dbt_runner import DBT_PROJECT_DIR, dbt_home, generate_docs, source_freshness
@@ -234,6 +235,16 @@ def _assert_session_intent() -> None:
     assert not {"email_hash", "name_hash", "ip_hash", "card_hash"} & set(intent.columns)
 
 
+def _assert_staging_calendar(results: dict[str, str]) -> None:
+    """raw.calendar reaches staging trimmed, with blank classes as null (no mart reads it yet)."""
+    assert results["model.ecomflow.stg_raw__calendar"] == "success"
+    calendar = read_frame("SELECT * FROM staging.stg_raw__calendar ORDER BY calendar_date")
+    assert list(calendar["event_name"]) == ["New Year", "payday"]
+    assert list(calendar["calendar_date"]) == [date(2026, 1, 1), date(2026, 1, 2)]
+    assert calendar.loc[0, "event_type"] == "national" and pd.isna(calendar.loc[1, "event_type"])
+    assert pd.isna(calendar.loc[0, "region"]) and calendar.loc[1, "region"] == "DE"
+
+
 def _assert_project_documented() -> None:
     """Every model states its grain, keys are tested, and the Python-read marts enforce contracts."""
     manifest = json.loads((dbt_home() / "target" / "manifest.json").read_text())
@@ -263,8 +274,8 @@ def _assert_project_documented() -> None:
     tested = {n["attached_node"] for n in manifest["nodes"].values() if n["resource_type"] == "test"}
     assert all(f"model.ecomflow.{m}" in tested for m in models), set(models) - {t.split(".")[-1] for t in tested if t}
     sources = {s["name"]: s for s in manifest["sources"].values() if s["source_name"] == "raw"}
-    assert set(sources) == {"users", "products", "events", "order_lines", "transactions", "prices",
-                            "inventory", "daily_sales", "sessions"}
+    assert set(sources) == set(ENTITIES)  # every canonical raw table, and a staging view for each
+    assert {f"stg_raw__{e}" for e in ENTITIES} == {m for m in models if m.startswith("stg_")}
     assert all(s["freshness"]["warn_after"]["count"] and not s["freshness"]["error_after"].get("count")
                for s in sources.values())
 
@@ -273,6 +284,7 @@ def test_duckdb_build_marts_then_serving(sample_raw: Path, tmp_path: Path) -> No
     """Staging..marts build on DuckDB from raw; serving builds afterwards from scoring outputs."""
     build_layer("warehouse")
     _assert_marts(_run_results())
+    _assert_staging_calendar(_run_results())
     _assert_project_documented()  # from the manifest this build wrote (saves a `dbt parse`)
     # dbt (a subprocess) has released the DuckDB file: we can write to it right away.
     _write_recommendations()
@@ -364,6 +376,7 @@ def test_postgres_build_marts(raw_loader, monkeypatch: pytest.MonkeyPatch) -> No
         raw_loader()
         build_layer("warehouse")
         _assert_marts(_run_results())
+        _assert_staging_calendar(_run_results())
         # Only the daily scorers have run: risk_labels and session_intent do not exist yet and read as empty.
         _write_recommendations()
         _write_demand_forecasts()
@@ -465,7 +478,7 @@ def test_source_freshness_task_warns_on_old_data_and_reports_each_source(sample_
     finally:
         runner_log.removeHandler(handler)
 
-    assert len(results) == 13  # nine raw tables + four scoring outputs
+    assert len(results) == 14  # ten raw tables + four scoring outputs
     events = results["raw.events"]
     assert events["status"] == "warn" and events["age_hours"] > 48 and events["warn_after"] == "2 day"
     assert str(events["max_loaded_at"]).startswith("2026-01-03 08:00")  # e4, the newest event

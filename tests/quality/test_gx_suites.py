@@ -12,7 +12,11 @@ import pytest
 import sqlalchemy as sa
 
 from tasks import settings as settings_module
+from tasks.ingest.load import ensure_raw_tables, raw_rows, raw_table_columns
+from tasks.ingest.schema import ENTITIES
+from tasks.ingest.validate import validate_partition
 from tasks.partitions import Partition
+from tasks.pipeline_catalogue import raw_suites
 from tasks.quality import (
     DataQualityError,
     list_suites,
@@ -65,7 +69,7 @@ def _load_log(rows_in: list[int], accepted: list[int], quarantined: list[int]) -
 def test_suites_cover_every_protected_table() -> None:
     tables = {load_suite_spec(name).table for name in list_suites()}
     expected = {
-        *(f"raw.{e}" for e in ("users", "products", "events", "order_lines", "transactions")),
+        *(f"raw.{e}" for e in ENTITIES),
         *(f"marts.{m}" for m in ("dim_users", "dim_products", "fct_events", "fct_order_lines",
                                  "fct_transactions", "fct_daily_item_sales")),
         *(f"features.{f}" for f in ("user_profile", "item_features", "session_features",
@@ -92,6 +96,34 @@ def test_suite_file_maps_to_gx_expectations(suite_name: str) -> None:
         named = {e.kwargs[k] for e in spec.expectations for k in COLUMN_KWARGS if k in e.kwargs}
         named |= {c for e in spec.expectations for c in e.kwargs.get("column_list", [])}
         assert named <= known, f"{suite_name}: columns not in its column_set: {named - known}"
+
+
+@pytest.mark.parametrize("suite_name", [s for s in list_suites() if s.startswith("raw_")])
+def test_raw_suite_follows_the_canonical_schema(suite_name: str) -> None:
+    """A raw suite checks only columns its entity has, not-null on the key and time column and
+    uniqueness on the key (what the loader guarantees), and only hourly entities keep an hour."""
+    spec = load_suite_spec(suite_name)
+    entity = ENTITIES[suite_name.removeprefix("raw_")]
+    assert spec.table == f"raw.{entity.name}"
+    column_set = next(e.kwargs["column_set"] for e in spec.expectations
+                      if e.type == "expect_table_columns_to_match_set")
+    assert set(column_set) <= {*entity.column_names, "dt", "hr", "_source"}, suite_name
+    assert {*entity.key, entity.time_column} <= set(column_set)
+    not_null = {e.kwargs["column"] for e in spec.expectations if e.type == "expect_column_values_to_not_be_null"}
+    assert {*entity.key, entity.time_column} <= not_null, f"{suite_name}: key/time columns unchecked"
+    unique = [[e.kwargs["column"]] if "column" in e.kwargs else e.kwargs["column_list"] for e in spec.expectations
+              if e.type in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")]
+    assert list(entity.key) in unique, f"{suite_name}: key {entity.key} not checked unique"
+    assert spec.allow_empty, f"{suite_name}: sources without {entity.name} must pass the raw gate"
+    hr_null = any(e.type == "expect_column_values_to_be_null" and e.kwargs["column"] == "hr"
+                  for e in spec.expectations)
+    assert not (entity.hourly and hr_null)
+
+
+def test_every_raw_entity_has_a_suite_and_only_hourly_ones_gate_hourly_runs() -> None:
+    assert raw_suites("daily") == [*sorted(f"raw_{e}" for e in ENTITIES), "audit_load_log"]
+    assert raw_suites("hourly") == [*sorted(f"raw_{e}" for e, ent in ENTITIES.items() if ent.hourly),
+                                    "audit_load_log"]
 
 
 def test_unknown_expectation_type_is_rejected(tmp_path: Path) -> None:
@@ -161,6 +193,68 @@ def test_raw_products_negative_price_fails(isolated_home: Path) -> None:
     replace_partition("raw.products", products, {"dt": D, "hr": None})
     with pytest.raises(DataQualityError, match=r"expect_column_values_to_be_between on price: 1 unexpected"):
         run_suite("raw_products", {"dt": D, "hr": None})
+
+
+# Edge values the loader accepts for the daily-only entities (as a source delivers them, text
+# included): the raw gate must pass whatever the loader let through.
+LOADER_ACCEPTS: dict[str, dict[str, list]] = {
+    "daily_sales": {  # returns above sales: negative units and revenue; no price known
+        "product_id": ["p1", "p1", "p2"], "store_id": ["s1", "s2", "all"], "units": [-3.0, 0.0, "4"],
+        "revenue": [-29.7, 0.0, None], "price": [9.9, None, "2.5"], "is_promo": ["yes", None, False],
+        "sales_date": ["2026-01-02"] * 3},
+    "prices": {"product_id": ["p1", "p2"], "price": [0.01, "12"], "is_promo": [True, None],
+               "valid_from": ["2026-01-02 00:00:00", "2026-01-02 23:59:59"]},
+    "inventory": {"product_id": ["p1", "p1"], "stock_quantity": [0, "7"],
+                  "snapshot_at": ["2026-01-02 00:00:00", "2026-01-02 12:00:00"]},
+    "sessions": {"session_id": ["s1", "s2"], "user_id": [None, "u1"],
+                 "started_at": ["2026-01-02 00:00:00", "2026-01-02 08:30:00"], "n_events": [1, None],
+                 "bounce_rate": [0.2, None], "has_purchase": ["TRUE", None]},
+    "calendar": {"calendar_date": ["2026-01-02", "2026-01-02"], "event_name": ["payday", "Epiphany"],
+                 "event_type": [None, "religious"], "region": [None, "DE"]},
+}
+
+
+@pytest.mark.parametrize("entity_name", sorted(LOADER_ACCEPTS))
+def test_raw_gate_passes_what_the_loader_accepts(isolated_home: Path, entity_name: str) -> None:
+    ent = ENTITIES[entity_name]
+    validated = validate_partition(ent, pd.DataFrame(LOADER_ACCEPTS[entity_name]), datetime(2026, 1, 2),
+                                   datetime(2026, 1, 3))
+    assert validated.rejected.empty, validated.rejected["_reason"].tolist()
+    replace_partition(f"raw.{entity_name}", raw_rows(ent, validated.accepted, "test", D), {"dt": D},
+                      column_types=raw_table_columns(ent))
+    result = run_suite(f"raw_{entity_name}", partition_values(f"raw_{entity_name}", Partition(D), "ingest"))
+    assert result.success and result.n_rows == len(validated.accepted) and not result.failures
+
+
+def test_raw_daily_sales_fails_on_planted_violations(isolated_home: Path) -> None:
+    """A duplicate (product, store, day), a non-positive price and an hour on a daily row fail;
+    negative units (returns) alone do not."""
+    ent = ENTITIES["daily_sales"]
+    good = validate_partition(ent, pd.DataFrame(LOADER_ACCEPTS["daily_sales"]), datetime(2026, 1, 2),
+                              datetime(2026, 1, 3)).accepted
+    bad = raw_rows(ent, pd.concat([good, good.iloc[[0]]], ignore_index=True), "test", D)
+    bad.loc[1, "price"] = 0.0
+    bad.loc[2, "hr"] = 5
+    replace_partition("raw.daily_sales", bad, {"dt": D}, column_types=raw_table_columns(ent))
+    with pytest.raises(DataQualityError) as excinfo:
+        run_suite("raw_daily_sales", {"dt": D})
+    assert {f.column for f in excinfo.value.result.failures} == {"product_id,store_id,sales_date", "price", "hr"}
+    assert "expect_compound_columns_to_be_unique on product_id,store_id,sales_date" in str(excinfo.value)
+
+
+def test_raw_gate_passes_a_source_without_the_daily_entities(isolated_home: Path) -> None:
+    """A clickstream has no calendar, prices, inventory, daily sales or sessions: the daily raw gate
+    runs every raw suite, those find an empty partition and pass as empty (logged, never failed)."""
+    ensure_raw_tables()  # what ingest guarantees before the gate: every raw table exists
+    replace_partition("raw.events", _events(), PART)
+    replace_partition("audit.load_log", _load_log([4], [4], [0]), PART)
+    summaries = {s["suite"]: s for s in run_suites_for_partition(raw_suites("daily"), Partition(D), "ingest",
+                                                                   dag_id="ecomflow_daily")}
+    assert set(summaries) == set(raw_suites("daily"))
+    assert all(s["success"] for s in summaries.values())
+    empty = {name for name, s in summaries.items() if s["empty"]}
+    assert empty == {f"raw_{e}" for e in ENTITIES if e != "events"}
+    assert summaries["raw_events"]["n_rows"] == 4
 
 
 def test_load_log_reconciliation(isolated_home: Path) -> None:
