@@ -247,11 +247,14 @@ def check_docs_sites(env: dict[str, str], home: Path) -> None:
     site = Path(out.strip().splitlines()[-1])
     with browser("dbt_docs", offline=True) as b:
         b.page.goto(site.as_uri())
-        b.wait_for_text("recommendations_enriched", timeout_s=60)
+        b.wait_for_text("Welcome to the auto-generated documentation", timeout_s=60)
         b.shot("dbt_docs_index")
-        b.page.get_by_text("recommendations_enriched").first.click()
+        b.page.goto(f"{site.as_uri()}#!/model/model.ecomflow.recommendations_enriched")
         b.wait_for_text("One row per (as_of_date, user_id, rank) recommendation")
         b.shot("dbt_docs_model")
+        b.page.goto(f"{site.as_uri()}#!/exposure/exposure.ecomflow.recommendations_dashboard")
+        b.wait_for_text("recommendations_enriched")
+        b.shot("dbt_docs_exposure")
     index = sorted(home.glob("gx/**/data_docs/**/index.html")) or sorted(home.glob("gx/**/index.html"))
     assert index, f"no GX Data Docs index under {home / 'gx'}"
     with browser("gx_data_docs", offline=True) as b:
