@@ -2,11 +2,14 @@
 
 Layout: ``<lake>/<zone>/<dataset>/dt=YYYY-MM-DD[/hr=HH]/part-0.parquet`` where
 zone is ``landing`` (input exactly as received), ``raw`` (accepted rows after
-validation) or ``features`` (Spark outputs, partitioned by ``as_of_date``).
+validation), ``features`` (Spark outputs, partitioned by ``as_of_date``) or
+``compacted`` (a derived copy of an hourly raw entity: one file per day, see
+``compacted_day_dir``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -18,7 +21,13 @@ import pyarrow.parquet as pq
 from tasks.partitions import Partition
 from tasks.settings import get_settings
 
-ZONES = ("landing", "raw", "features")
+ZONES = ("landing", "raw", "features", "compacted")
+
+#: Footer key holding a unique id of every partition file written here (``write_partition``,
+#: ``PendingWrites``): a compacted day records the ids of the hour files it copies.
+WRITE_ID_KEY = b"ecomflow.write_id"
+#: Footer key of a compacted day: JSON ``{"HH": write id}`` of the raw hour files it holds.
+DAY_HOURS_KEY = b"ecomflow.hours"
 
 
 def dataset_root(zone: str, dataset: str) -> Path:
@@ -35,6 +44,39 @@ def features_dir(feature_set: str, as_of_date: str) -> Path:
     return dataset_root("features", feature_set) / f"as_of_date={as_of_date}"
 
 
+def compacted_day_dir(dataset: str, partition: Partition) -> Path:
+    """``compacted/<dataset>/dt=D``: all rows of the raw hour partitions of day D in one file.
+
+    Why: an hourly entity has one small file per hour, so a 30-day window is ~700 files and a
+    Spark scan pays per file (open, footer, task packing), which dominated the feature jobs
+    (issue 15). The hour partitions stay the source of truth (an hour is still replaced on its
+    own); the compacted file is an index over them. It names the write ids of the hour files it
+    copies (``DAY_HOURS_KEY``), so a reader uses it only while those are still exactly the
+    day's hour files (``compacted_day_is_current``) and otherwise reads the hours: a day can
+    never be counted twice or from an old version.
+    """
+    return dataset_root("compacted", dataset) / f"dt={partition.dt.isoformat()}"
+
+
+def day_manifest(hour_write_ids: dict[int, str]) -> dict[bytes, bytes]:
+    """Footer metadata of a compacted day built from these hour files (hour -> write id)."""
+    return {DAY_HOURS_KEY: json.dumps({f"{h:02d}": i for h, i in sorted(hour_write_ids.items())}).encode()}
+
+
+def compacted_day_is_current(day_metadata: dict[bytes, bytes] | None, hour_metadata: dict[int, dict | None]) -> bool:
+    """Whether a compacted day (its footer metadata) holds exactly the current hour files
+    (hour -> footer metadata of every raw file of that day, empty ones included)."""
+    recorded = (day_metadata or {}).get(DAY_HOURS_KEY)
+    if recorded is None:
+        return False
+    current = {f"{h:02d}": (meta or {}).get(WRITE_ID_KEY, b"").decode() for h, meta in hour_metadata.items()}
+    return "" not in current.values() and json.loads(recorded) == current
+
+
+def _stamped(table: pa.Table, write_id: str) -> pa.Table:
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), WRITE_ID_KEY: write_id.encode()})
+
+
 def write_partition(table: pa.Table, directory: Path) -> Path:
     """Replace one partition atomically: write a temporary file beside it, then rename.
 
@@ -44,9 +86,10 @@ def write_partition(table: pa.Table, directory: Path) -> Path:
     """
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "part-0.parquet"
-    tmp = directory / f".part-0.{uuid.uuid4().hex}.tmp"
+    write_id = uuid.uuid4().hex
+    tmp = directory / f".part-0.{write_id}.tmp"
     try:
-        pq.write_table(table, tmp)
+        pq.write_table(_stamped(table, write_id), tmp)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -80,12 +123,14 @@ class PendingWrites:
         self._writes: list[tuple[Path, Path]] = []  # (staged tmp file, target file)
         self._removals: list[Path] = []
 
-    def write(self, table: pa.Table, directory: Path) -> Path:
+    def write(self, table: pa.Table, directory: Path) -> str:
+        """Stage ``directory/part-0.parquet``; returns the file's write id (``WRITE_ID_KEY``)."""
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".part-0.{uuid.uuid4().hex}.tmp"
-        pq.write_table(table, tmp)
+        write_id = uuid.uuid4().hex
+        tmp = directory / f".part-0.{write_id}.tmp"
+        pq.write_table(_stamped(table, write_id), tmp)
         self._writes.append((tmp, directory / "part-0.parquet"))
-        return tmp
+        return write_id
 
     def remove(self, directory: Path) -> None:
         self._removals.append(directory)

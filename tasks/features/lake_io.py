@@ -20,7 +20,8 @@ import functools
 import logging
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,7 +33,7 @@ from pyspark.sql import types as T
 
 from tasks.features.paths import feature_output_path, lake_uri
 from tasks.ingest.schema import Entity, entity
-from tasks.lake import dataset_root
+from tasks.lake import compacted_day_is_current, dataset_root
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ CANONICAL_SPARK_TYPES: dict[str, T.DataType] = {
 #: Hadoop-only schemes and the pyarrow filesystem that serves the same URIs.
 _ARROW_SCHEMES = {"s3a": "s3", "s3n": "s3", "gs": "gs", "gcs": "gs"}
 _FOOTER_THREADS = 16
+DAY = timedelta(days=1)
 
 
 def canonical_schema(name: str) -> T.StructType:
@@ -118,15 +120,17 @@ def _window_expression(ent: Entity, start: datetime | None, end: datetime) -> pc
     return expr
 
 
-def list_partition_files(name: str, end: datetime, start: datetime | None = None) -> list[tuple[str, pa.Schema]]:
-    """(Spark path, physical Arrow schema) of the non-empty files of ``name`` inside the window.
+class LakeFile(NamedTuple):
+    """A non-empty Parquet file for Spark: its path, physical Arrow schema and dataset root."""
 
-    Returns an empty list when the entity folder does not exist.
-    """
-    ent = entity(name)
-    root = lake_uri(dataset_root("raw", name))
+    path: str
+    schema: pa.Schema
+    root: str
+
+
+def _fragments(root: str, keys: list[tuple[str, pa.DataType]], window: pc.Expression) -> list[tuple]:
+    """(path, partition keys, footer) of the hive-partitioned files under ``root`` in ``window``."""
     filesystem, base = _arrow_filesystem(root)
-    keys = [("dt", pa.date32())] + ([("hr", pa.int32())] if ent.hourly else [])
     try:
         dataset = pads.dataset(
             base, filesystem=filesystem, format="parquet",
@@ -134,15 +138,49 @@ def list_partition_files(name: str, end: datetime, start: datetime | None = None
         )
     except (FileNotFoundError, NotADirectoryError):
         return []
-    fragments = list(dataset.get_fragments(filter=_window_expression(ent, start, end)))
+    fragments = list(dataset.get_fragments(filter=window))
     with ThreadPoolExecutor(max_workers=_FOOTER_THREADS) as pool:
         footers = list(pool.map(lambda fragment: fragment.metadata, fragments))
     prefix = root[: len(root) - len(base)] if root.endswith(base) else ""
     return [
-        (prefix + fragment.path, footer.schema.to_arrow_schema())
+        (prefix + fragment.path, pads.get_partition_keys(fragment.partition_expression), footer)
         for fragment, footer in zip(fragments, footers, strict=True)
-        if footer.num_rows > 0
     ]
+
+
+def _current_compacted_days(name: str, raw: list[tuple], start: datetime | None, end: datetime) -> dict[date, tuple]:
+    """Days entirely inside ``[start, end)`` whose compacted copy names exactly their current
+    hour files (``raw``: the window's hour files, empty ones included) -> that copy."""
+    hours: dict[date, dict[int, dict | None]] = defaultdict(dict)
+    for _, keys, footer in raw:
+        hours[keys["dt"]][keys["hr"]] = footer.metadata
+    whole = [d for d in hours
+             if (start is None or datetime.combine(d, time()) >= start) and datetime.combine(d, time()) + DAY <= end]
+    if not whole:
+        return {}
+    root = lake_uri(dataset_root("compacted", name))
+    copies = _fragments(root, [("dt", pa.date32())], pc.field("dt").isin(pa.array(whole, pa.date32())))
+    return {keys["dt"]: (path, keys, footer) for path, keys, footer in copies
+            if compacted_day_is_current(footer.metadata, hours[keys["dt"]])}
+
+
+def list_partition_files(name: str, end: datetime, start: datetime | None = None) -> list[LakeFile]:
+    """The non-empty files of ``name`` inside the window, a compacted day replacing its hours.
+
+    A day entirely inside the window whose compacted copy (``tasks.lake.compacted_day_dir``)
+    names exactly the day's current hour files is read as that one file; any other day (a
+    boundary day, an hour re-loaded since, hours written by something else) as its hours.
+    Returns an empty list when the entity folder does not exist.
+    """
+    ent = entity(name)
+    keys = [("dt", pa.date32())] + ([("hr", pa.int32())] if ent.hourly else [])
+    root = lake_uri(dataset_root("raw", name))
+    raw = _fragments(root, keys, _window_expression(ent, start, end))
+    days = _current_compacted_days(name, raw, start, end) if ent.hourly and raw else {}
+    chosen = [(f, root) for f in raw if f[1]["dt"] not in days]
+    chosen += [(f, lake_uri(dataset_root("compacted", name))) for f in days.values()]
+    return [LakeFile(path, footer.schema.to_arrow_schema(), base)
+            for (path, _, footer), base in chosen if footer.num_rows > 0]
 
 
 def read_raw(
@@ -160,23 +198,22 @@ def read_raw(
     so an empty frame with the canonical schema is returned and logged.
     """
     ent = entity(name)
-    root = lake_uri(dataset_root("raw", name))
     files = list_partition_files(name, end, start)
     if not files:
         log.warning("raw entity %r has no data at %s in [%s, %s); using an empty frame",
-                    name, root, start, end)
+                    name, lake_uri(dataset_root("raw", name)), start, end)
         return empty_raw(spark, name)
     canonical = canonical_schema(name)
     groups: dict[tuple, list[str]] = defaultdict(list)
-    for path, schema in files:
-        physical = {field.name: field.type for field in schema}
+    for file in files:
+        physical = {field.name: field.type for field in file.schema}
         layout = tuple(
             (f.name, _spark_read_type(physical[f.name], f.dataType) if f.name in physical else None)
             for f in canonical.fields
         )
-        groups[layout].append(path)
+        groups[(file.root, layout)].append(file.path)
     parts = []
-    for layout, paths in groups.items():
+    for (root, layout), paths in groups.items():
         read_schema = T.StructType([T.StructField(n, t) for n, t in layout if t is not None])
         frame = spark.read.schema(read_schema).option("basePath", root).parquet(*paths)
         types = dict(layout)
@@ -184,7 +221,9 @@ def read_raw(
             *[_to_canonical(f.name, types[f.name], f.dataType) for f in canonical.fields]
         ))
     frame = functools.reduce(DataFrame.unionByName, parts)
-    log.info("raw %s: %d files in %d physical layouts for [%s, %s)", name, len(files), len(groups), start, end)
+    n_days = sum(f.root != lake_uri(dataset_root("raw", name)) for f in files)
+    log.info("raw %s: %d files (%d compacted days) in %d physical layouts for [%s, %s)",
+             name, len(files), n_days, len(groups), start, end)
     time_col = F.col(ent.time_column)
     if isinstance(canonical[ent.time_column].dataType, T.DateType):
         frame = frame.where(time_col < F.lit(_ceil_date(end)))

@@ -198,6 +198,11 @@ def stage_lake(zone: str, ent: Entity, frame: pd.DataFrame, row_day: np.ndarray,
     An empty daily partition still gets its (empty) file and an hour without rows has no folder,
     so a re-run clears what an earlier load left. Staged, not published: the caller publishes
     after the warehouse transaction commits.
+
+    A whole day of an hourly entity in ``raw`` also gets its compacted copy
+    (``lake.compacted_day_dir``: one file instead of up to 24 for Spark to open); loading a
+    single hour drops that copy, since it no longer matches the day's hours (readers would
+    ignore it anyway: it names the hour files it copies).
     """
     data = lake_frame(zone, frame)
     table = pa.Table.from_pandas(data, schema=arrow_schema(ent, zone, list(data.columns)), preserve_index=False)
@@ -215,13 +220,28 @@ def stage_lake(zone: str, ent: Entity, frame: pd.DataFrame, row_day: np.ndarray,
             pending.write(table.take(rows) if rows is not None else table.slice(0, 0),
                           lake.partition_dir(zone, ent.name, partition))
             continue
+        written: dict[int, tuple[str, np.ndarray]] = {}
         for part in partition.hours():
             rows = groups.get((number, part.hr))
             target = lake.partition_dir(zone, ent.name, part)
             if rows is None:
                 pending.remove(target)
             else:
-                pending.write(table.take(rows), target)
+                written[part.hr] = (pending.write(table.take(rows), target), rows)
+        if zone == "raw":
+            _stage_compacted_day(ent, table, partition, written, pending)
+
+
+def _stage_compacted_day(ent: Entity, table: pa.Table, partition: Partition,
+                         written: dict[int, tuple[str, np.ndarray]], pending: lake.PendingWrites) -> None:
+    """Stage the compacted day of a whole-day load; drop it for a one-hour load or an empty day."""
+    target = lake.compacted_day_dir(ent.name, partition)
+    if partition.is_hourly or not written:
+        pending.remove(target)
+        return
+    day = table.take(np.concatenate([rows for _, rows in written.values()]))  # hour order, as the hours
+    manifest = lake.day_manifest({hr: write_id for hr, (write_id, _) in written.items()})
+    pending.write(day.replace_schema_metadata({**(day.schema.metadata or {}), **manifest}), target)
 
 
 def _write_lake(zone: str, ent: Entity, frame: pd.DataFrame, partition: Partition,

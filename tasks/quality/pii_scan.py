@@ -41,7 +41,7 @@ DEFAULT_SCHEMAS = ("features", "serving", "marts", "ml")
 # Every schema the pipeline writes (DESIGN.md), for an end-to-end sweep.
 PIPELINE_SCHEMAS = ("raw", "staging", "intermediate", "marts", "features", "ml", "serving", "monitoring",
                     "audit")
-LAKE_ZONES = ("landing", "raw", "features")
+LAKE_ZONES = ("landing", "raw", "compacted", "features")
 
 KIND_RAW = "raw_value"
 KIND_EMAIL = "email"

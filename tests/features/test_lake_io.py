@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import types as T
 
@@ -117,3 +119,60 @@ def test_lake_uri_keeps_object_store_schemes():
 
     assert lake_uri(Path("s3a://bucket/lake") / "raw") == "s3a://bucket/lake/raw"
     assert lake_uri(Path("/tmp/lake")) == "/tmp/lake"
+
+
+def test_compacted_days_replace_their_hours_and_never_count_twice(spark, isolated_home):
+    """Ingestion writes a whole day of an hourly entity as hour files plus one compacted file;
+    readers use the compacted file only while it names exactly the day's current hour files.
+    A re-loaded hour (hourly run) or an hour rewritten by anything else sends the reader back to
+    the hours: each row is read once, in its latest version."""
+    import numpy as np
+    import pandas as pd
+
+    from tasks import lake
+    from tasks.ingest.load import day_number, stage_lake
+    from tasks.ingest.schema import entity
+    from tasks.partitions import Partition
+
+    ent = entity("events")
+    march_1, march_2 = Partition(date(2024, 3, 1)), Partition(date(2024, 3, 2))
+
+    def load(rows: list[dict], partitions: list[Partition]) -> None:
+        frame = pd.DataFrame(rows).reindex(columns=ent.column_names)
+        frame["event_at"] = pd.to_datetime(frame["event_at"])
+        pending = lake.PendingWrites()
+        stage_lake("raw", ent, frame, np.array([day_number(t.date()) for t in frame["event_at"]]), partitions,
+                   pending)
+        pending.publish()
+
+    def read(start: datetime = datetime(2024, 3, 1)) -> tuple[dict, list[str]]:
+        df = read_raw(spark, "events", start=start, end=datetime(2024, 3, 3))
+        rows = [(r.event_id, r.price) for r in df.collect()]
+        assert len(rows) == len({event_id for event_id, _ in rows}), rows  # never twice
+        return dict(rows), sorted(f.split("/lake/")[1].split("/part-0")[0] for f in df.inputFiles())
+
+    load([{**EVENTS[0], "event_at": "2024-03-01 10:15:00"}, {**EVENTS[1], "event_at": "2024-03-01 11:00:00"},
+          {**EVENTS[2], "event_at": "2024-03-02 05:00:00"}], [march_1, march_2])
+    assert read() == ({"e1": 1.5, "e2": None, "e3": None},
+                      ["compacted/events/dt=2024-03-01", "compacted/events/dt=2024-03-02"])
+    # a day only partly inside the window is read from its hours
+    assert read(datetime(2024, 3, 1, 11))[1] == ["compacted/events/dt=2024-03-02", "raw/events/dt=2024-03-01/hr=11"]
+
+    # the hourly run re-loads 11:00 with a changed row and a new one: the day's copy is dropped
+    load([{**EVENTS[1], "event_at": "2024-03-01 11:00:00", "price": 9.0},
+          {**EVENTS[1], "event_id": "e4", "event_at": "2024-03-01 11:30:00"}], [Partition(march_1.dt, 11)])
+    assert read() == ({"e1": 1.5, "e2": 9.0, "e3": None, "e4": None},
+                      ["compacted/events/dt=2024-03-02", "raw/events/dt=2024-03-01/hr=10",
+                       "raw/events/dt=2024-03-01/hr=11"])
+
+    # the next daily load compacts the day again; then an hour rewritten outside ingestion makes it stale
+    load([{**EVENTS[0], "event_at": "2024-03-01 10:15:00"}, {**EVENTS[1], "event_at": "2024-03-01 11:00:00"}],
+         [march_1])
+    assert read() == ({"e1": 1.5, "e2": None, "e3": None},
+                      ["compacted/events/dt=2024-03-01", "compacted/events/dt=2024-03-02"])
+    hour_10 = lake.partition_dir("raw", "events", Partition(march_1.dt, 10))
+    table = pq.read_table(hour_10 / "part-0.parquet")
+    lake.write_partition(table.set_column(table.schema.get_field_index("price"), "price",
+                                          pa.array([2.5], pa.float64())), hour_10)
+    assert (lake.compacted_day_dir("events", march_1) / "part-0.parquet").exists()
+    assert read()[0] == {"e1": 2.5, "e2": None, "e3": None}
