@@ -161,6 +161,6 @@ def test_the_gx_gate_passes_on_these_patterns(features, feature_set, isolated_ho
     frame = features[feature_set].assign(as_of_date=AS_OF.date(), as_of_hour=pd.NaT)
     for name, expression in spec.computed_columns.items():
         frame[name] = frame.eval(expression)
-    success, evaluated, failures, _ = _run_checkpoint(spec, frame)
+    success, evaluated, failures, _ = _run_checkpoint(spec, frame, f"test {feature_set}")
     assert evaluated == len(spec.expectations)
     assert success, [str(f) for f in failures]
