@@ -14,7 +14,7 @@ import email
 import importlib.util
 import json
 import os
-import socketserver
+import socket
 import subprocess
 import sys
 import threading
@@ -33,38 +33,29 @@ FROM = "ecomflow-alerts@example.test"
 
 
 # ---- sinks ------------------------------------------------------------------------------------
-class _SmtpSession(socketserver.StreamRequestHandler):
-    """The SMTP a client needs to send one mail (RFC 5321 greeting, EHLO, MAIL, RCPT, DATA, QUIT)."""
+class _SmtpSink:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd, a free port) that keeps every mail it accepts."""
 
-    def _reply(self, line: str) -> None:
-        self.wfile.write(line.encode() + b"\r\n")
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
 
-    def handle(self) -> None:
-        self._reply("220 sink ESMTP")
-        sender, rcpts = None, []
-        while line := self.rfile.readline():
-            verb = line.decode().strip().split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                self._reply("250 sink")
-            elif verb == "MAIL":
-                sender, rcpts = line.decode().split(":", 1)[1].strip(" <>\r\n"), []
-                self._reply("250 OK")
-            elif verb == "RCPT":
-                rcpts.append(line.decode().split(":", 1)[1].strip(" <>\r\n"))
-                self._reply("250 OK")
-            elif verb == "DATA":
-                self._reply("354 end with <CRLF>.<CRLF>")
-                data = []
-                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
-                    data.append(chunk[1:] if chunk.startswith(b"..") else chunk)
-                self.server.messages.append(  # type: ignore[attr-defined]
-                    {"from": sender, "to": rcpts, "message": email.message_from_bytes(b"".join(data))})
-                self._reply("250 queued")
-            elif verb == "QUIT":
-                self._reply("221 bye")
-                return
-            else:  # RSET, NOOP, ...
-                self._reply("250 OK")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.messages: list[dict] = []
+        self.server_address = ("127.0.0.1", port)
+        self._controller = Controller(self, hostname="127.0.0.1", port=port)
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),  # type: ignore[attr-defined]
+                              "message": email.message_from_bytes(envelope.original_content)})  # type: ignore[attr-defined]
+        return "250 queued"
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
 
 
 class _WebhookHandler(BaseHTTPRequestHandler):
@@ -80,21 +71,19 @@ class _WebhookHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def _sinks() -> Iterator[tuple[socketserver.ThreadingTCPServer, ThreadingHTTPServer]]:
+def _sinks() -> Iterator[tuple[_SmtpSink, ThreadingHTTPServer]]:
     """An SMTP server and an HTTP server on 127.0.0.1 (free ports) that record what they get."""
-    smtp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SmtpSession)
-    smtp.daemon_threads = True
-    smtp.messages = []  # type: ignore[attr-defined]
+    smtp = _SmtpSink()
+    smtp.start()
     http = ThreadingHTTPServer(("127.0.0.1", 0), _WebhookHandler)
     http.requests = []  # type: ignore[attr-defined]
-    for server in (smtp, http):
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=http.serve_forever, daemon=True).start()
     try:
         yield smtp, http
     finally:
-        for server in (smtp, http):
-            server.shutdown()
-            server.server_close()
+        smtp.stop()
+        http.shutdown()
+        http.server_close()
 
 
 def _connections(smtp_sink, http_sink, **smtp_extra: object) -> dict[str, str]:
