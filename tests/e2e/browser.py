@@ -40,6 +40,8 @@ class Browser:
         self.page = page
         self.prefix = prefix
         self.shots: list[Path] = []
+        #: URLs an ``offline`` browser refused to fetch (anything not local)
+        self.blocked: list[str] = []
 
     def shot(self, name: str) -> Path:
         ARTEFACTS.mkdir(parents=True, exist_ok=True)
@@ -68,20 +70,18 @@ def browser(prefix: str, offline: bool = False) -> Iterator[Browser]:
         chromium = pw.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
         try:
             context = chromium.new_context(viewport={"width": 1400, "height": 900})
-            blocked: list[str] = []
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            b = Browser(page, prefix)
             if offline:
                 def route(r: Any) -> None:
                     url = r.request.url
                     if url.startswith(("file:", "data:", "blob:", "http://127.0.0.1", "http://localhost")):
                         r.continue_()
                     else:
-                        blocked.append(url)
+                        b.blocked.append(url)
                         r.abort()
                 context.route("**/*", route)
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            b = Browser(page, prefix)
-            b.blocked = blocked  # type: ignore[attr-defined]
             yield b
         finally:
             chromium.close()
