@@ -199,7 +199,9 @@ class SessionKNNRanker:
         self.k = neighbours
         self.recent = recent_items
         self.tie = popularity.tie_breaker()
-        known = train[train["item_idx"] > 0]
+        # Anonymous interactions (no user id: e.g. guest checkouts in a shop's order lines) belong
+        # to no (user, day) session; groupby would give them a NaN group number.
+        known = train[(train["item_idx"] > 0) & train["user_id"].notna() & train["ts"].notna()]
         sess = known.assign(day=known["ts"].dt.floor("D")).drop_duplicates(["user_id", "day", "item_idx"])
         keys = sess.groupby(["user_id", "day"], sort=True).ngroup().to_numpy()
         n_sess = int(keys.max()) + 1 if len(keys) else 0

@@ -176,3 +176,15 @@ def test_category_popularity_by_hand_and_without_categories() -> None:
     # No category data: every item is category 0 and the ranking is plain popularity.
     flat = CategoryPopularityRanker(np.zeros(5, dtype=np.int64), pop).scores(_ctx([[3, 1]]))
     assert top_k_items(flat, 4).tolist() == top_k_items(pop.scores(_ctx([[3, 1]])), 4).tolist() == [[1, 3, 4, 2]]
+
+
+def test_session_knn_ignores_anonymous_interactions() -> None:
+    """Guest interactions (no user id) form no session; before the fix they crashed the
+    ranker with 'cannot convert float NaN to integer' (seen on synthetic M)."""
+    named = _train({"a": [1, 2], "b": [1, 2]})
+    guest = pd.DataFrame([{"user_id": None, "item_idx": 3, "ts": T0, "weight": 1.0}])
+    pop = PopularityRanker.from_counts([1, 2, 3], [1.0, 1.0, 1.0], n_items=3)
+    with_guest = SessionKNNRanker(pd.concat([named, guest], ignore_index=True), 3, pop, pd.Timestamp(T0 + timedelta(days=1)))
+    without = SessionKNNRanker(named, 3, pop, pd.Timestamp(T0 + timedelta(days=1)))
+    assert with_guest.items.shape == without.items.shape == (2, 4)
+    np.testing.assert_allclose(with_guest.scores(_ctx([[0, 1]])), without.scores(_ctx([[0, 1]])))
