@@ -28,12 +28,17 @@ SCORER_MODEL = {
 }
 
 
-def run_scorer(scorer: str, partition: Partition, run_id: str) -> int:
-    """Score one partition; returns the number of serving rows written."""
+def run_scorer(scorer: str, partition: Partition, run_id: str, *, rescore: bool = False) -> int:
+    """Score one partition; returns the number of serving rows written.
+
+    Point-in-time: a partition scored before is scored again with the model version that
+    served it (``ml.serving_versions``), so a re-run reproduces its rows; ``rescore=True``
+    (retrain, rollback) scores it with the current champion instead.
+    """
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r}; known: {sorted(SCORERS)}")
     module, function, cadence = SCORERS[scorer]
     if (cadence == "hourly") != partition.is_hourly:
         raise ValueError(f"{scorer} is a {cadence} scorer; got partition {partition.label}")
     fn = getattr(importlib.import_module(module), function)
-    return int(fn(partition.start if partition.is_hourly else partition.as_of.date(), run_id))
+    return int(fn(partition.start if partition.is_hourly else partition.as_of.date(), run_id, rescore=rescore))

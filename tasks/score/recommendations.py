@@ -25,11 +25,10 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-from tasks.score.common import SERVING_SCHEMAS, daily_scored_at, load_champion, write_serving
+from tasks.score.common import SERVING_SCHEMAS, daily_scored_at, load_serving_model, write_serving
 from tasks.train.common import as_of_instant, pick_device
 from tasks.train.data import read_daily_features, read_interactions
 from tasks.train.recommender import (
-    MODEL_NAME,
     interactions_from_frames,
     load_model,
     policy_ranker,
@@ -72,9 +71,10 @@ def fallback_lists(inter: pd.DataFrame, segments: pd.Series, start: datetime,
     return lists
 
 
-def build_recommendations(as_of_date: date) -> tuple[pd.DataFrame, str]:
-    """The rows of the ``as_of_date`` partition (before run metadata) and the champion version."""
-    entry, art = load_champion(MODEL_NAME)
+def build_recommendations(as_of_date: date, *, rescore: bool = False) -> tuple[pd.DataFrame, str]:
+    """The rows of the ``as_of_date`` partition (before run metadata) and the serving version:
+    the one that served the partition before (point-in-time), else or with ``rescore`` the champion."""
+    entry, art = load_serving_model(TABLE, as_of_date, rescore=rescore)
     device = pick_device()
     model, vocab, cfg = load_model(art, device)
     end = as_of_instant(as_of_date)
@@ -100,10 +100,10 @@ def build_recommendations(as_of_date: date) -> tuple[pd.DataFrame, str]:
     return recs.sort_values(["user_id", "rank"], kind="stable").reset_index(drop=True), entry.version
 
 
-def score_recommendations(as_of_date: date, run_id: str) -> int:
+def score_recommendations(as_of_date: date, run_id: str, *, rescore: bool = False) -> int:
     """Write the ``as_of_date`` partition of serving.recommendations; returns rows written."""
-    recs, _ = build_recommendations(as_of_date)
+    recs, version = build_recommendations(as_of_date, rescore=rescore)
     recs = recs.assign(as_of_date=as_of_date, run_id=run_id, scored_at=daily_scored_at(as_of_date))
     if "strategy" not in SERVING_SCHEMAS[TABLE]:
         log.debug("%s has no strategy column yet; model_version carries the strategy", TABLE)
-    return write_serving(TABLE, recs, {"as_of_date": as_of_date})
+    return write_serving(TABLE, recs, {"as_of_date": as_of_date}, model_version=version, run_id=run_id)

@@ -22,10 +22,10 @@ from datetime import datetime
 import pandas as pd
 
 from tasks.features.windows import SESSION_MAX_SPAN
-from tasks.score.common import check_hour, hourly_scored_at, load_champion, write_serving
+from tasks.score.common import check_hour, hourly_scored_at, load_serving_model, write_serving
 from tasks.train.common import pick_device
 from tasks.train.data import read_hourly_features
-from tasks.train.session_intent import FEATURE_TABLE, MODEL_NAME, predict, read_events, read_summaries
+from tasks.train.session_intent import FEATURE_TABLE, predict, read_events, read_summaries
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +48,17 @@ def intent_rows(art_kind: str, as_of_hour: datetime) -> tuple[pd.DataFrame, pd.D
     return frame, events
 
 
-def score_session_intent(as_of_hour: datetime, run_id: str) -> int:
+def score_session_intent(as_of_hour: datetime, run_id: str, *, rescore: bool = False) -> int:
     """Write the ``as_of_hour`` partition of serving.session_intent; returns rows written.
 
-    An hour without sessions writes an empty partition (clearing any stale rows).
+    An hour without sessions writes an empty partition (clearing any stale rows). An hour
+    scored before is scored with the version that served it, unless ``rescore``.
     """
     check_hour(as_of_hour)
-    entry, art = load_champion(MODEL_NAME)
+    entry, art = load_serving_model(TABLE, as_of_hour, rescore=rescore)
     frame, events = intent_rows(art.preprocessing.get("kind", "features"), as_of_hour)
     scored = predict(art, frame, pick_device(), events)
     scored["user_id"] = frame["user_id"].to_numpy() if len(frame) else []
     scored = scored.assign(as_of_date=as_of_hour.date(), as_of_hour=as_of_hour, model_version=entry.version,
                            run_id=run_id, scored_at=hourly_scored_at(as_of_hour))
-    return write_serving(TABLE, scored, {"as_of_hour": as_of_hour})
+    return write_serving(TABLE, scored, {"as_of_hour": as_of_hour}, model_version=entry.version, run_id=run_id)

@@ -203,13 +203,17 @@ def as_of_instant(as_of_date: date) -> datetime:
     return datetime(as_of_date.year, as_of_date.month, as_of_date.day)
 
 
-def make_version(model: str, as_of_date: date, cfg: TrainConfig, window: DataWindow) -> str:
-    """``<model>-<as_of_date>-<hash8>``, a pure function of config + data window.
+def make_version(model: str, as_of_date: date, cfg: TrainConfig, window: DataWindow, *,
+                 data: str, code: str) -> str:
+    """``<model>-<as_of_date>-<hash8>``, a pure function of code + config + data.
 
+    ``data`` and ``code`` are content fingerprints (``tasks/train/fingerprints.py``): two
+    trainings on different rows, or with different training code, get different versions.
     Re-running the same training yields the same version, so the registry row and
     the artefact folder are replaced rather than duplicated.
     """
-    payload = json.dumps({"config": cfg.to_dict(), "window": window.to_dict()}, sort_keys=True)
+    payload = json.dumps({"config": cfg.to_dict(), "window": window.to_dict(), "data": data, "code": code},
+                         sort_keys=True)
     digest = hashlib.sha256(payload.encode()).hexdigest()[:8]
     return f"{model}-{as_of_date.isoformat()}-{digest}"
 

@@ -898,5 +898,6 @@ def train(as_of_date: date, run_id: str, cfg: DemandConfig | None = None) -> Tra
                        "price_transform": "log(price / last observed price)"},
         metrics=fitted.metrics, baselines=fitted.baselines, main_metric=MAIN_METRIC, higher_is_better=False,
         evaluate_champion=evaluate_champion, servable=servable_baselines(fitted.baselines),
+        training_inputs={"sales": sales, "categories": categories, "calendar": calendar},
         extra_metrics={"loss_history": fitted.loss_history, "feature_partition": found.isoformat(),
                        "n_series": len(fitted.panel.products), **fitted.extra})

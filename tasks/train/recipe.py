@@ -11,14 +11,19 @@ model on the holdout main metric, it is saved as its own version
 (``<model>-baseline_<name>-<date>-<hash>``, ``preprocessing.serving_strategy =
 "baseline:<name>"``, its fitted estimator in the artefact folder) and registered next to
 the learned version, which the registry then rejects (``rejected_baseline``). Both rows,
-their decisions and evaluations are one transaction, written after every artefact file.
+their decisions and evaluations are one transaction, written after every artefact file,
+under the model's registry lock (``registry.transaction``), and name the champion they were
+compared with, so a training that raced another one never replaces a champion it did not beat.
+
+The version string hashes code + config + data (``tasks/train/fingerprints.py``): a recipe
+passes the frames it trained on as ``training_inputs``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -35,8 +40,8 @@ from tasks.train.common import (
     make_version,
     save_artefact,
 )
+from tasks.train.fingerprints import TrainingInput, code_fingerprint, data_fingerprint
 from tasks.train.gbt_baseline import save_estimator
-from tasks.warehouse import connect
 
 
 @dataclass(frozen=True)
@@ -88,20 +93,21 @@ log = logging.getLogger(__name__)
 
 def champion_metric_on_holdout(
     model_name: str, main_metric: str, evaluate: Callable[[Artefact], dict[str, float]],
-) -> float | None:
-    """The current champion's ``main_metric`` on the new holdout, or None when there is
-    no champion or it cannot be evaluated (then the new version is promoted; logged)."""
+) -> tuple[str | None, float | None]:
+    """(the current champion's version, its ``main_metric`` on the new holdout); the value is
+    None when there is no champion or it cannot be evaluated (then the new version is promoted;
+    logged). The version lets ``register`` notice a champion that changed meanwhile."""
     champ = registry.champion(model_name)
     if champ is None:
-        return None
+        return None, None
     try:
         value = evaluate(load_artefact(champ.artefact_uri))[main_metric]
     except Exception:  # a broken/unreadable champion must not block a fresh model
         log.exception("%s: could not evaluate champion %s on the new holdout", model_name, champ.version)
-        return None
+        return champ.version, None
     log.info("%s: champion %s scores %s=%.4f on the new holdout", model_name, champ.version,
              main_metric, value)
-    return float(value)
+    return champ.version, float(value)
 
 
 def save_and_register(
@@ -118,18 +124,24 @@ def save_and_register(
     main_metric: str,
     higher_is_better: bool,
     evaluate_champion: Callable[[Artefact], dict[str, float]],
+    training_inputs: Mapping[str, TrainingInput],
     extra_metrics: dict[str, Any] | None = None,
     servable: Sequence[ServableBaseline] = (),
 ) -> TrainResult:
     """Evaluate the champion on the same holdout, write the artefact(s), register them.
 
+    ``training_inputs`` are the frames the model was fitted and evaluated on, by name (None:
+    an input this run did not have); their content fingerprint is part of the version.
     With ``servable`` baselines, the best one that beats the learned model is registered
     as its own version too (module docstring); the result describes what was served.
     """
-    champion_value = champion_metric_on_holdout(model_name, main_metric, evaluate_champion)
-    version = make_version(model_name, as_of_date, cfg, window)
+    champion_version, champion_value = champion_metric_on_holdout(model_name, main_metric, evaluate_champion)
+    fingerprints = {"data_fingerprint": data_fingerprint(training_inputs), "code_fingerprint": code_fingerprint()}
+    version = make_version(model_name, as_of_date, cfg, window, data=fingerprints["data_fingerprint"],
+                           code=fingerprints["code_fingerprint"])
     common_extra = {"baselines": sorted(baselines), "main_metric": main_metric,
-                    "champion_on_holdout": champion_value, **(extra_metrics or {})}
+                    "champion_on_holdout": champion_value, "champion_compared": champion_version,
+                    **fingerprints, **(extra_metrics or {})}
     art = Artefact(
         model=model_name, version=version, config=cfg.to_dict(), window=window,
         state_dict=model.state_dict(), preprocessing={**preprocessing, "serving_strategy": registry.LEARNED},
@@ -155,12 +167,13 @@ def save_and_register(
             served_folder = save_artefact(served_art)  # config.json now names the estimator file
         served = (served_version, served_folder, strategy, rivals)
     # Register last, in one transaction: nothing is visible to a retry unless all of it is.
-    with connect() as conn:
+    with registry.transaction(model_name) as conn:
         status = registry.register(
             model=model_name, version=version, artefact_uri=str(folder),
             config={**cfg.to_dict(), "serving_strategy": registry.LEARNED}, window=window, seed=cfg.seed,
             metrics=metrics, baselines=baselines, main_metric=main_metric, higher_is_better=higher_is_better,
             champion_value=champion_value, as_of_date=as_of_date, run_id=run_id, conn=conn,
+            evaluated_champion=champion_version, **fingerprints,
         )
         if served is not None:
             served_version, served_folder, strategy, rivals = served
@@ -170,6 +183,7 @@ def save_and_register(
                 metrics=baselines[winner.name], baselines=rivals,  # type: ignore[union-attr]
                 main_metric=main_metric, higher_is_better=higher_is_better, champion_value=champion_value,
                 as_of_date=as_of_date, run_id=run_id, conn=conn,
+                evaluated_champion=champion_version, **fingerprints,
             )
     if served is not None:
         log.warning("%s: learned model loses to baseline %s on the holdout; registered %s as its candidate",

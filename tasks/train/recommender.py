@@ -1110,6 +1110,7 @@ def train(as_of_date: date, run_id: str, cfg: RecommenderConfig | None = None) -
                        "features": ["item_history", "category", "price_band", "title_description_hashed"]},
         metrics=fitted.metrics, baselines=fitted.baselines, servable=servable_baselines(fitted.baselines),
         main_metric=MAIN_METRIC, higher_is_better=True, evaluate_champion=evaluate_champion,
+        training_inputs={"events": events, "order_lines": lines, "products": products},
         extra_metrics={"loss_history": fitted.loss_history, "split": split.isoformat(),
                        "holdout_days": plan.holdout_days, "span_days": plan.span_days,
                        "fusion": fitted.fusion, "sasrec_metrics": fitted.sasrec_metrics,

@@ -28,9 +28,23 @@ leaves no row that could make its retry skip training; one that fails after it (
 returning its summary) finds its own completed registration (``registered_by_run``).
 Metrics are stored JSON-safe: NaN/inf (a metric that could not be computed) become null.
 
-Every decision (promoted, kept the champion, failed sanity, rolled back) is a row
+Every decision (promoted, kept the champion, failed sanity, rolled back, re-scored) is a row
 in ``ml.promotion_log`` with its reason, so "why is this version serving?" has
 an answer in the warehouse. ``rollback`` re-activates the previous champion.
+
+Concurrency: ``register`` and ``rollback`` hold the model's registry lock
+(``tasks/train/registry_lock.py``) from before they read the model's rows until their
+transaction commits, so two trainings of one model registering at once are serialised: both
+rows survive and exactly one is champion. A caller that passes its own connection gets it from
+``transaction(model)``. ``register`` also refuses to promote over a champion it was not compared
+with (``evaluated_champion``): when another training promoted a new champion after this one
+measured the old champion on its holdout, the new version stays challenger (``kept_champion``,
+reason says why) instead of replacing a champion it never beat.
+
+Each version records ``data_fingerprint`` and ``code_fingerprint`` (``tasks/train/fingerprints.py``),
+which its version string also hashes. ``version_entry`` loads any registered version by its
+version string, not only the champion: point-in-time scoring (``tasks/score/serving_versions.py``)
+re-scores a past partition with the version that served it.
 """
 
 from __future__ import annotations
@@ -47,7 +61,8 @@ import sqlalchemy as sa
 
 from tasks.settings import get_settings
 from tasks.train.common import DataWindow, json_safe
-from tasks.warehouse import connect, read_frame, replace_partition, table_columns, table_exists
+from tasks.train.registry_lock import lock_model, transaction
+from tasks.warehouse import read_frame, replace_partition, table_columns, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +73,7 @@ REGISTRY_TYPES = {
     "model": "TEXT", "version": "TEXT", "artefact_uri": "TEXT", "config": "TEXT",
     "data_start": "TIMESTAMP", "data_end": "TIMESTAMP", "seed": "BIGINT", "metrics": "TEXT",
     "baseline_metrics": "TEXT", "status": "TEXT", "trained_at": "TIMESTAMP",
-    "promoted_at": "TIMESTAMP", "promoted_by": "TEXT",
+    "promoted_at": "TIMESTAMP", "promoted_by": "TEXT", "data_fingerprint": "TEXT", "code_fingerprint": "TEXT",
 }
 EVALUATION_TYPES = {
     "model": "TEXT", "version": "TEXT", "as_of_date": "DATE", "dataset": "TEXT", "metric": "TEXT",
@@ -71,11 +86,16 @@ PROMOTION_LOG_TYPES = {
     "decided_by": "TEXT", "decided_at": "TIMESTAMP",
 }
 STATUSES = ("champion", "challenger", "retired")
+_UNCHECKED = object()  # register(evaluated_champion=...) not given: the caller did not say
 LEARNED = "learned"  # serving_strategy of a trained model; "baseline:<name>" for a served baseline
 
 
 class RollbackError(RuntimeError):
     """There is no earlier champion to go back to."""
+
+
+class UnknownVersionError(LookupError):
+    """A version string that ``ml.model_registry`` does not hold for that model."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,8 @@ class RegistryEntry:
     trained_at: datetime | None
     promoted_at: datetime | None
     promoted_by: str | None
+    data_fingerprint: str | None = None  # None: registered before fingerprints were recorded
+    code_fingerprint: str | None = None
 
     @property
     def window(self) -> DataWindow:
@@ -127,6 +149,10 @@ def _ts(value: Any) -> datetime | None:
     return pd.Timestamp(value).to_pydatetime()
 
 
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
 def _row_to_entry(row: pd.Series) -> RegistryEntry:
     return RegistryEntry(
         model=row["model"], version=row["version"], artefact_uri=row["artefact_uri"],
@@ -135,7 +161,8 @@ def _row_to_entry(row: pd.Series) -> RegistryEntry:
         seed=int(row["seed"]), metrics=json.loads(row["metrics"] or "{}"),
         baseline_metrics=json.loads(row["baseline_metrics"] or "{}"), status=row["status"],
         trained_at=_ts(row["trained_at"]), promoted_at=_ts(row["promoted_at"]),
-        promoted_by=row["promoted_by"],
+        promoted_by=row["promoted_by"], data_fingerprint=_text_or_none(row["data_fingerprint"]),
+        code_fingerprint=_text_or_none(row["code_fingerprint"]),
     )
 
 
@@ -165,6 +192,22 @@ def champion(model: str) -> RegistryEntry | None:
     if len(found) > 1:  # cannot happen through register(); fail loudly if edited by hand
         raise RuntimeError(f"{model}: {len(found)} champions in {REGISTRY_TABLE}")
     return found[0] if found else None
+
+
+def version_entry(model: str, version: str) -> RegistryEntry:
+    """The registry row of one version of ``model``, whatever its status (champion or not).
+
+    Raises ``UnknownVersionError`` naming the model and the versions it has when there is none.
+    """
+    if not table_exists(REGISTRY_TABLE):
+        raise UnknownVersionError(f"{model} {version}: {REGISTRY_TABLE} does not exist yet")
+    frame = read_frame("SELECT * FROM ml.model_registry WHERE model = :m AND version = :v",
+                       {"m": model, "v": version}).reindex(columns=list(REGISTRY_TYPES))
+    if frame.empty:
+        known = [e.version for e in entries(model)]
+        raise UnknownVersionError(f"{model}: no version {version!r} in {REGISTRY_TABLE} "
+                                  f"(registered: {known or 'none'})")
+    return _row_to_entry(frame.iloc[0])
 
 
 def registered_by_run(model: str, run_id: str) -> RegistryEntry | None:
@@ -270,9 +313,17 @@ def rollback(model: str, by: str) -> RegistryEntry:
 
     "Previous" is the most recently promoted version other than the current
     champion. Returns the re-activated entry. Raises ``RollbackError`` when the
-    model has no earlier champion.
+    model has no earlier champion. Holds the model's registry lock (module docstring).
     """
-    rows = _model_rows(model)
+    with transaction(model) as conn:
+        target = _rollback(model, by, conn)
+    entry = champion(model)
+    assert entry is not None and entry.version == target
+    return entry
+
+
+def _rollback(model: str, by: str, conn: sa.Connection) -> str:
+    rows = _model_rows(model, conn)
     current = rows[rows["status"] == "champion"]
     earlier = rows[(rows["status"] == "retired") & rows["promoted_at"].notna()]
     if not current.empty:
@@ -287,19 +338,27 @@ def rollback(model: str, by: str) -> RegistryEntry:
     rows.loc[mask, "status"] = "champion"
     rows.loc[mask, "promoted_at"] = now
     rows.loc[mask, "promoted_by"] = f"rollback:{by}"
-    for col in ("data_start", "data_end", "trained_at", "promoted_at"):
-        rows[col] = pd.to_datetime(rows[col])
-    rows["seed"] = rows["seed"].astype("int64")
-    replace_partition(REGISTRY_TABLE, rows[list(REGISTRY_TYPES)], {"model": model}, column_types=REGISTRY_TYPES)
+    _write_model_rows(model, rows, conn)
     log_decision(model=model, version=target, decision="rolled_back", decided_by=f"rollback:{by}",
                  reason=f"re-activated by {by}; replaced "
                         f"{current.iloc[0]['version'] if not current.empty else 'no champion'}",
                  main_metric=None, value=None,
                  champion_version=None if current.empty else current.iloc[0]["version"], champion_value=None,
-                 decided_at=now)
-    entry = champion(model)
-    assert entry is not None and entry.version == target
-    return entry
+                 decided_at=now, conn=conn)
+    return str(target)
+
+
+def _write_model_rows(model: str, rows: pd.DataFrame, conn: sa.Connection) -> None:
+    """Replace ``model``'s registry rows with ``rows`` (typed; rows from before a column existed
+    get NULL in it, never the text 'nan')."""
+    frame = rows.reindex(columns=list(REGISTRY_TYPES)).reset_index(drop=True)
+    for col, typ in REGISTRY_TYPES.items():
+        if typ == "TIMESTAMP":
+            frame[col] = pd.to_datetime(frame[col])
+        elif typ == "TEXT":
+            frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    frame["seed"] = frame["seed"].astype("int64")
+    replace_partition(REGISTRY_TABLE, frame, {"model": model}, column_types=REGISTRY_TYPES, conn=conn)
 
 
 def register(
@@ -318,6 +377,9 @@ def register(
     as_of_date: date,
     run_id: str,
     conn: sa.Connection | None = None,
+    evaluated_champion: str | None | object = _UNCHECKED,
+    data_fingerprint: str | None = None,
+    code_fingerprint: str | None = None,
 ) -> str:
     """Record a trained version, apply the promotion rule, log evaluations, in one transaction.
 
@@ -325,15 +387,20 @@ def register(
     holdout as ``metrics`` (None when there is no champion or it could not be
     evaluated). ``baselines`` are the scorers this version must not lose to (for a
     served baseline: the other candidates, the learned model included). Pass ``conn``
-    to make this registration part of a larger transaction (the caller commits).
-    Returns the new version's status.
+    (from ``transaction(model)``) to make this registration part of a larger transaction (the
+    caller commits). ``evaluated_champion`` is the version ``champion_value`` was measured on
+    (None: there was no champion); when given and no longer the champion, the new version is
+    not promoted (module docstring). Returns the new version's status.
     """
     if conn is None:
-        with connect() as own:
+        with transaction(model) as own:
             return register(model=model, version=version, artefact_uri=artefact_uri, config=config,
                             window=window, seed=seed, metrics=metrics, baselines=baselines,
                             main_metric=main_metric, higher_is_better=higher_is_better,
-                            champion_value=champion_value, as_of_date=as_of_date, run_id=run_id, conn=own)
+                            champion_value=champion_value, as_of_date=as_of_date, run_id=run_id, conn=own,
+                            evaluated_champion=evaluated_champion, data_fingerprint=data_fingerprint,
+                            code_fingerprint=code_fingerprint)
+    lock_model(conn, model)  # before the read: the decision must see every committed registration
     rows = _model_rows(model, conn)
     now = datetime.now(UTC).replace(tzinfo=None)  # audit time of this write
     current = rows[rows["status"] == "champion"]
@@ -359,6 +426,12 @@ def register(
         decision = "rejected_baseline"
         reason = (f"loses to baseline {best[0]} on the holdout ({main_metric} {value:.4f} vs {best[1]:.4f}); "
                   f"never served (a servable baseline that wins is registered as its own version)")
+    elif evaluated_champion is not _UNCHECKED and evaluated_champion != champ_version:
+        status, promoted_at, promoted_by = "challenger", None, None
+        decision = "kept_champion"
+        reason = (f"champion changed to {champ_version} while this version was compared with "
+                  f"{evaluated_champion or 'no champion'}; not compared on the same holdout, so not promoted "
+                  "(the next training compares with the new champion)")
     elif current.empty or should_promote(value, champion_value,  # type: ignore[arg-type]
                                           higher_is_better=higher_is_better, margin=margin):
         status, promoted_at, promoted_by = "champion", now, f"auto:{run_id}"
@@ -381,14 +454,11 @@ def register(
         "data_start": window.start, "data_end": window.end, "seed": int(seed),
         "metrics": _to_json(metrics), "baseline_metrics": _to_json(baselines),
         "status": status, "trained_at": now, "promoted_at": promoted_at, "promoted_by": promoted_by,
+        "data_fingerprint": data_fingerprint, "code_fingerprint": code_fingerprint,
     }
     frame = pd.concat([rows, pd.DataFrame([new_row])], ignore_index=True) if not rows.empty \
         else pd.DataFrame([new_row])
-    for col in ("data_start", "data_end", "trained_at", "promoted_at"):
-        frame[col] = pd.to_datetime(frame[col])
-    frame["seed"] = frame["seed"].astype("int64")
-    replace_partition(REGISTRY_TABLE, frame[list(REGISTRY_TYPES)], {"model": model},
-                      column_types=REGISTRY_TYPES, conn=conn)
+    _write_model_rows(model, frame, conn)
 
     log_decision(model=model, version=version, decision=decision, reason=reason, main_metric=main_metric,
                  value=value, champion_version=champ_version,

@@ -6,6 +6,11 @@ the champion and the baselines, margin, sanity checks), and re-scores the
 latest serving partition of every scorer whose champion changed, so BI sees the
 new champion's outputs without waiting for the next daily run. A rollback
 re-activates the previous champion and re-scores the same way.
+
+Scoring is point-in-time (``tasks/score/serving_versions.py``): a plain re-run of a partition
+keeps the version that served it. These re-scores are the explicit exception (``rescore=True``),
+so each one is a ``rescored`` decision in ``ml.promotion_log`` naming the partitions, the version
+they now serve and the version that served them before.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from tasks.partitions import Partition
 from tasks.score.pipeline import SCORERS, run_scorer
+from tasks.score.serving_versions import recorded_version
 from tasks.warehouse import read_frame, table_exists
 
 log = logging.getLogger(__name__)
@@ -52,15 +58,28 @@ def latest_scored_partition(scorer: str) -> Partition | None:
     return Partition(found - timedelta(days=1))  # daily serving rows carry as_of_date = dt + 1
 
 
-def rescore_latest(model: str, run_id: str) -> dict[str, Any]:
-    """Re-score the latest serving partition of each scorer of ``model`` with its champion."""
-    rows = {}
+def rescore_latest(model: str, run_id: str, decided_by: str) -> dict[str, Any]:
+    """Re-score the latest serving partition of each scorer of ``model`` with its champion
+    (an explicit re-score: it replaces the version that served the partition) and log it in
+    ``ml.promotion_log`` as ``rescored`` by ``decided_by`` (one row per call, replaced on a re-run)."""
+    from tasks.train.registry import champion, log_decision
+
+    rows: dict[str, Any] = {}
+    replaced = []
     for scorer in MODEL_SCORERS[model]:
         partition = latest_scored_partition(scorer)
         if partition is None:
             log.info("%s: nothing served yet; nothing to re-score", scorer)
             continue
-        rows[scorer] = {"partition": partition.label, "rows": run_scorer(scorer, partition, run_id)}
+        before = recorded_version(scorer, partition)
+        rows[scorer] = {"partition": partition.label, "rows": run_scorer(scorer, partition, run_id, rescore=True),
+                        "served_before": before}
+        replaced.append(f"{scorer} {partition.label} (was {before or 'not recorded'})")
+    entry = champion(model)
+    if replaced and entry is not None:
+        log_decision(model=model, version=entry.version, decision="rescored", decided_by=decided_by,
+                     reason=f"explicit re-score with champion {entry.version}: {'; '.join(replaced)}",
+                     main_metric=None, value=None, champion_version=entry.version, champion_value=None)
     return rows
 
 
@@ -75,7 +94,7 @@ def retrain(model: str, as_of_date: date, run_id: str) -> dict[str, Any]:
     changed = (after is not None) and (before is None or before.version != after.version)
     summary["champion_before"] = before.version if before else None
     summary["champion_after"] = after.version if after else None
-    summary["rescored"] = rescore_latest(model, run_id) if changed else {}
+    summary["rescored"] = rescore_latest(model, run_id, decided_by=f"retrain:{run_id}") if changed else {}
     return summary
 
 
@@ -86,5 +105,5 @@ def rollback_and_rescore(model: str, by: str, run_id: str | None = None) -> dict
     if model not in MODEL_SCORERS:
         raise ValueError(f"unknown model {model!r}; known: {sorted(MODEL_SCORERS)}")
     entry = rollback(model, by=by)
-    rescored = rescore_latest(model, run_id or f"rollback__{entry.version}")
+    rescored = rescore_latest(model, run_id or f"rollback__{entry.version}", decided_by=f"rollback:{by}")
     return {"model": model, "champion": entry.version, "rescored": rescored}

@@ -411,7 +411,7 @@ def train(as_of_date: date, run_id: str, cfg: RiskConfig | None = None) -> Train
         model_name=MODEL_NAME, as_of_date=as_of_date, run_id=run_id, cfg=cfg, window=window,
         model=fitted.model, preprocessing=fitted.preprocessing(), metrics=fitted.metrics,
         baselines=fitted.baselines, main_metric=MAIN_METRIC,
-        higher_is_better=True, evaluate_champion=evaluate_champion,
+        higher_is_better=True, evaluate_champion=evaluate_champion, training_inputs={FEATURE_TABLE: frame},
         extra_metrics={"loss_history": fitted.loss_history, "best_epoch": fitted.best_epoch,
                        "feature_partition": found.isoformat(), "holdout_protocol": HOLDOUT_PROTOCOL},
         servable=fitted.servable,

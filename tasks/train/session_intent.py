@@ -546,7 +546,7 @@ def train(as_of_date: date, run_id: str, cfg: SessionIntentConfig | None = None)
         model_name=MODEL_NAME, as_of_date=as_of_date, run_id=run_id, cfg=cfg, window=window,
         model=fitted.model, preprocessing=fitted.preprocessing(), metrics=fitted.metrics,
         baselines=fitted.baselines, main_metric=MAIN_METRIC, higher_is_better=True,
-        evaluate_champion=evaluate_champion,
+        evaluate_champion=evaluate_champion, training_inputs={"sessions": frame, "events": events},
         extra_metrics={"loss_history": fitted.loss_history, "best_epoch": fitted.best_epoch,
                        "kind": fitted.kind, "data": source, "holdout_protocol": HOLDOUT_PROTOCOL},
         servable=servable_baselines(fitted),

@@ -119,7 +119,10 @@ def test_risk_rules_fallback_then_model(isolated_home) -> None:
                       {"as_of_date": D, "as_of_hour": None}, column_types=HOURLY_TYPES)
     trained = risk.train(D, "train-1", risk.RiskConfig(epochs=10))
     assert trained.status == "champion"
+    # Point-in-time: a plain re-run keeps what served the hour (the rules); a re-score uses the model.
     assert score_risk(HOUR, "run-2") == 50
+    assert set(_serving("serving.risk_labels", "transaction_id")["model_version"]) == {"rules-v1"}
+    assert score_risk(HOUR, "run-2", rescore=True) == 50
     out = _serving("serving.risk_labels", "transaction_id")
     assert len(out) == 50
     assert set(out["model_version"]) == {trained.version}

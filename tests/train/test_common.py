@@ -60,12 +60,13 @@ def test_unknown_config_keys_are_an_error() -> None:
 
 def test_version_is_deterministic_and_sensitive_to_config_and_window() -> None:
     d = WINDOW.end.date()
-    v1 = make_version("risk", d, RiskConfig(), WINDOW)
-    assert v1 == make_version("risk", d, RiskConfig(), WINDOW)
+    fp = {"data": "same-rows", "code": "same-code"}  # data/code: tests/train/test_version_fingerprints.py
+    v1 = make_version("risk", d, RiskConfig(), WINDOW, **fp)
+    assert v1 == make_version("risk", d, RiskConfig(), WINDOW, **fp)
     assert v1.startswith("risk-2024-03-01-")
     assert len(v1.rsplit("-", 1)[1]) == 8
-    assert v1 != make_version("risk", d, RiskConfig(seed=7), WINDOW)
-    assert v1 != make_version("risk", d, RiskConfig(), DataWindow(datetime(2024, 1, 2), WINDOW.end))
+    assert v1 != make_version("risk", d, RiskConfig(seed=7), WINDOW, **fp)
+    assert v1 != make_version("risk", d, RiskConfig(), DataWindow(datetime(2024, 1, 2), WINDOW.end), **fp)
 
 
 def test_pick_device() -> None:

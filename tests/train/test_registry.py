@@ -161,14 +161,12 @@ def test_unavailable_metrics_are_stored_as_null(any_warehouse) -> None:
 def test_registration_is_one_transaction(any_warehouse) -> None:
     """A training task that fails after registering, but before its transaction commits, leaves
     nothing that makes its retry skip training; a committed registration is found by the retry."""
-    from tasks.warehouse import connect
-
     window = DataWindow(datetime(2024, 1, 1), datetime(2024, 3, 1))
     kwargs = dict(model="toy", version="v1", artefact_uri="/nowhere/v1", config={"seed": 1}, window=window,
                   seed=1, metrics={"m": 0.5}, baselines={"base": {"m": 0.1}}, main_metric="m",
                   higher_is_better=True, champion_value=None, as_of_date=date(2024, 3, 1), run_id="run-1")
     def register_then_crash() -> None:
-        with connect() as conn:
+        with registry.transaction("toy") as conn:  # the caller's transaction, under the registry lock
             assert registry.register(**kwargs, conn=conn) == "champion"
             raise RuntimeError("worker lost after the registry row was written")
 

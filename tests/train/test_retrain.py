@@ -77,8 +77,10 @@ def test_failed_or_worse_training_never_replaces_the_serving_model(isolated_home
     better = retrain("risk", D4, "retrain-4")
     v4 = better["champion_after"]
     assert better["status"] == "champion" and v4 != v1
-    assert better["rescored"] == {"risk_labels": {"partition": "2024-03-22T10", "rows": 80}}
+    assert better["rescored"] == {"risk_labels": {"partition": "2024-03-22T10", "rows": 80, "served_before": v1}}
     assert _served()[0] == {v4}
+    rescored = registry.decisions("risk").set_index("decided_by").loc["retrain:retrain-4"]
+    assert rescored["decision"] == "rescored" and rescored["version"] == v4 and f"was {v1}" in rescored["reason"]
 
     # 4. Rollback re-activates v1 and re-scores the same partition with it: the rows are v1's again.
     rolled = rollback_and_rescore("risk", by="on-call", run_id="hourly-1")
