@@ -33,10 +33,61 @@ def _naive_utc(moment: datetime) -> datetime:
     return datetime(moment.year, moment.month, moment.day, moment.hour)
 
 
+def _recording_task_run(execute: Any) -> Any:
+    """Wrap a ``PartitionedOperator`` subclass's ``execute``: time it and record the outcome
+    (success / skipped / failed, counts from its return value) in ``monitoring.pipeline_runs``."""
+    import functools
+
+    @functools.wraps(execute)
+    def wrapper(self: PartitionedOperator, *args: Any, **kwargs: Any) -> Any:
+        import time
+
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        context = kwargs.get("context", args[0] if args else None)
+        started, status, result = time.monotonic(), "failed", None
+        try:
+            result = execute(self, *args, **kwargs)
+            status = "success"
+            return result
+        except AirflowSkipException:
+            status = "skipped"
+            raise
+        finally:
+            self.record_task_run(context, status, result, time.monotonic() - started)
+
+    wrapper._records_task_run = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 class PartitionedOperator(BaseOperator):
-    """Base: knows whether it works on a daily or an hourly partition."""
+    """Base: knows whether it works on a daily or an hourly partition.
+
+    Every subclass's ``execute`` is timed and recorded in ``monitoring.pipeline_runs`` (issue 11):
+    ``__init_subclass__`` wraps it, so no operator has to remember to.
+    """
 
     ui_color = "#e8f4fd"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        execute = cls.__dict__.get("execute")
+        if execute is not None and not getattr(execute, "_records_task_run", False):
+            cls.execute = _recording_task_run(execute)  # type: ignore[method-assign]
+
+    def record_task_run(self, context: Context | None, status: str, result: Any, seconds: float) -> None:
+        """This task's row of ``monitoring.pipeline_runs``; a failure to write it is logged and
+        never fails (or hides the error of) the task itself."""
+        try:
+            from tasks.monitoring.pipeline_runs import counts_from_result, record_task_run
+
+            if context is None:
+                raise ValueError("execute was called without a context")
+            rows_in, rows_out, quarantined = counts_from_result(result)
+            record_task_run(self.task_id, self.partition(context), rows_in, rows_out, quarantined, seconds,
+                            status=status, run_id=self.run_id(context))
+        except Exception:  # noqa: BLE001 - monitoring must not change the task's outcome
+            self.log.warning("could not record %s in monitoring.pipeline_runs", self.task_id, exc_info=True)
 
     def __init__(self, *, cadence: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
