@@ -185,6 +185,12 @@ def save_and_register(
                 as_of_date=as_of_date, run_id=run_id, conn=conn,
                 evaluated_champion=champion_version, **fingerprints,
             )
+    # --- monitoring hook (issue 11): store the input reference that drift is measured against
+    # (tasks/monitoring/reference_profile.py; logs and never fails training).
+    from tasks.monitoring.reference_profile import store_training_reference
+
+    store_training_reference(model_name, [version] + ([served[0]] if served is not None else []), as_of_date)
+    # --- end monitoring hook
     if served is not None:
         log.warning("%s: learned model loses to baseline %s on the holdout; registered %s as its candidate",
                     model_name, winner.name, served[0])  # type: ignore[union-attr]
