@@ -464,7 +464,9 @@ def register(
                  value=value, champion_version=champ_version,
                  champion_value=champion_value, decided_by=f"auto:{run_id}", decided_at=now, conn=conn)
     write_evaluations(model=model, version=version, as_of_date=as_of_date, metrics=metrics,
-                      baselines=baselines, main_metric=main_metric, champion_version=champ_version,
+                      baselines=baselines, main_metric=main_metric,
+                      # the champion champion_value was measured on (not one that replaced it meanwhile)
+                      champion_version=champ_version if evaluated_champion is _UNCHECKED else evaluated_champion,
                       champion_value=champion_value, conn=conn)
     log.info("%s %s registered as %s (%s=%s, champion on same holdout=%s)", model, version, status,
              main_metric, value, champion_value)
