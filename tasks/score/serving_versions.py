@@ -8,7 +8,10 @@ re-run reproduces the served rows. Only an explicit re-score (``rescore=True``: 
 rollback, which say so in ``ml.promotion_log``) scores with the current champion and records it.
 
 One row per (scorer, dt, hr) — the run's logical partition (``tasks/partitions.py``; ``hr`` is
-NULL for daily scorers) — replaced on every scoring, so the table stays one row per partition.
+NULL for daily scorers) — replaced when another version or run scores the partition, so the table
+stays one row per partition. A re-run that changes nothing (same version, same run id: an Airflow
+*Clear*) leaves the row as it is, ``recorded_at`` included, so a cleared run leaves the whole
+warehouse byte-for-byte unchanged (tests/e2e compare every table).
 ``model_version`` is the registry version, or a rule set's label when no model served (the risk
 scorer's ``rules-v1``).
 """
@@ -22,7 +25,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tasks.partitions import Partition
-from tasks.warehouse import read_frame, replace_partition, table_exists
+from tasks.warehouse import read_frame, replace_partition, table_columns, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +49,35 @@ def _key(scorer: str, partition: Partition) -> dict[str, object]:
     return {"scorer": scorer, "dt": partition.dt, "hr": partition.hr}
 
 
-def recorded_version(scorer: str, partition: Partition) -> str | None:
-    """The version that served ``scorer``'s ``partition``, or None when it was never scored."""
-    if not table_exists(TABLE):
-        return None
+def _recorded(scorer: str, partition: Partition, conn: sa.Connection | None = None) -> pd.DataFrame:
     hour = "hr IS NULL" if partition.hr is None else "hr = :hr"
-    found = read_frame(f"SELECT model_version FROM {TABLE} WHERE scorer = :s AND dt = :dt AND {hour}",
-                       {"s": scorer, "dt": partition.dt, "hr": partition.hr})
+    sql = f"SELECT model_version, run_id FROM {TABLE} WHERE scorer = :s AND dt = :dt AND {hour}"
+    params = {"s": scorer, "dt": partition.dt, "hr": partition.hr}
+    if conn is None:
+        found = read_frame(sql, params) if table_exists(TABLE) else pd.DataFrame()
+    elif table_columns(conn, TABLE) is None:
+        found = pd.DataFrame()
+    else:
+        result = conn.execute(sa.text(sql), params)
+        found = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     if len(found) > 1:  # cannot happen through record(): one replace per partition
         raise RuntimeError(f"{TABLE}: {len(found)} rows for {scorer} {partition.label}")
+    return found
+
+
+def recorded_version(scorer: str, partition: Partition) -> str | None:
+    """The version that served ``scorer``'s ``partition``, or None when it was never scored."""
+    found = _recorded(scorer, partition)
     return None if found.empty else str(found["model_version"].iloc[0])
 
 
 def record(scorer: str, model: str, partition: Partition, model_version: str, run_id: str,
            conn: sa.Connection) -> None:
-    """Record (replace) the version that served ``partition``, inside the caller's transaction."""
+    """Record (replace) the version that served ``partition``, inside the caller's transaction;
+    nothing is written when the row already says this version and run (module docstring)."""
+    found = _recorded(scorer, partition, conn)
+    if not found.empty and (found["model_version"].iloc[0], found["run_id"].iloc[0]) == (model_version, run_id):
+        return
     row = pd.DataFrame([{**_key(scorer, partition), "model": model, "model_version": model_version,
                          "run_id": run_id, "recorded_at": datetime.now(UTC).replace(tzinfo=None)}])
     row["hr"] = row["hr"].astype("Int64")

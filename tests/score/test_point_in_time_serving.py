@@ -51,6 +51,7 @@ def test_rerun_of_a_past_hour_keeps_its_version_until_rescored(any_warehouse, mo
     assert run_scorer("risk_labels", hour, "hourly-1") == 60
     served = _rows("serving.risk_labels", "as_of_hour = :h", {"h": HOUR}, "transaction_id")
     assert set(served["model_version"]) == {v1.version}
+    recorded = read_frame("SELECT * FROM ml.serving_versions")
 
     _promote_any_sane_challenger(monkeypatch)
     _daily_features(risk.FEATURE_TABLE, synthetic_frames.transaction_velocity(D2, n=2000, seed=14), D2)
@@ -63,6 +64,8 @@ def test_rerun_of_a_past_hour_keeps_its_version_until_rescored(any_warehouse, mo
     pd.testing.assert_frame_equal(_rows("serving.risk_labels", "as_of_hour = :h", {"h": HOUR}, "transaction_id"),
                                   served)
     assert recorded_version("risk_labels", hour) == v1.version
+    # ... and leaves its version record untouched (recorded_at included): a Clear changes no table.
+    pd.testing.assert_frame_equal(read_frame("SELECT * FROM ml.serving_versions"), recorded)
 
     # The explicit re-score (what retrain/rollback run) serves the new champion and logs it.
     rescored = rescore_latest("risk", "rescore-1", decided_by="on-call:rescore-1")
