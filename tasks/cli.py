@@ -96,7 +96,7 @@ def summary() -> str:
     from tasks.warehouse import read_frame, table_exists
 
     s = get_settings()
-    where = str(s.duckdb_path) if s.warehouse == "duckdb" else s.postgres_url.split("@")[-1]
+    where = str(s.duckdb_path) if s.warehouse == "duckdb" else s.postgres_location
     lines = [f"warehouse: {s.warehouse} ({where})", f"lake: {s.lake_root}", f"artefacts: {s.artefact_root}",
              f"great expectations data docs: {s.gx_root}", "", "serving tables (BI reads these):"]
     for name in SERVING_TABLES:

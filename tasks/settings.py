@@ -4,52 +4,139 @@ Every other module asks `get_settings()` instead of reading ``os.environ`` so
 that switching DuckDB <-> PostgreSQL, local Spark <-> a cluster, or a local
 artefact folder <-> an object store is a change of environment variables only.
 Nothing else in the code base branches on the environment.
+
+The variables are declared once, as the typed fields of :class:`Settings` (a
+pydantic model; variable = ``ECOMFLOW_<FIELD>`` unless the field's alias says
+otherwise): pydantic converts and checks each value and the error names the
+variable; passwords and DSNs are ``SecretStr`` so a log line, a repr or a
+traceback never shows them. A misspelt ``ECOMFLOW_*`` variable is an error naming
+it (and the setting it probably meant), because a silently ignored typo in
+``ECOMFLOW_WAREHOUSE=postgres`` would load into the wrong warehouse.
+
+Why a plain ``BaseModel`` and not pydantic-settings' ``BaseSettings``: DAG files import
+this module and call ``get_settings()`` at parse time. Airflow has already imported
+pydantic there, so this model costs ~3 ms, while importing pydantic-settings (dotenv,
+its AWS/Azure/GCP/CLI sources) measured 25-50 ms: it would about double the parse
+time of each DAG file (``benchmarks/dag_parse.py``). What it would do here, look up
+one variable per field and skip empty ones, is ``_from_environment`` below.
+sqlalchemy (URL parsing) is imported only when a URL is split.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import secrets
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 WAREHOUSES = ("duckdb", "postgres")
+ENV_PREFIX = "ECOMFLOW_"
+
+#: ``ECOMFLOW_*`` variables that are not settings of this process but are read by the shell
+#: scripts, the local-Airflow launcher, the preload hook, the shipped mappings or the tests.
+#: Listed so that every other ``ECOMFLOW_*`` name can be rejected as a typo.
+OTHER_ECOMFLOW_VARIABLES = frozenset({
+    "ECOMFLOW_AIRFLOW_PORT", "ECOMFLOW_SPARK_CONNECT_PORT", "ECOMFLOW_SPARK_CONNECT",  # scripts, local_airflow
+    "ECOMFLOW_DEMO_HOURS",  # scripts/run_pipeline.sh
+    "ECOMFLOW_PRELOAD_TASK_LIBS",  # tasks/preload.py (read before any settings exist)
+    "ECOMFLOW_ONLINE_RETAIL_PATH",  # tasks/ingest/sources/uci_online_retail.py
+    "ECOMFLOW_SHARED_DATA",  # ${...} in the shipped mapping YAMLs
+    "ECOMFLOW_REPO",  # docker/Dockerfile
+    "ECOMFLOW_CHROMIUM", "ECOMFLOW_TEST_PG_LEAK_CHECK",  # tests and scripts/install_browser.sh
+})
+
+# Paths that default to a place under ``home`` (``None`` in the environment = that default).
+_UNDER_HOME = {"duckdb_path": "warehouse.duckdb", "lake_root": "lake", "artefact_root": "artefacts"}
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Resolved runtime configuration (immutable; build a new one to change)."""
+def _variable_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
 
-    home: Path
-    warehouse: str
-    duckdb_path: Path
-    postgres_url: str
-    lake_root: Path
-    artefact_root: Path
-    spark_master: str
-    spark_driver_memory: str
-    source: str
-    synthetic_size: str
-    synthetic_seed: int
-    quarantine_max_share: float
-    train_every_days: int
-    promotion_margin: float
-    torch_device: str
-    scoring_precision: str
-    train_queue: str
-    bi_reader_role: str = "bi_reader"
-    bi_reader_password: str | None = field(default=None, repr=False)  # secret: never printed
+
+class Settings(BaseModel):
+    """Resolved runtime configuration (immutable; build a new one to change).
+
+    Each field is read from ``ECOMFLOW_<FIELD>`` unless its alias names another variable.
+    Code may also build one by field name (``Settings(warehouse="postgres")``); an unknown
+    name is an error either way.
+    """
+
+    model_config = ConfigDict(alias_generator=_variable_name, validate_by_name=True, validate_by_alias=True,
+                              frozen=True, extra="forbid")
+
+    home: Path = REPO_ROOT / ".ecomflow"
+    warehouse: Literal["duckdb", "postgres"] = "duckdb"
+    duckdb_path: Path = Field(None, validate_default=True)  # type: ignore[assignment]  # None: under home
+    lake_root: Path = Field(None, alias="ECOMFLOW_LAKE",
+                            validate_default=True)  # type: ignore[assignment]
+    artefact_root: Path = Field(None, alias="ECOMFLOW_ARTEFACTS",
+                                validate_default=True)  # type: ignore[assignment]
+    # PostgreSQL: a whole URL, or its parts (the URL wins when both are set).
+    pg_url: SecretStr | None = None
+    pg_host: str = "127.0.0.1"
+    pg_port: int = Field(5432, ge=1, le=65535)
+    pg_user: str = "postgres"
+    pg_password: SecretStr = SecretStr("")
+    pg_db: str = "ecomflow"
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "2g"
     # sc://host:port of a long-lived Spark Connect server: feature jobs run as its clients instead
     # of one spark-submit (one JVM start) per run. Unset: spark-submit to spark_master.
     spark_remote: str | None = None
+    source: str = "synthetic"
+    synthetic_size: Literal["S", "M", "L"] = "S"
+    synthetic_seed: int = Field(42, alias="ECOMFLOW_SEED")
+    quarantine_max_share: float = Field(0.01, ge=0, le=1)
+    train_every_days: int = Field(7, ge=1)
+    promotion_margin: float = 0.0
+    torch_device: str = "auto"
+    scoring_precision: str = "fp32"
+    train_queue: str = "default"
+    bi_reader_role: str = "bi_reader"
+    bi_reader_password: SecretStr | None = None  # unset: the BI role is NOLOGIN
+    # Key of the keyed PII hash; unset: a random key kept under home (see ``pii_key``).
+    pii_key_secret: SecretStr | None = Field(None, alias="ECOMFLOW_PII_KEY")
     # Alerts (tasks/alerting.py): fallback recipients of the e-mail alert when the SMTP
     # connection names none, and how long after it was queued a daily run counts as late.
     alert_email_to: tuple[str, ...] = ()
-    daily_deadline_hours: float = 6.0
-    extra: dict[str, str] = field(default_factory=dict)
+    daily_deadline_hours: float = Field(6.0, gt=0)
+
+    # ---- parsing of values that are not plain scalars ------------------------------
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("duckdb_path", "lake_root", "artefact_root", mode="before")
+    @classmethod
+    def _default_under_home(cls, value: Any, info: ValidationInfo) -> Any:
+        if value in (None, "") and "home" in info.data:
+            return info.data["home"] / _UNDER_HOME[str(info.field_name)]
+        return value
+
+    @field_validator("warehouse", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("synthetic_size", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("alert_email_to", mode="before")
+    @classmethod
+    def _address_list(cls, value: Any) -> Any:
+        """``a@x, b@y`` or ``a@x; b@y`` (what people type), not JSON."""
+        if isinstance(value, str):
+            return tuple(a.strip() for a in value.replace(";", ",").split(",") if a.strip())
+        return value
 
     # ---- derived locations -------------------------------------------------
     @property
@@ -69,9 +156,19 @@ class Settings:
         return self.warehouse
 
     @property
-    def max_parallel_warehouse_tasks(self) -> int:
-        """DuckDB allows one writer process at a time; PostgreSQL many."""
-        return 1 if self.warehouse == "duckdb" else 4
+    def postgres_url(self) -> SecretStr:
+        """SQLAlchemy URL of the PostgreSQL warehouse (secret: it may hold the password)."""
+        if self.pg_url is not None:
+            return self.pg_url
+        password = self.pg_password.get_secret_value()
+        auth = f"{self.pg_user}:{password}" if password else self.pg_user
+        return SecretStr(f"postgresql+psycopg2://{auth}@{self.pg_host}:{self.pg_port}/{self.pg_db}")
+
+    @property
+    def postgres_location(self) -> str:
+        """``host:port/db`` of the PostgreSQL warehouse, without credentials (for logs)."""
+        parts = _postgres_parts(self.postgres_url)
+        return f"{parts['ECOMFLOW_PG_HOST']}:{parts['ECOMFLOW_PG_PORT']}/{parts['ECOMFLOW_PG_DB']}"
 
     def dbt_env(self) -> dict[str, str]:
         """Environment variables the dbt profile reads with ``env_var()``."""
@@ -90,9 +187,8 @@ class Settings:
         production). For the embedded default a random key is created once
         under ``$ECOMFLOW_HOME`` so no key ever lives in git.
         """
-        env_key = os.environ.get("ECOMFLOW_PII_KEY")
-        if env_key:
-            return env_key.encode()
+        if self.pii_key_secret is not None:
+            return self.pii_key_secret.get_secret_value().encode()
         key_file = self.home / "pii.key"
         if not key_file.exists():
             key_file.parent.mkdir(parents=True, exist_ok=True)
@@ -101,11 +197,11 @@ class Settings:
         return key_file.read_text().strip().encode()
 
 
-def _postgres_parts(url: str) -> dict[str, str]:
+def _postgres_parts(url: SecretStr) -> dict[str, str]:
     """Split a SQLAlchemy PostgreSQL URL into the variables the dbt profile reads."""
     from sqlalchemy.engine import make_url
 
-    parsed = make_url(url)
+    parsed = make_url(url.get_secret_value())
     return {
         "ECOMFLOW_PG_HOST": parsed.host or "127.0.0.1",
         "ECOMFLOW_PG_PORT": str(parsed.port or 5432),
@@ -115,67 +211,49 @@ def _postgres_parts(url: str) -> dict[str, str]:
     }
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+class SettingsError(ValueError):
+    """An ``ECOMFLOW_*`` variable is unknown or has a value its setting cannot take."""
 
 
-def _postgres_url() -> str:
-    url = os.environ.get("ECOMFLOW_PG_URL")
-    if url:
-        return url
-    user = _env("ECOMFLOW_PG_USER", "postgres")
-    password = os.environ.get("ECOMFLOW_PG_PASSWORD", "")
-    host = _env("ECOMFLOW_PG_HOST", "127.0.0.1")
-    port = _env("ECOMFLOW_PG_PORT", "5432")
-    database = _env("ECOMFLOW_PG_DB", "ecomflow")
-    auth = f"{user}:{password}" if password else user
-    return f"postgresql+psycopg2://{auth}@{host}:{port}/{database}"
+def setting_variables() -> dict[str, str]:
+    """Every ``ECOMFLOW_*`` variable a setting reads -> that setting's field name."""
+    return {str(info.alias): name for name, info in Settings.model_fields.items()}
+
+
+def _from_environment(environ: dict[str, str]) -> dict[str, str]:
+    """The set variables, by name; an empty one counts as unset, as it always has."""
+    return {variable: environ[variable] for variable in setting_variables() if environ.get(variable)}
+
+
+def _check_no_unknown_variables(environ: dict[str, str]) -> None:
+    known = set(setting_variables()) | OTHER_ECOMFLOW_VARIABLES
+    unknown = sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+    if unknown:
+        problems = []
+        for name in unknown:
+            close = difflib.get_close_matches(name.upper(), sorted(known), n=1)
+            problems.append(f"{name}: unknown setting" + (f" (did you mean {close[0]}?)" if close else ""))
+        raise SettingsError("; ".join(problems) + f". Settings are {sorted(setting_variables())}")
 
 
 def load_settings() -> Settings:
-    """Build settings from the current environment (no caching)."""
-    home = Path(_env("ECOMFLOW_HOME", str(REPO_ROOT / ".ecomflow"))).resolve()
-    warehouse = _env("ECOMFLOW_WAREHOUSE", "duckdb").lower()
-    if warehouse not in WAREHOUSES:
-        raise ValueError(
-            f"ECOMFLOW_WAREHOUSE={warehouse!r} is not supported; use one of {WAREHOUSES}"
-        )
-    size = _env("ECOMFLOW_SYNTHETIC_SIZE", "S").upper()
-    if size not in ("S", "M", "L"):
-        raise ValueError(f"ECOMFLOW_SYNTHETIC_SIZE={size!r}: use S, M or L")
-    return Settings(
-        home=home,
-        warehouse=warehouse,
-        duckdb_path=Path(_env("ECOMFLOW_DUCKDB_PATH", str(home / "warehouse.duckdb"))),
-        postgres_url=_postgres_url(),
-        lake_root=Path(_env("ECOMFLOW_LAKE", str(home / "lake"))),
-        artefact_root=Path(_env("ECOMFLOW_ARTEFACTS", str(home / "artefacts"))),
-        spark_master=_env("ECOMFLOW_SPARK_MASTER", "local[*]"),
-        spark_driver_memory=_env("ECOMFLOW_SPARK_DRIVER_MEMORY", "2g"),
-        source=_env("ECOMFLOW_SOURCE", "synthetic"),
-        synthetic_size=size,
-        synthetic_seed=int(_env("ECOMFLOW_SEED", "42")),
-        quarantine_max_share=float(_env("ECOMFLOW_QUARANTINE_MAX_SHARE", "0.01")),
-        train_every_days=int(_env("ECOMFLOW_TRAIN_EVERY_DAYS", "7")),
-        promotion_margin=float(_env("ECOMFLOW_PROMOTION_MARGIN", "0.0")),
-        torch_device=_env("ECOMFLOW_TORCH_DEVICE", "auto"),
-        scoring_precision=_env("ECOMFLOW_SCORING_PRECISION", "fp32"),
-        train_queue=_env("ECOMFLOW_TRAIN_QUEUE", "default"),
-        bi_reader_role=_env("ECOMFLOW_BI_READER_ROLE", "bi_reader"),
-        bi_reader_password=_env("ECOMFLOW_BI_READER_PASSWORD", "") or None,
-        spark_remote=_env("ECOMFLOW_SPARK_REMOTE", "") or None,
-        alert_email_to=tuple(a.strip() for a in _env("ECOMFLOW_ALERT_EMAIL_TO", "").replace(";", ",").split(",")
-                             if a.strip()),
-        daily_deadline_hours=_positive_hours("ECOMFLOW_DAILY_DEADLINE_HOURS", "6"),
-    )
+    """Build settings from the current environment (no caching).
 
-
-def _positive_hours(name: str, default: str) -> float:
-    hours = float(_env(name, default))
-    if not hours > 0:
-        raise ValueError(f"{name}={hours!r}: use a number of hours > 0")
-    return hours
+    Raises :class:`SettingsError` naming the variable: an unknown ``ECOMFLOW_*`` name
+    (with the closest known one), or a value of the wrong type or out of range.
+    """
+    environ = dict(os.environ)
+    _check_no_unknown_variables(environ)
+    try:
+        return Settings.model_validate(_from_environment(environ))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False):
+            variable = str(error["loc"][0]) if error["loc"] else "?"
+            # Only non-secret values can fail validation (a SecretStr takes any text), so the
+            # value is safe to echo and saves the reader a look at the environment.
+            problems.append(f"{variable}={os.environ.get(variable, '')!r}: {error['msg']}")
+        raise SettingsError("; ".join(problems)) from None
 
 
 @lru_cache(maxsize=1)

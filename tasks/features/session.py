@@ -1,7 +1,7 @@
 """The one way this project builds a SparkSession.
 
-Every knob comes from ``get_settings()`` (master, driver memory, extra ``spark.*``
-keys) so the same job runs in ``local[2]`` tests, ``local[*]`` on a laptop and on a
+Every knob comes from ``get_settings()`` (master, driver memory, Spark Connect remote)
+so the same job runs in ``local[2]`` tests, ``local[*]`` on a laptop and on a
 cluster by changing environment variables only. Nothing here assumes one machine.
 """
 
@@ -19,8 +19,7 @@ if TYPE_CHECKING:  # pyspark is imported only when a session is built
 log = logging.getLogger(__name__)
 
 #: Feature inputs are small per partition; 200 default shuffle partitions would
-#: spend most of the time scheduling empty tasks. Override per call or with
-#: ``spark.sql.shuffle.partitions`` in ``Settings.extra`` on a cluster.
+#: spend most of the time scheduling empty tasks. Override per call (``shuffle_partitions``).
 DEFAULT_SHUFFLE_PARTITIONS = 4
 
 # Settings that make results independent of where the job runs.
@@ -52,13 +51,10 @@ def spark_conf(
 ) -> dict[str, str]:
     """The ``spark.*`` settings used by every session and by ``spark-submit``.
 
-    Precedence (lowest first): fixed defaults, ``spark.*`` keys in
-    ``Settings.extra``, ``extra_conf``, ``shuffle_partitions``.
+    Precedence (lowest first): fixed defaults, ``extra_conf``, ``shuffle_partitions``.
     """
-    settings = get_settings()
     conf = dict(_FIXED_CONF)
     conf["spark.sql.shuffle.partitions"] = str(DEFAULT_SHUFFLE_PARTITIONS)
-    conf.update({k: v for k, v in settings.extra.items() if k.startswith("spark.")})
     conf.update(extra_conf or {})
     if shuffle_partitions is not None:
         if shuffle_partitions < 1:

@@ -64,7 +64,8 @@ def bi_reader_password() -> str | None:
     """The ``bi_reader`` password from ``ECOMFLOW_BI_READER_PASSWORD`` (None when unset)."""
     from tasks.settings import get_settings
 
-    return get_settings().bi_reader_password
+    password = get_settings().bi_reader_password
+    return password.get_secret_value() if password is not None else None
 
 
 def scram_sha256_verifier(password: str, salt: bytes | None = None,

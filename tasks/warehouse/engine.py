@@ -25,7 +25,7 @@ def _url() -> str:
     if settings.warehouse == "duckdb":
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
         return f"duckdb:///{settings.duckdb_path}"
-    return settings.postgres_url
+    return settings.postgres_url.get_secret_value()
 
 
 def get_engine() -> sa.Engine:
