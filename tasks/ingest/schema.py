@@ -1,9 +1,20 @@
-"""The canonical raw schema every source is mapped into.
+"""The canonical raw schema every source is mapped into: each raw warehouse table's contract.
 
-Sources (synthetic generator, public-set adapters, user mapping files) only
-have to produce frames with these column names; typing, validation,
-quarantine, landing and loading are shared. ``docs/canonical_schema.md`` is
-the human-readable version of this module and is checked against it by a test.
+This module is the one declaration of every ``raw.*`` table: columns, types, nullability,
+key, grain (``Entity.description`` starts with "One row per ..."), allowed values and value
+bounds. Everything else is derived from it, so adding a column touches this file plus the
+code that fills it:
+
+- the loader creates the tables and validates rows from it at run time
+  (``tasks/ingest/load.py``, ``tasks/ingest/validate.py``: required values, allowed values,
+  bounds), and Spark reads the lake with it (``tasks/features/lake_io.py``);
+- ``python -m tasks.contracts.generate`` writes the dbt sources
+  (``dbt_project/models/staging/_raw__sources.yml``), the generated part of each GX raw suite
+  (``expectations/raw_<entity>.yml``), ``docs/canonical_schema.md`` and the lists pinned to
+  a column elsewhere; ``tests/test_contracts_declared_once.py`` fails when any of them drifts.
+
+Sources (synthetic generator, public-set adapters, user mapping files) only have to produce
+frames with these column names; typing, validation, quarantine, landing and loading are shared.
 
 Types are a small vocabulary so they map cleanly onto Parquet, DuckDB,
 PostgreSQL and Spark: string, int, float, bool, timestamp (UTC, naive in
@@ -14,16 +25,48 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TYPES = ("string", "int", "float", "bool", "timestamp", "date")
+
+# The only definition of the behaviour event types: everything else imports it or is generated
+# (the synthetic generator unpacks it in this order).
 EVENT_TYPES = ("view", "cart", "purchase", "search")
+# Event types that are about one product (a search is not): the loader requires product_id on them.
+PRODUCT_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t != "search")
 PAYMENT_METHODS_EXAMPLE = ("card", "paypal", "bank_transfer", "wallet", "unknown")
 
 
 @dataclass(frozen=True)
 class Column:
+    """One column's contract.
+
+    ``allowed_values`` and ``min_value``/``strict_min`` are value rules the loader enforces
+    (a violating row is quarantined) and the raw GX suite re-checks on what was loaded; keeping
+    them here is what makes the gate "no looser and no stricter than the loader".
+    """
+
     name: str
     type: str
     nullable: bool = True
     description: str = ""
+    allowed_values: tuple[str, ...] = ()
+    min_value: float | None = None
+    strict_min: bool = False
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPES:
+            raise ValueError(f"column {self.name!r}: type {self.type!r} is not one of {list(TYPES)}")
+        if self.min_value is None and self.strict_min:
+            raise ValueError(f"column {self.name!r}: strict_min without min_value")
+
+    @property
+    def rule_text(self) -> str:
+        """The value rules in words (docs), empty without any."""
+        rules = []
+        if self.allowed_values:
+            rules.append("one of " + ", ".join(f"`{v}`" for v in self.allowed_values))
+        if self.min_value is not None:
+            rules.append(f"{'>' if self.strict_min else '>='} {self.min_value:g}")
+        return "; ".join(rules)
 
 
 @dataclass(frozen=True)
@@ -56,8 +99,16 @@ class Entity:
         raise KeyError(f"entity {self.name!r} has no column {name!r}")
 
 
-def _c(name: str, type_: str, nullable: bool = True, description: str = "") -> Column:
-    return Column(name, type_, nullable, description)
+def _c(name: str, type_: str, nullable: bool = True, description: str = "", **rules: object) -> Column:
+    return Column(name, type_, nullable, description, **rules)  # type: ignore[arg-type]
+
+
+# Filled by the loader from the mapping's ``features:`` (see ``LOADER_FILLED``).
+_EXTRA_FEATURES = Column(
+    "extra_features", "string", description="Shop-specific model features declared in the mapping "
+    "(`features:`), as a JSON object: numbers for numeric, text for categorical; null without any.")
+# A price, wherever one is given, is positive: zero and negative prices are quarantined.
+_POSITIVE: dict[str, object] = {"min_value": 0, "strict_min": True}
 
 
 ENTITIES: dict[str, Entity] = {
@@ -75,8 +126,7 @@ ENTITIES: dict[str, Entity] = {
                 _c("country", "string"),
                 _c("email_hash", "string", description="Keyed hash of the e-mail; raw e-mail never stored."),
                 _c("name_hash", "string", description="Keyed hash of the full name."),
-                _c("extra_features", "string", description="Shop-specific model features declared in the mapping "
-                   "(`features:`), as a JSON object: numbers for numeric, text for categorical; null without any."),
+                _EXTRA_FEATURES,
             ),
         ),
         Entity(
@@ -91,16 +141,15 @@ ENTITIES: dict[str, Entity] = {
                 _c("description", "string"),
                 _c("category", "string"),
                 _c("brand", "string"),
-                _c("price", "float", description="List price when first listed (> 0)."),
+                _c("price", "float", description="List price when first listed.", **_POSITIVE),
                 _c("currency", "string"),
                 _c("created_at", "timestamp", False),
-                _c("extra_features", "string", description="Shop-specific model features declared in the mapping "
-                   "(`features:`), as a JSON object: numbers for numeric, text for categorical; null without any."),
+                _EXTRA_FEATURES,
             ),
         ),
         Entity(
             name="events",
-            description="One row per behaviour event (view, cart, purchase, search).",
+            description=f"One row per behaviour event ({', '.join(EVENT_TYPES)}).",
             key=("event_id",),
             time_column="event_at",
             hourly=True,
@@ -108,14 +157,13 @@ ENTITIES: dict[str, Entity] = {
                 _c("event_id", "string", False),
                 _c("session_id", "string", False),
                 _c("user_id", "string", description="Null for anonymous sessions."),
-                _c("event_type", "string", False, "One of view, cart, purchase, search."),
-                _c("product_id", "string", description="Null for search events."),
+                _c("event_type", "string", False, "What the user did.", allowed_values=EVENT_TYPES),
+                _c("product_id", "string", description="Null for search events; required on the others."),
                 _c("query", "string", description="Search text for search events."),
-                _c("price", "float", description="Price shown at event time."),
+                _c("price", "float", description="Price shown at event time.", **_POSITIVE),
                 _c("device", "string"),
                 _c("event_at", "timestamp", False),
-                _c("extra_features", "string", description="Shop-specific model features declared in the mapping "
-                   "(`features:`), as a JSON object: numbers for numeric, text for categorical; null without any."),
+                _EXTRA_FEATURES,
             ),
         ),
         Entity(
@@ -130,7 +178,7 @@ ENTITIES: dict[str, Entity] = {
                 _c("user_id", "string"),
                 _c("product_id", "string", False),
                 _c("quantity", "int", False, "Units; negative only when is_cancellation."),
-                _c("unit_price", "float", False),
+                _c("unit_price", "float", False, **_POSITIVE),
                 _c("currency", "string"),
                 _c("country", "string"),
                 _c("is_cancellation", "bool"),
@@ -158,8 +206,7 @@ ENTITIES: dict[str, Entity] = {
                 _c("transaction_at", "timestamp", False),
                 _c("is_non_positive_amount", "bool",
                    description="Set by the loader, never mapped: amount <= 0 (zero-amount authorisation, reversal)."),
-                _c("extra_features", "string", description="Shop-specific model features declared in the mapping "
-                   "(`features:`), as a JSON object: numbers for numeric, text for categorical; null without any."),
+                _EXTRA_FEATURES,
             ),
         ),
         Entity(
@@ -170,7 +217,7 @@ ENTITIES: dict[str, Entity] = {
             hourly=False,
             columns=(
                 _c("product_id", "string", False),
-                _c("price", "float", False),
+                _c("price", "float", False, **_POSITIVE),
                 _c("is_promo", "bool"),
                 _c("valid_from", "timestamp", False),
             ),
@@ -183,7 +230,7 @@ ENTITIES: dict[str, Entity] = {
             hourly=False,
             columns=(
                 _c("product_id", "string", False),
-                _c("stock_quantity", "int", False),
+                _c("stock_quantity", "int", False, "Units on hand.", min_value=0),
                 _c("snapshot_at", "timestamp", False),
             ),
         ),
@@ -196,9 +243,9 @@ ENTITIES: dict[str, Entity] = {
             columns=(
                 _c("product_id", "string", False),
                 _c("store_id", "string", False, "'all' when the source has no stores."),
-                _c("units", "float", False),
+                _c("units", "float", False, "Negative when returns exceed sales (negative demand)."),
                 _c("revenue", "float"),
-                _c("price", "float"),
+                _c("price", "float", **_POSITIVE),
                 _c("is_promo", "bool"),
                 _c("sales_date", "date", False),
             ),

@@ -56,13 +56,13 @@ all_products as (
 )
 
 select
-    cast(all_products.product_id as text) as product_id,
-    cast(products.title as text) as title,
-    cast(products.description as text) as description,
+    all_products.product_id,
+    products.title,
+    products.description,
     cast(coalesce(products.category, latest_category.category) as text) as category,
-    cast(products.brand as text) as brand,
-    cast(products.list_price as double precision) as list_price,
-    cast(products.currency as text) as currency,
+    products.brand,
+    products.list_price,
+    products.currency,
     cast(coalesce(products.created_at, first_seen.first_seen_at) as timestamp) as created_at,
     cast(products.product_id is null as boolean) as is_derived
 from all_products

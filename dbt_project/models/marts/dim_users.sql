@@ -65,10 +65,10 @@ all_users as (
 )
 
 select
-    cast(all_users.user_id as text) as user_id,
-    cast(all_users.signup_at as timestamp) as signup_at,
-    cast(all_users.country as text) as country,
-    cast(all_users.email_hash as text) as email_hash,
+    all_users.user_id,
+    all_users.signup_at,
+    all_users.country,
+    all_users.email_hash,
     cast(first_orders.first_order_at as timestamp) as first_order_at,
     cast(coalesce(first_orders.n_orders, 0) as bigint) as n_orders,
     cast(all_users.is_signup_inferred as boolean) as is_signup_inferred

@@ -1,19 +1,20 @@
 -- One row per browsing session from sources that deliver session aggregates only
+-- Columns come typed from staging (stg_raw__*), so only derived ones are cast here.
 -- (e.g. UCI Online Shoppers); sources with events build sessions in Spark instead.
 select
-    cast(session_id as text) as session_id,
-    cast(user_id as text) as user_id,
-    cast(started_at as timestamp) as started_at,
+    session_id,
+    user_id,
+    started_at,
     cast(started_at as date) as session_date,
-    cast(n_events as bigint) as n_events,
-    cast(n_product_views as bigint) as n_product_views,
-    cast(duration_seconds as double precision) as duration_seconds,
-    cast(bounce_rate as double precision) as bounce_rate,
-    cast(exit_rate as double precision) as exit_rate,
-    cast(page_value as double precision) as page_value,
-    cast(visitor_type as text) as visitor_type,
-    cast(is_weekend as boolean) as is_weekend,
-    cast(device as text) as device,
-    cast(region as text) as region,
-    cast(has_purchase as boolean) as has_purchase
+    n_events,
+    n_product_views,
+    duration_seconds,
+    bounce_rate,
+    exit_rate,
+    page_value,
+    visitor_type,
+    is_weekend,
+    device,
+    region,
+    has_purchase
 from {{ ref('stg_raw__sessions') }}

@@ -1,0 +1,81 @@
+"""Write (or ``--check``) every file derived from the raw table contracts.
+
+    python -m tasks.contracts.generate          # rewrite the derived files
+    python -m tasks.contracts.generate --check  # exit 1 and show the diff when one drifted
+
+Run it after changing ``tasks/ingest/schema.py``; ``tests/test_contracts_declared_once.py``
+runs the check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+
+from tasks.contracts import canonical_schema_doc, dbt_sources, gx_raw_suites, pinned_values
+from tasks.settings import REPO_ROOT
+
+
+def derived_files(root: Path = REPO_ROOT) -> dict[str, str]:
+    """``{path relative to root: the text it must have}`` for every derived file."""
+
+    def read(relative: str) -> str | None:
+        file = root / relative
+        return file.read_text() if file.exists() else None
+
+    files = {
+        dbt_sources.PATH: dbt_sources.render(),
+        canonical_schema_doc.PATH: canonical_schema_doc.render(),
+        **gx_raw_suites.render_all(read),
+    }
+    files.update(pinned_values.render_all(root, set(files)))
+    return files
+
+
+def drift(root: Path = REPO_ROOT) -> dict[str, str]:
+    """``{path: unified diff}`` of every derived file whose committed text differs."""
+    out = {}
+    for relative, wanted in derived_files(root).items():
+        file = root / relative
+        current = file.read_text() if file.exists() else ""
+        if current != wanted:
+            out[relative] = "".join(difflib.unified_diff(
+                current.splitlines(keepends=True), wanted.splitlines(keepends=True),
+                fromfile=f"{relative} (committed)", tofile=f"{relative} (from tasks/ingest/schema.py)"))
+    return out
+
+
+def write(root: Path = REPO_ROOT) -> list[str]:
+    """Rewrite the derived files that drifted; returns their paths."""
+    changed = []
+    for relative, wanted in derived_files(root).items():
+        file = root / relative
+        if not file.exists() or file.read_text() != wanted:
+            file.write_text(wanted)
+            changed.append(relative)
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tasks.contracts.generate", description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when a derived file drifted")
+    args = parser.parse_args(argv)
+    if args.check:
+        drifted = drift()
+        for diff in drifted.values():
+            sys.stdout.write(diff)
+        if drifted:
+            print(f"\n{len(drifted)} file(s) differ from tasks/ingest/schema.py: {sorted(drifted)}; "
+                  "run `python -m tasks.contracts.generate` and commit the result", file=sys.stderr)
+            return 1
+        print("derived files match tasks/ingest/schema.py")
+        return 0
+    changed = write()
+    print("\n".join(f"wrote {c}" for c in changed) or "nothing to write: derived files already match")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
