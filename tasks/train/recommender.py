@@ -196,6 +196,11 @@ def interactions_from_frames(events: pd.DataFrame, order_lines: pd.DataFrame,
     into one interaction with the strongest weight: "next item" should mean a
     different item, not a page refresh.
     """
+    # Anonymous rows (no user id: guests, logged-out browsing) have no history to learn from or
+    # to recommend to. Kept, ``astype(str)`` would merge them all into one user named "nan"/"None"
+    # (pandas 2) or leave NA keys that crash the baselines (pandas 3).
+    events = events[events["user_id"].notna()] if not events.empty else events
+    order_lines = order_lines[order_lines["user_id"].notna()] if not order_lines.empty else order_lines
     parts = []
     if not events.empty:
         ev = events[events["event_type"].isin(list(cfg.event_weights))]

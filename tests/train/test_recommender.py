@@ -39,6 +39,16 @@ def test_interactions_collapse_repeats_and_do_not_double_count_purchases() -> No
     assert only_lines[["item_id", "weight"]].values.tolist() == [["a", 5.0]]
 
 
+def test_anonymous_interactions_are_nobody_s_history() -> None:
+    """Guest rows (no user id) used to become one user named 'nan' whose history mixed every
+    guest's browsing; they are dropped instead."""
+    events = _events([("u1", "a", "view", 5), (None, "b", "view", 4), (None, "c", "cart", 3)])
+    lines = pd.DataFrame({"user_id": [None], "product_id": ["d"], "ordered_at": [AS_OF - timedelta(hours=2)]})
+    inter = rec.interactions_from_frames(events, pd.DataFrame(), SMALL)
+    assert inter[["user_id", "item_id"]].values.tolist() == [["u1", "a"]]
+    assert rec.interactions_from_frames(events.iloc[0:0], lines, SMALL).empty
+
+
 def test_queries_see_only_history_before_the_day_by_hand() -> None:
     # u1: a (3 days ago), b (2 days ago, cart), then c and z (unknown) on the last day.
     inter = rec.interactions_from_frames(_events([
