@@ -100,8 +100,10 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--devices", nargs="*", default=["cpu", "cuda"],
+                        help="cpu first: the speed-up column is relative to it")
     args = parser.parse_args()
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    devices = [torch.device(d) for d in args.devices if d == "cpu" or torch.cuda.is_available()]
     name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, CUDA: {name}, "
           f"bf16: {torch.cuda.is_available() and torch.cuda.is_bf16_supported()}\n")
@@ -122,7 +124,7 @@ def main() -> None:
     print("|---|---:|---|---:|---:|---|---:|---:|---:|")
     cpu = {r["model"]: r for r in rows if r["device"] == "cpu"}
     for r in rows:
-        base = cpu[r["model"]]
+        base = cpu.get(r["model"], r)
         print(f"| {r['model']} | {r['rows']:,} | {r['device']} | {r['seconds']:.1f} | "
               f"{r['rows'] * r['epochs'] / r['seconds']:,.0f} | {r['metric']} | {r['value']:.4f} | "
               f"{base['seconds'] / r['seconds']:.2f}× | {r['value'] - base['value']:+.4f} |")
