@@ -1,7 +1,9 @@
 """Reading and checking the declarative suite files in ``expectations/``.
 
 Kept free of great_expectations imports so a DAG or CLI can list and validate suites
-without paying for the GX import; ``gx_runner`` turns a spec into GX objects.
+without paying for the GX import; ``gx_runner`` turns a spec into GX objects. The file
+format is the pydantic models below (``extra="forbid"``): a misspelt key is an error
+naming the file, the key path and the key it probably meant, not a silently ignored line.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tasks.config_errors import describe
 from tasks.settings import REPO_ROOT
 from tasks.warehouse.identifiers import qualified, quote_ident
 
@@ -54,56 +58,87 @@ class SuiteSpecError(ValueError):
     """A suite file is malformed (caught by tests/quality before it reaches a DAG)."""
 
 
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _PartitionFile(_Strict):
+    """``partition: {column: dt, hourly_column: hr}``."""
+
+    column: str
+    hourly_column: str | None = None
+
+    @field_validator("column", "hourly_column")
+    @classmethod
+    def _identifier(cls, value: str | None) -> str | None:
+        if value is not None:
+            quote_ident(value)  # ValueError: not a plain SQL identifier
+        return value
+
+
+class _ExpectationFile(_Strict):
+    type: str = Field(min_length=1)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kwargs", "meta", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return {} if value is None else value  # `kwargs:` with nothing after it
+
+
+class SuiteFile(_Strict):
+    """The format of ``expectations/<suite>.yml``."""
+
+    suite: str
+    table: str
+    description: str = ""
+    partition: _PartitionFile | None = None
+    allow_empty: bool = False
+    computed_columns: dict[str, str] = Field(default_factory=dict)  # new column -> pandas expression
+    expectations: list[_ExpectationFile] = Field(min_length=1)
+
+    @field_validator("table")
+    @classmethod
+    def _qualified(cls, value: str) -> str:
+        qualified(value)  # ValueError: not schema.table of plain identifiers
+        return value
+
+    @field_validator("computed_columns", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
 def list_suites(directory: Path = EXPECTATIONS_DIR) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.yml"))
 
 
 def load_suite_spec(suite_name: str, directory: Path = EXPECTATIONS_DIR) -> SuiteSpec:
+    """Read and validate ``<directory>/<suite_name>.yml``; SuiteSpecError names file and key path."""
     path = directory / f"{suite_name}.yml"
     if not path.exists():
         raise FileNotFoundError(f"no suite {suite_name!r}: {path} does not exist (have {list_suites(directory)})")
-    raw = yaml.safe_load(path.read_text()) or {}
-    problems: list[str] = []
-    if raw.get("suite") != suite_name:
-        problems.append(f"'suite' must equal the file name {suite_name!r}, got {raw.get('suite')!r}")
-    table = raw.get("table")
     try:
-        qualified(str(table))
-    except ValueError as exc:
-        problems.append(f"'table': {exc}")
-    partition = raw.get("partition")
-    columns: list[str] = []
-    if partition is not None:
-        if not isinstance(partition, dict) or "column" not in partition:
-            problems.append("'partition' must be null or {column: ..., hourly_column: ...}")
-        else:
-            columns = [partition["column"]] + ([partition["hourly_column"]] if partition.get("hourly_column") else [])
-    for col in columns:
-        try:
-            quote_ident(col)
-        except ValueError as exc:
-            problems.append(f"'partition': {exc}")
-    computed = raw.get("computed_columns") or {}
-    if not isinstance(computed, dict):
-        problems.append("'computed_columns' must map a new column name to a pandas expression")
-    expectations = []
-    for i, item in enumerate(raw.get("expectations") or []):
-        if not isinstance(item, dict) or "type" not in item:
-            problems.append(f"expectation #{i + 1} needs a 'type'")
-            continue
-        expectations.append(ExpectationSpec(str(item["type"]), dict(item.get("kwargs") or {}),
-                                            dict(item.get("meta") or {})))
-    if not expectations:
-        problems.append("a suite needs at least one expectation")
-    if problems:
-        raise SuiteSpecError(f"{path}: " + "; ".join(problems))
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SuiteSpecError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        doc = SuiteFile.model_validate(raw if raw is not None else {})
+    except ValidationError as exc:
+        raise SuiteSpecError(f"{path}: " + "; ".join(describe(exc, SuiteFile))) from None
+    if doc.suite != suite_name:
+        raise SuiteSpecError(f"{path}: suite: must equal the file name {suite_name!r}, got {doc.suite!r}")
+    partition = doc.partition
+    columns = () if partition is None else (partition.column,) + ((partition.hourly_column,)
+                                                                  if partition.hourly_column else ())
     return SuiteSpec(
         suite=suite_name,
-        table=str(table),
-        description=str(raw.get("description", "")).strip(),
-        partition_columns=tuple(columns),
-        allow_empty=bool(raw.get("allow_empty", False)),
-        computed_columns={str(k): str(v) for k, v in computed.items()},
-        expectations=tuple(expectations),
+        table=doc.table,
+        description=doc.description.strip(),
+        partition_columns=columns,
+        allow_empty=doc.allow_empty,
+        computed_columns=dict(doc.computed_columns),
+        expectations=tuple(ExpectationSpec(e.type, dict(e.kwargs), dict(e.meta)) for e in doc.expectations),
         path=path,
     )
