@@ -13,6 +13,7 @@ DAG parse time.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import types
 import typing
@@ -39,8 +40,10 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def allowed_keys(model: type[BaseModel]) -> list[str]:
-    """The keys a model accepts, as spelt in the file (aliases when declared)."""
+def allowed_keys(model: type) -> list[str]:
+    """The keys a model (or a dataclass validated by pydantic) accepts, as spelt in the file."""
+    if dataclasses.is_dataclass(model):
+        return sorted(f.name for f in dataclasses.fields(model))
     return sorted(info.alias or name for name, info in model.model_fields.items())
 
 
@@ -97,13 +100,18 @@ def _item_type(tp: Any) -> Any:
     return None
 
 
-def describe(error: ValidationError, root: Any, prefix: Sequence[int | str] = ()) -> list[str]:
-    """One ``<key path>: <problem>[ hint]`` line per error of ``error`` (validated as ``root``)."""
+def describe(error: ValidationError, root: Any, prefix: Sequence[int | str] = (),
+             top: str = "top level") -> list[str]:
+    """One ``<key path>: <problem>[ hint]`` line per error of ``error`` (validated as ``root``).
+
+    ``top`` names the document itself in errors about no key in particular.
+    """
     lines = []
     for item in error.errors(include_url=False):
         loc = [*prefix, *item["loc"]]
-        if item["type"] == "extra_forbidden" and loc:
-            parent = model_at(root, item["loc"][:-1])
+        # extra_forbidden: a model; unexpected_keyword_argument: a dataclass (train configs)
+        if item["type"] in ("extra_forbidden", "unexpected_keyword_argument") and loc:
+            parent = root if len(item["loc"]) == 1 else model_at(root, item["loc"][:-1])
             key = str(loc[-1])
             allowed = allowed_keys(parent) if parent else []
             where = key_path(loc) if loc[:-1] else key
@@ -113,8 +121,8 @@ def describe(error: ValidationError, root: Any, prefix: Sequence[int | str] = ()
             continue
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "missing" and loc:
-            lines.append(f"{key_path(loc[:-1]) or 'top level'}: missing required key(s) [{str(loc[-1])!r}]")
+            lines.append(f"{key_path(loc[:-1]) or top}: missing required key(s) [{str(loc[-1])!r}]")
             continue
         shown = "" if item["type"].startswith(("value_error", "assertion_error")) else f", got {item['input']!r}"
-        lines.append(f"{key_path(loc) or 'top level'}: {message}{shown}")
+        lines.append(f"{key_path(loc) or top}: {message}{shown}")
     return lines

@@ -20,12 +20,15 @@ import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
+from tasks.config_errors import describe
 from tasks.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -39,8 +42,13 @@ class TrainConfig:
     """Optimisation settings shared by every model; subclasses add model fields.
 
     Frozen so a config cannot drift between hashing (version) and training.
-    Validation runs in ``__post_init__`` so an invalid config never exists.
+    Validation runs in ``__post_init__`` so an invalid config never exists. A config read
+    from a file (``config_from_dict``) is first checked by pydantic against the field types
+    of the (sub)class; ``__pydantic_config__`` (inherited by every model's config) makes an
+    unknown key an error there.
     """
+
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
 
     seed: int = 42
     epochs: int = 30
@@ -73,15 +81,28 @@ def _check(ok: bool, message: str) -> None:
 C = TypeVar("C", bound=TrainConfig)
 
 
-def config_from_dict(cls: type[C], values: Mapping[str, Any]) -> C:
-    """Rebuild a config from ``config.json``; unknown keys are an error, not ignored,
-    so an artefact written by a newer recipe cannot be silently mis-read."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return cls(**kwargs)
+class ConfigError(ValueError):
+    """A model config (e.g. an artefact's ``config.json``) does not fit its config class."""
+
+
+@cache
+def _adapter(cls: type[TrainConfig]) -> TypeAdapter:
+    return TypeAdapter(cls)
+
+
+def config_from_dict(cls: type[C], values: Mapping[str, Any], source: str | None = None) -> C:
+    """Rebuild a config from ``config.json`` (or any mapping) with pydantic.
+
+    Unknown keys are an error, not ignored, so an artefact written by a newer recipe cannot
+    be silently mis-read; a wrong type (``hidden: [64, "x"]``) or an out-of-range value is an
+    error naming the key path. JSON lists become the tuples the dataclass declares.
+    ``source`` (e.g. the file) is named in the message.
+    """
+    try:
+        return _adapter(cls).validate_python(dict(values))
+    except ValidationError as exc:
+        where = f"{source}: {cls.__name__}" if source else cls.__name__
+        raise ConfigError(f"{where}: " + "; ".join(describe(exc, cls, top="config"))) from None
 
 
 # ----------------------------------------------------------------- torch ----
