@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PYTEST_ARGS ?=
+# Tests run on this many pytest-xdist workers; 0 = one process (per-test PostgreSQL leak check names the test)
+TEST_WORKERS ?= 2
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -21,15 +23,15 @@ stop:  ## stop the local Airflow and Spark Connect services `make run` / `make u
 run-m: setup  ## same as run on the M synthetic data set (~50k users, 5k items, 90 days)
 	@ECOMFLOW_SYNTHETIC_SIZE=M ECOMFLOW_HOME=$${ECOMFLOW_HOME:-$(CURDIR)/.ecomflow-m} scripts/run_pipeline.sh
 
-test: setup  ## set up and run the whole test suite (lint + unit + dbt + GX + Spark + torch + e2e on DuckDB and PostgreSQL + headless-browser UI)
+test: setup  ## set up and run the whole test suite (lint + unit + dbt + GX + Spark + torch + e2e on DuckDB and PostgreSQL + headless-browser UI) on TEST_WORKERS (2) xdist workers
 	@scripts/ensure_postgres.sh
 	@scripts/install_browser.sh
-	@source scripts/env.sh && ruff check . && pytest $(PYTEST_ARGS)
+	@source scripts/env.sh && ruff check . && pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-random: setup  ## the whole suite in a random order (pytest-randomly; replay one order: PYTEST_ARGS=--randomly-seed=N)
 	@scripts/ensure_postgres.sh
 	@scripts/install_browser.sh
-	@source scripts/env.sh && ruff check . && pytest -p randomly $(PYTEST_ARGS)
+	@source scripts/env.sh && ruff check . && pytest -n $(TEST_WORKERS) -p randomly $(PYTEST_ARGS)
 
 evaluate: setup  ## model vs baselines tables on synthetic S (EVAL_M=1 adds M), UCI Online Retail, Online Shoppers, the issue-14 data shapes
 	@scripts/evaluate.sh

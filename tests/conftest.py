@@ -125,6 +125,37 @@ def _pg_cluster_state() -> tuple[frozenset[str], frozenset[str]] | None:
     return frozenset(r[0] for r in roles), frozenset(d[0] for d in dbs)
 
 
+def _parallel(config: pytest.Config) -> bool:
+    """True in a pytest-xdist worker (``make test`` runs the suite on ``-n 2``)."""
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if getattr(config.option, "numprocesses", None) and not _parallel(config):
+        config.stash[_RUN_PG_STATE] = _pg_cluster_state()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Parallel runs: fail the run when it left a PostgreSQL role or database behind (the
+    per-test check below cannot tell the two workers' databases apart)."""
+    before = session.config.stash.get(_RUN_PG_STATE, None)
+    if before is None or os.environ.get("ECOMFLOW_TEST_PG_LEAK_CHECK", "1") == "0":
+        return
+    after = _pg_cluster_state()
+    if after is None:
+        return
+    leaked_roles, leaked_dbs = sorted(after[0] - before[0]), sorted(after[1] - before[1])
+    if leaked_roles or leaked_dbs:
+        session.config.get_terminal_writer().line(
+            f"the test run left PostgreSQL state behind: roles {leaked_roles}, databases {leaked_dbs} "
+            "(run the suite without -n to find the test: the per-test check names it)", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_RUN_PG_STATE = pytest.StashKey[tuple[frozenset[str], frozenset[str]] | None]()
+
+
 @pytest.fixture(autouse=True)
 def _no_leaked_postgres_state(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail the test that leaves a PostgreSQL role or database behind (issue 8).
@@ -136,7 +167,9 @@ def _no_leaked_postgres_state(request: pytest.FixtureRequest) -> Iterator[None]:
     Server-wide by nature: two suites running at once on one server see each other's databases,
     so such a run sets ECOMFLOW_TEST_PG_LEAK_CHECK=0 (CI runs one suite and keeps it on).
     """
-    if os.environ.get("ECOMFLOW_TEST_PG_LEAK_CHECK", "1") == "0":
+    if os.environ.get("ECOMFLOW_TEST_PG_LEAK_CHECK", "1") == "0" or _parallel(request.config):
+        # in parallel runs the other worker's databases would show up here: the whole run is
+        # checked once instead, by the controller (pytest_sessionfinish below)
         yield
         return
     before = _pg_cluster_state()
@@ -146,7 +179,11 @@ def _no_leaked_postgres_state(request: pytest.FixtureRequest) -> Iterator[None]:
     after = _pg_cluster_state()
     if after is None:
         return
-    leaked_roles, leaked_dbs = sorted(after[0] - before[0]), sorted(after[1] - before[1])
+    # Only tests/security/test_postgres_hygiene.py sets a prefix: its inner session must not see
+    # the databases that the suite's other xdist worker creates meanwhile.
+    prefix = os.environ.get("ECOMFLOW_TEST_PG_LEAK_PREFIX", "")
+    leaked_roles = sorted(r for r in after[0] - before[0] if r.startswith(prefix))
+    leaked_dbs = sorted(d for d in after[1] - before[1] if d.startswith(prefix))
     if leaked_roles or leaked_dbs:
         pytest.fail(f"{request.node.nodeid} left PostgreSQL state behind: roles {leaked_roles}, "
                     f"databases {leaked_dbs}; create them with test-unique names and drop them "

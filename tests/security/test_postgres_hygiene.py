@@ -25,13 +25,14 @@ INNER_CONFTEST = "from tests.conftest import _no_leaked_postgres_state  # noqa: 
 def test_a_leaked_role_or_database_fails_the_test_that_left_it(pytester: pytest.Pytester,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     role, db = f"ecomflow_t_leak_{uuid.uuid4().hex[:8]}", f"ecomflow_t_leak_{uuid.uuid4().hex[:8]}"
+    ok_role = f"ecomflow_t_leak_ok_{uuid.uuid4().hex[:8]}"
     pytester.makeconftest(INNER_CONFTEST)
     pytester.makepyfile(test_inner=f"""
 from tests.conftest import _pg_admin_execute
 
 def test_clean():
-    _pg_admin_execute("CREATE ROLE {role}_ok")
-    _pg_admin_execute("DROP ROLE {role}_ok")
+    _pg_admin_execute("CREATE ROLE {ok_role}")
+    _pg_admin_execute("DROP ROLE {ok_role}")
 
 def test_leaks_a_role():
     _pg_admin_execute("CREATE ROLE {role}")
@@ -41,6 +42,9 @@ def test_leaks_a_database():
 """)
     try:
         monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+        # the suite runs on two xdist workers: look only at this test's names
+        monkeypatch.setenv("ECOMFLOW_TEST_PG_LEAK_PREFIX", "ecomflow_t_leak_")
+        monkeypatch.delenv("ECOMFLOW_TEST_PG_LEAK_CHECK", raising=False)
         result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
         result.assert_outcomes(passed=3, errors=2)
         out = result.stdout.str()
@@ -69,3 +73,30 @@ def test_drop_role_everywhere_removes_a_role_with_grants_in_several_databases() 
         drop_role_everywhere(role)
         for db in dbs:
             _pg_admin_execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+def test_a_parallel_run_that_leaks_fails_as_a_whole(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ``-n 2`` the per-test check is off (it would see the other worker's databases);
+    the controller compares the server before and after the whole run instead."""
+    db = f"ecomflow_t_leak_{uuid.uuid4().hex[:8]}"
+    pytester.makeconftest("from tests.conftest import _no_leaked_postgres_state, pytest_sessionfinish, "
+                          "pytest_sessionstart  # noqa: F401\n")
+    pytester.makepyfile(test_inner=f"""
+from tests.conftest import _pg_admin_execute
+
+def test_leaks_a_database():
+    _pg_admin_execute('CREATE DATABASE "{db}"')
+
+def test_other():
+    pass
+""")
+    try:
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+        monkeypatch.delenv("ECOMFLOW_TEST_PG_LEAK_CHECK", raising=False)
+        result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", "-n", "2")
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        result.assert_outcomes(passed=2)
+        assert db in result.stdout.str() and "left PostgreSQL state behind" in result.stdout.str()
+    finally:
+        _pg_admin_execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
