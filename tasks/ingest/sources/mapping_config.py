@@ -3,6 +3,14 @@
 Every error is a :class:`MappingError` whose message starts with the mapping
 file and the key path (``files[0].columns.foo``), because the person reading
 it wrote that YAML by hand and needs to find the line to fix.
+
+Two passes. The *shape* of the document (which keys exist where, which are required,
+the shorthands) is declared once by the pydantic models ``_MappingDoc`` and below
+(``extra="forbid"``): every unknown key in the file is reported at once with its key path
+and the key it probably meant. The checks that need the canonical schema (entities,
+canonical columns, event types, what can be derived) and the data-dependent ones then run
+in ``_Parser`` on the checked document; they were written for this format's own rules and
+have no library equivalent, but their key sets come from the models.
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tasks.config_errors import allowed_keys, describe
 from tasks.ingest.errors import did_you_mean
 from tasks.ingest.pii import looks_like_pii_name
 from tasks.ingest.schema import (
@@ -29,11 +39,119 @@ from tasks.ingest.schema import (
 )
 from tasks.ingest.sources.base import PII_BY_ENTITY
 
-TOP_KEYS = {"source_name", "description", "files", "quarantine_max_share", "users", "products", "sessions"}
-FILE_KEYS = {"path", "format", "csv", "entity", "columns", "timestamp", "event_type_map",
-             "boolean_map", "id_columns", "partition", "wide", "features"}
-WIDE_KEYS = {"columns", "value", "day", "start_date", "start_number", "date_format"}
-DERIVE_KEYS = {"users": {"derive"}, "products": {"derive"}, "sessions": {"derive", "inactivity_minutes"}}
+
+# ---- the document's shape (keys and shorthands); values are checked by _Parser --------------
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Csv(_Shape):
+    delimiter: Any = None
+    encoding: Any = None
+    header: Any = None
+    names: Any = None
+    quotechar: Any = None
+
+
+class _Timestamp(_Shape):
+    column: Any
+    format: Any = None
+    default_year: Any = None
+    default_day: Any = None
+    timezone: Any = None
+    origin: Any = None
+
+
+class _Wide(_Shape):
+    columns: Any
+    value: Any = None
+    day: Any = None
+    start_date: Any = None
+    start_number: Any = None
+    date_format: Any = None
+
+
+class _Feature(_Shape):
+    column: Any = None
+    type: Any
+
+
+class _ColumnSpec(_Shape):
+    """One of the kinds (``column``/``constant``/``row_number``/``sum``/``template``) and its options."""
+
+    column: Any = None
+    matches: Any = None
+    constant: Any = None
+    row_number: Any = None
+    prefix: Any = None
+    within: Any = None
+    sum: Any = None
+    template: Any = None
+
+
+def _shorthand(key: str) -> Any:
+    """``timestamp: ts`` means ``timestamp: {column: ts}`` (and alike): expand before checking keys."""
+    def expand(value: Any) -> Any:
+        return {key: value} if isinstance(value, str | bool) else value
+    return expand
+
+
+class _File(_Shape):
+    path: Any
+    entity: Any
+    columns: dict[Any, _ColumnSpec | None]
+    format: Any = None
+    csv: _Csv | None = None
+    timestamp: _Timestamp | None = None  # required unless `wide` supplies the melted day
+    event_type_map: Any = None
+    boolean_map: Any = None
+    id_columns: Any = None
+    partition: Any = None
+    wide: _Wide | None = None
+    features: dict[Any, _Feature] | None = None
+
+    _timestamp = field_validator("timestamp", mode="before")(_shorthand("column"))
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _column_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # `user_id: visitor` is `user_id: {column: visitor}`
+            return {k: {"column": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _feature_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # `basket_size: numeric` is `basket_size: {type: numeric}`
+            return {k: {"type": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+
+class _Derive(_Shape):
+    derive: Any = None
+
+
+class _DeriveSessions(_Derive):
+    inactivity_minutes: Any = None
+
+
+class _MappingDoc(_Shape):
+    source_name: Any
+    files: list[_File] = Field(min_length=1)
+    description: Any = None
+    quarantine_max_share: Any = None
+    users: _Derive | None = None
+    products: _Derive | None = None
+    sessions: _DeriveSessions | None = None
+
+    _derive = field_validator("users", "products", "sessions", mode="before")(_shorthand("derive"))
+
+
+TOP_KEYS = set(allowed_keys(_MappingDoc))
+FILE_KEYS = set(allowed_keys(_File))
+WIDE_KEYS = set(allowed_keys(_Wide))
+DERIVE_KEYS = {"users": set(allowed_keys(_Derive)), "products": set(allowed_keys(_Derive)),
+               "sessions": set(allowed_keys(_DeriveSessions))}
 # Entities whose user_id / product_id feed derived users / products.
 USER_CARRIERS = ("events", "order_lines", "transactions", "sessions")
 PRODUCT_CARRIERS = ("events", "order_lines", "daily_sales", "prices", "inventory")
@@ -42,8 +160,8 @@ PRODUCT_CARRIERS = ("events", "order_lines", "daily_sales", "prices", "inventory
 CARRIED = {"events": ("category",), "order_lines": ("category",)}
 DEFAULT_INACTIVITY_MINUTES = 30
 _FEATURE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
-CSV_KEYS = {"delimiter", "encoding", "header", "names", "quotechar"}
-TIMESTAMP_KEYS = {"column", "format", "default_year", "default_day", "timezone", "origin"}
+CSV_KEYS = set(allowed_keys(_Csv))
+TIMESTAMP_KEYS = set(allowed_keys(_Timestamp))
 FORMATS = ("csv", "parquet")
 SPECIAL_TIME_FORMATS = ("iso8601", "month_name", "epoch_s", "epoch_ms")
 COLUMN_SPEC_KINDS = ("column", "constant", "row_number", "sum", "template")
@@ -189,7 +307,16 @@ def load_mapping(mapping_file: str | Path) -> Mapping:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise MappingError(f"{path}: not valid YAML: {exc}") from None
+    check_shape(path, doc)
     return _Parser(path).mapping(doc, text)
+
+
+def check_shape(mapping_file: Path, doc: Any) -> None:
+    """Every unknown or missing key of the document at once, each with its key path and a hint."""
+    try:
+        _MappingDoc.model_validate(doc)
+    except ValidationError as exc:
+        raise MappingError(f"{mapping_file}: " + "; ".join(describe(exc, _MappingDoc))) from None
 
 
 class _Parser:
