@@ -48,8 +48,10 @@ OTHER_ECOMFLOW_VARIABLES = frozenset({
     "ECOMFLOW_ONLINE_RETAIL_PATH",  # tasks/ingest/sources/uci_online_retail.py
     "ECOMFLOW_SHARED_DATA",  # ${...} in the shipped mapping YAMLs
     "ECOMFLOW_REPO",  # docker/Dockerfile
-    "ECOMFLOW_CHROMIUM", "ECOMFLOW_TEST_PG_LEAK_CHECK",  # tests and scripts/install_browser.sh
+    "ECOMFLOW_CHROMIUM",  # tests/e2e and scripts/install_browser.sh
 })
+#: Switches of the test harness (tests/conftest.py): ``ECOMFLOW_TEST_*`` are never settings.
+TEST_VARIABLE_PREFIX = "ECOMFLOW_TEST_"
 
 # Paths that default to a place under ``home`` (``None`` in the environment = that default).
 _UNDER_HOME = {"duckdb_path": "warehouse.duckdb", "lake_root": "lake", "artefact_root": "artefacts"}
@@ -227,7 +229,8 @@ def _from_environment(environ: dict[str, str]) -> dict[str, str]:
 
 def _check_no_unknown_variables(environ: dict[str, str]) -> None:
     known = set(setting_variables()) | OTHER_ECOMFLOW_VARIABLES
-    unknown = sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+    unknown = sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known
+                     and not k.upper().startswith(TEST_VARIABLE_PREFIX))
     if unknown:
         problems = []
         for name in unknown:
