@@ -174,7 +174,7 @@ def _write_demand_forecasts() -> None:
     ]
     write_serving("serving.demand_forecasts", pd.DataFrame(
         [{"item_id": i, "forecast_date": d, "p10": lo, "p50": mid, "p90": hi, **base} for i, d, lo, mid, hi in rows]),
-        {"as_of_date": as_of})
+        {"as_of_date": as_of}, model_version=base["model_version"], run_id=base["run_id"])
 
 
 def _write_session_intent() -> None:
@@ -187,7 +187,7 @@ def _write_session_intent() -> None:
         {"session_id": "s1", "user_id": "u1", "p_purchase": 0.8, "intent": "buy", **base},
         {"session_id": "ss1", "user_id": None, "p_purchase": 0.3, "intent": "compare", **base},
         {"session_id": "s-new", "user_id": "u2", "p_purchase": 0.1, "intent": "browse", **base},
-    ]), {"as_of_hour": hour})
+    ]), {"as_of_hour": hour}, model_version="intent-v1", run_id="r1")
 
 
 def _assert_forecasts() -> None:
@@ -467,7 +467,8 @@ def test_source_freshness_task_warns_on_old_data_and_reports_each_source(sample_
     today = datetime.now(UTC).replace(tzinfo=None)
     write_serving("serving.recommendations", pd.DataFrame([
         {"user_id": "u1", "item_id": "p2", "rank": 1, "score": 0.9, "strategy": "model", "as_of_date": today.date(),
-         "model_version": "v1", "run_id": "r1", "scored_at": today}]), {"as_of_date": today.date()})
+         "model_version": "v1", "run_id": "r1", "scored_at": today}]), {"as_of_date": today.date()},
+        model_version="v1", run_id="r1")
     logged: list[str] = []
     handler = logging.Handler(logging.INFO)
     handler.emit = lambda record: logged.append(record.getMessage())  # type: ignore[method-assign]
