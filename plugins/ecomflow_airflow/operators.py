@@ -403,3 +403,25 @@ class UserSegmentsOperator(PartitionedOperator):
         partition = self.partition(context)
         self.skip_unless_applicable("feature", "user_segments", partition)
         return build_user_segments(run_point_for(partition).as_of_date, self.run_id(context))
+
+
+class MonitoringOperator(PartitionedOperator):
+    """Realised accuracy of earlier outputs whose truth is now known, and input/output drift of
+    the day against each model's training reference -> ``monitoring.*`` (issue 11).
+
+    Runs after scoring and the serving build; each part that lacks its inputs (no serving table
+    yet, a truth window still open, no payments in the source) is skipped with the reason in
+    the log and in the returned summary, never failed.
+    """
+
+    ui_color = "#fdf6e8"
+
+    @fail_fast
+    def execute(self, context: Context) -> dict:
+        from tasks.monitoring.run import run_monitoring
+
+        summary = run_monitoring(self.partition(context))
+        for part in ("realised_metrics", "feature_drift", "prediction_drift"):
+            for model, result in summary.get(part, {}).items():
+                self.log.info("%s %s: %s", part, model, result)
+        return summary
