@@ -8,8 +8,10 @@ one task group per stage:
    into `lake/landing`, `lake/raw` and `raw.*`; bad rows go to `audit.quarantine`, one row per load
    to `audit.load_log` (rows in = accepted + quarantined). `gx_raw` gates the raw partition with
    Great Expectations checkpoints.
-2. **dbt** — `build_marts` runs `dbt build` staging → intermediate → marts (models + dbt tests);
-   `gx_marts` gates the marts.
+2. **dbt** — one task per dbt model, in nested groups `staging` → `intermediate` → `marts`, wired
+   by the models' refs; each runs `dbt build` of its model and that model's tests, so a failed model
+   or test is retried or cleared on its own (a failed test fails at once, without retries). One
+   dbt runs at a time on the warehouse (the others wait for its lock). `gx_marts` gates the marts.
 3. **features** — `compute` computes every feature set as of the end of the day in one Spark
    application (point-in-time; a long-lived Spark Connect server when one is configured), one task
    per set publishes it to `features.*`, `gx_features` gates them, `user_segments` clusters the
@@ -17,7 +19,7 @@ one task group per stage:
 4. **train** — one task per model, trained when due (or when none exists) in the `gpu` pool; a
    candidate is served only when it beats the champion and the best baseline.
 5. **score** — recommendations and demand forecasts with the champion → `serving.*` (partition replace).
-6. **serving** — `dbt_build` rebuilds the BI serving models, `gx_outputs` checks the outputs,
+6. **serving** — one task per dbt serving model rebuilds the BI serving models, `gx_outputs` checks the outputs,
    `grant_bi_reader` keeps the PostgreSQL role `bi_reader` (BI tools) able to read `serving` only,
    `freshness` runs `dbt source freshness` and logs each source's newest row and age (warns only:
    replayed/synthetic history is old by design; a scoring table not written yet shows as missing).
@@ -44,9 +46,9 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 from ecomflow_airflow.assets import champion_asset, feature_asset, serving_asset
+from ecomflow_airflow.dbt_tasks import dbt_model_tasks
 from ecomflow_airflow.notifiers import daily_run_deadline, failure_callbacks
 from ecomflow_airflow.operators import (
-    DbtBuildOperator,
     DbtSourceFreshnessOperator,
     GrantBIAccessOperator,
     GXCheckpointOperator,
@@ -96,11 +98,13 @@ with DAG(
                                       trigger_rule="all_success", suites=catalogue.raw_suites("daily"))
         load >> gx_raw
 
-    with TaskGroup("dbt", tooltip="staging → intermediate → marts (models + dbt tests), then GX") as dbt:
-        build_marts = DbtBuildOperator(task_id="build_marts", select=["staging", "intermediate", "marts"])
+    with TaskGroup("dbt", tooltip="staging → intermediate → marts (one task per model + its tests), then GX"):
+        # From dbt's manifest (tasks/transform/dbt_graph.py): a new model is a new task.
+        models = dbt_model_tasks(["staging", "intermediate", "marts"])
         gx_marts = GXCheckpointOperator(task_id="gx_marts", cadence="daily", scope="table",
                                         suites=catalogue.mart_suites())
-        build_marts >> gx_marts
+        # Every model that nothing else waits for (all marts, and staging views no mart reads).
+        models.leaves >> gx_marts
 
     with TaskGroup("features", tooltip="Point-in-time Spark features, published and gated") as features:
         # One Spark application computes every feature set of the run (JVM start-up dominated one
@@ -124,17 +128,19 @@ with DAG(
                           inlets=[champion_asset(catalogue.scorer_model(scorer))])
 
     with TaskGroup("serving", tooltip="BI serving models, output checks, BI access") as serving:
-        dbt_build = DbtBuildOperator(task_id="dbt_build", select=["serving"])
+        serving_models = dbt_model_tasks(["serving"], nest=False)
         gx_outputs = GXCheckpointOperator(task_id="gx_outputs", cadence="daily", scope="as_of",
                                           suites=catalogue.serving_suites("daily"))
         grant_bi = GrantBIAccessOperator(task_id="grant_bi_reader")
         # Warn-only: logs each source's newest row and age; old (replayed) data never fails it.
         freshness = DbtSourceFreshnessOperator(task_id="freshness")
-        dbt_build >> [gx_outputs, grant_bi]
+        serving_models.leaves >> gx_outputs
+        serving_models.leaves >> grant_bi
         # After the GX checks, not beside them: dbt holds the DuckDB file while it runs.
         gx_outputs >> freshness
 
-    ingest >> dbt >> compute
+    gx_raw >> models.roots
+    gx_marts >> compute
     segments >> train
     # Scoring waits for all training so a run never scores with a half-updated registry.
-    train >> score >> serving
+    train >> score >> serving_models.roots

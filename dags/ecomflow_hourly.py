@@ -11,8 +11,9 @@
 3. **score** — `session_intent` and `risk_labels`: champion models → `serving.session_intent` and
    `serving.risk_labels` for this hour (partition replace). Risk falls back to documented rules
    (`model_version = rules-v1`) when no risk model is trained (e.g. a source without fraud labels).
-4. **serving** — `dbt_build` rebuilds the BI serving models (`risk_review_queue`, `daily_kpis`, …)
-   so BI is never more than one hour behind the scores; `gx_outputs` checks the hour's outputs.
+4. **serving** — one task per dbt serving model (`risk_review_queue`, `daily_kpis`, …, each with its
+   tests) rebuilds the BI serving models so BI is never more than one hour behind the scores;
+   `gx_outputs` checks the hour's outputs. They skip until `ecomflow_daily` has built the marts.
 
 Task lists come from the catalogues (`tasks/pipeline_catalogue.py`).
 
@@ -31,9 +32,9 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 from ecomflow_airflow.assets import champion_asset, feature_asset, serving_asset
+from ecomflow_airflow.dbt_tasks import dbt_model_tasks
 from ecomflow_airflow.notifiers import failure_callbacks
 from ecomflow_airflow.operators import (
-    DbtBuildOperator,
     GXCheckpointOperator,
     IngestPartitionOperator,
     PublishFeatureSetOperator,
@@ -92,10 +93,10 @@ with DAG(
                           inlets=[champion_asset(catalogue.scorer_model(scorer))])
 
     with TaskGroup("serving", tooltip="Rebuild the BI serving models that read the hour's scores") as serving:
-        dbt_build = DbtBuildOperator(task_id="dbt_build", select=["serving"], skip_unless_table="marts.fct_events")
+        serving_models = dbt_model_tasks(["serving"], nest=False, skip_unless_table="marts.fct_events")
         gx_outputs = GXCheckpointOperator(task_id="gx_outputs", cadence="hourly", scope="as_of",
                                           suites=catalogue.serving_suites("hourly"))
-        dbt_build >> gx_outputs
+        serving_models.leaves >> gx_outputs
 
     ingest >> compute
-    gx_features >> score >> serving
+    gx_features >> score >> serving_models.roots

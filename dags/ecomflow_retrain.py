@@ -10,7 +10,8 @@
    serving partition of that model's scorer is re-scored in the same task.
 2. Every decision (promoted / kept champion / rejected by sanity checks) is a row in
    `ml.promotion_log`; metrics vs every baseline are in `ml.evaluations`.
-3. `serving.dbt_build` — rebuilds the BI serving models, so a re-scored partition reaches BI at once.
+3. `serving.<model>` — one task per dbt serving model rebuilds the BI serving models (each with
+   its tests), so a re-scored partition reaches BI at once.
 
 **On demand**: *Trigger DAG w/ config* with `{"as_of_date": "2026-02-28", "models": ["risk"]}`.
 **Rollback**: `ecomflow rollback <model>` re-activates the previous champion and re-scores.
@@ -26,8 +27,9 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 from ecomflow_airflow.assets import champion_asset
+from ecomflow_airflow.dbt_tasks import dbt_model_tasks
 from ecomflow_airflow.notifiers import failure_callbacks
-from ecomflow_airflow.operators import DbtBuildOperator, RetrainModelOperator
+from ecomflow_airflow.operators import RetrainModelOperator
 
 from tasks import pipeline_catalogue as catalogue
 
@@ -60,4 +62,6 @@ with DAG(
     with TaskGroup("serving", tooltip="Rebuild the BI serving models after any re-scoring"):
         # Runs after every retrain task whatever its outcome (a skipped or rejected challenger
         # changes nothing, and a rebuild is idempotent).
-        retrain >> DbtBuildOperator(task_id="dbt_build", select=["serving"], skip_unless_table="marts.fct_events", trigger_rule="all_done")
+        serving_models = dbt_model_tasks(["serving"], nest=False, skip_unless_table="marts.fct_events",
+                                         root_trigger_rule="all_done")
+    retrain >> serving_models.roots

@@ -43,3 +43,11 @@ fi
 if ! .venv/bin/python tasks/quality/data_docs_assets.py check; then
   step "GX Data Docs CSS/JS for offline use (npm)" .venv/bin/python tasks/quality/data_docs_assets.py fetch
 fi
+
+# The dbt model graph the DAG files read when parsed (one task per dbt model; a small JSON file
+# derived from `dbt parse`, git-ignored under dbt_project/target/). The DAGs also regenerate it
+# when the dbt project changed; generating it here keeps that seconds-long parse out of the
+# first DAG parse of a fresh clone.
+if ! .venv/bin/python -m tasks.transform.dbt_graph --check; then
+  step "dbt model graph for the DAGs (dbt parse)" .venv/bin/python -m tasks.transform.dbt_graph
+fi

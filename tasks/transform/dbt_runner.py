@@ -3,17 +3,23 @@
 dbt runs as a subprocess of the interpreter's own environment rather than through
 ``dbtRunner`` in-process: the subprocess exits when done, which is what releases the
 DuckDB file lock (an in-process adapter keeps its connection cached), and it keeps dbt's
-global logging/flags out of the Airflow worker. Artefacts (``target/``, ``logs/``) go under
-``$ECOMFLOW_HOME/dbt/`` so runs never dirty the repository.
+global logging/flags out of the Airflow worker. The one-task-per-model builds use the warm
+dbt worker instead (``warm=True``, ``tasks.transform.dbt_worker``): the same process boundary
+(each command runs in a child that exits), without paying dbt's start-up once per model.
+Every run holds ``warehouse_lock`` (one dbt at a time per warehouse). Artefacts (``target/``,
+``logs/``) go under ``$ECOMFLOW_HOME/dbt/`` so runs never dirty the repository.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +72,32 @@ def _dbt_executable() -> Path:
     return exe
 
 
+@contextmanager
+def warehouse_lock() -> Iterator[None]:
+    """Hold ``$ECOMFLOW_HOME/dbt/dbt.lock`` while dbt runs: one dbt at a time per warehouse.
+
+    Why: DuckDB allows a single writer process, and every dbt run shares ``target/``
+    (``run_results.json``, ``partial_parse.msgpack``). dbt tasks of one DAG run (one per model,
+    two may be started at once) and of other DAGs (the hourly serving rebuild during a daily run)
+    wait here instead of failing on the DuckDB lock. An OS lock (``flock``) is released by the
+    kernel when the holder exits, so a killed task never leaves a stale lock behind.
+    """
+    path = dbt_home() / "dbt.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("dbt: waiting for another dbt run on this warehouse to finish (lock %s)", path)
+            started = time.monotonic()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            log.info("dbt: lock acquired after %.1f s", time.monotonic() - started)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _failed_nodes(target_path: Path) -> list[str]:
     """Failing nodes from run_results.json ("model.ecomflow.dim_users: error: ...")."""
     results_file = target_path / "run_results.json"
@@ -88,6 +120,8 @@ def run_dbt(
     args: list[str],
     extra_env: Mapping[str, str] | None = None,
     project_dir: Path | None = None,
+    lock: bool = True,
+    warm: bool = False,
 ) -> None:
     """Run ``dbt <args>`` against the configured warehouse; raise DbtError on failure.
 
@@ -95,7 +129,11 @@ def run_dbt(
     profiles, target, target-path and log-path are added here, and the profile's
     ``env_var()`` credentials come from ``Settings.dbt_env()``. ``project_dir`` exists
     for tests that build a modified copy of the project. Output is streamed to the logger
-    line by line so it shows in the Airflow task log.
+    line by line so it shows in the Airflow task log. ``lock`` (default) waits for
+    ``warehouse_lock``; only a ``dbt parse`` into its own target dir may skip it. ``warm``
+    runs the command in the warm dbt worker (``tasks.transform.dbt_worker``: no dbt start-up
+    per call, for the one-task-per-model builds), falling back to a dbt process when the worker
+    cannot be reached.
     """
     if not args:
         raise ValueError("run_dbt needs a dbt sub-command, e.g. ['build']")
@@ -106,9 +144,6 @@ def run_dbt(
     log_path = home / "logs"
     target_path.mkdir(parents=True, exist_ok=True)
     log_path.mkdir(parents=True, exist_ok=True)
-    # A stale run_results.json from an earlier run would blame the wrong nodes.
-    (target_path / "run_results.json").unlink(missing_ok=True)
-
     command = [str(_dbt_executable()), *args]
     if args[0] in _TARGET_COMMANDS:
         command += ["--project-dir", str(project), "--profiles-dir", str(project)]
@@ -130,11 +165,24 @@ def run_dbt(
     )
     env.update(extra_env or {})
 
-    log.info("dbt: %s (target=%s)", " ".join(args), settings.dbt_target)
-    run = stream_command(command, logger=log, prefix="dbt", env=env, cwd=project, tail_lines=40)
+    with warehouse_lock() if lock else nullcontext():
+        # Inside the lock: the run_results.json of a run that finished meanwhile is not ours.
+        (target_path / "run_results.json").unlink(missing_ok=True)
+        log.info("dbt: %s (target=%s%s)", " ".join(args), settings.dbt_target, ", warm worker" if warm else "")
+        run = None
+        if warm:
+            from tasks.transform.dbt_worker import WorkerUnavailable, run_in_worker
+
+            try:
+                run = run_in_worker(command[1:], env=env, cwd=project, dbt_home=home, logger=log)
+            except WorkerUnavailable as exc:
+                log.warning("dbt: %s; running dbt as a process instead", exc)
+        if run is None:
+            run = stream_command(command, logger=log, prefix="dbt", env=env, cwd=project, tail_lines=40)
+        if run.returncode != 0:
+            failed = _failed_nodes(target_path)
     returncode, tail = run.returncode, run.tail
     if returncode != 0:
-        failed = _failed_nodes(target_path)
         detail = "\n  ".join(failed) if failed else "\n  ".join(tail[-15:])
         raise DbtError(
             f"dbt {' '.join(args)} failed (exit {returncode}, target {settings.dbt_target}); "

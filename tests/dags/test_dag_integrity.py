@@ -45,15 +45,28 @@ def test_dag_hygiene(dagbag, dag_id: str) -> None:
         assert task.execution_timeout is not None, task.task_id
 
 
+def _serving_model_tasks(dag) -> set[str]:
+    from tasks.transform.dbt_graph import models_in
+
+    return {f"serving.{n.name}" for n in models_in(["serving"])}
+
+
 def test_daily_dag_gates_and_order(dagbag) -> None:
     dag = dagbag.dags["ecomflow_daily"]
     ids = set(dag.task_ids)
-    for required in ("ingest.load", "ingest.gx_raw", "dbt.build_marts", "dbt.gx_marts", "features.compute",
-                     "features.gx_features", "serving.dbt_build", "serving.gx_outputs", "serving.grant_bi_reader",
-                     "serving.freshness"):
+    for required in ("ingest.load", "ingest.gx_raw", "dbt.staging.stg_raw__events", "dbt.marts.fct_events",
+                     "dbt.gx_marts", "features.compute", "features.gx_features", "serving.daily_kpis",
+                     "serving.gx_outputs", "serving.grant_bi_reader", "serving.freshness"):
         assert required in ids
     assert "ingest.gx_raw" in dag.get_task("ingest.load").downstream_task_ids
-    assert "dbt.build_marts" in dag.get_task("ingest.gx_raw").downstream_task_ids
+    dbt_tasks = [t for t in dag.tasks if t.task_id.startswith(("dbt.staging.", "dbt.intermediate.", "dbt.marts."))]
+    # The dbt group starts after the raw gate: every model task without a model upstream waits for it.
+    for task in dbt_tasks:
+        if not {u for u in task.upstream_task_ids if u.startswith("dbt.")}:
+            assert task.upstream_task_ids == {"ingest.gx_raw"}, task.task_id
+    # gx_marts after every mart model (directly or through a later model), features after gx_marts.
+    gx_marts_ancestors = dag.get_task("dbt.gx_marts").get_flat_relative_ids(upstream=True)
+    assert {t.task_id for t in dbt_tasks} <= gx_marts_ancestors
     assert dag.get_task("features.compute").upstream_task_ids == {"dbt.gx_marts"}
     trains = [t for t in dag.tasks if t.task_id.startswith("train.")]
     assert len(trains) == 4 and all(t.pool == "gpu" for t in trains)
@@ -62,7 +75,13 @@ def test_daily_dag_gates_and_order(dagbag) -> None:
     assert dag.get_task("features.user_segments").upstream_task_ids == {"features.gx_features"}
     for score in (t for t in dag.tasks if t.task_id.startswith("score.")):
         assert score.upstream_task_ids == {t.task_id for t in trains}, "scoring waits for every model"
-    assert dag.get_task("serving.dbt_build").upstream_task_ids == {"score.recommendations", "score.demand_forecasts"}
+    serving = _serving_model_tasks(dag)
+    assert serving <= ids
+    for task_id in serving:  # serving models after scoring; the first ones wait for both scorers
+        upstream = dag.get_task(task_id).upstream_task_ids
+        assert upstream == {"score.recommendations", "score.demand_forecasts"} or upstream <= serving, task_id
+    for after in ("serving.gx_outputs", "serving.grant_bi_reader"):
+        assert serving <= dag.get_task(after).get_flat_relative_ids(upstream=True), after
     # dbt source freshness: after the serving build and its GX checks (one DuckDB user at a time).
     assert dag.get_task("serving.freshness").upstream_task_ids == {"serving.gx_outputs"}
 
@@ -95,10 +114,63 @@ def test_dags_read_like_the_pipeline_and_follow_the_catalogues(dagbag, dag_id: s
 
 def test_hourly_scores_reach_the_bi_serving_models_in_the_same_run(dagbag) -> None:
     dag = dagbag.dags["ecomflow_hourly"]
-    build = dag.get_task("serving.dbt_build")
-    assert build.select == ["serving"]
-    assert build.upstream_task_ids == {"score.session_intent", "score.risk_labels"}
-    assert dag.get_task("serving.gx_outputs").upstream_task_ids == {"serving.dbt_build"}
+    serving = _serving_model_tasks(dag)
+    assert {"serving.risk_review_queue", "serving.daily_kpis"} <= serving
+    for task_id in serving:
+        task = dag.get_task(task_id)
+        assert task.select[0] == task_id.removeprefix("serving.")
+        assert task.skip_unless_table == "marts.fct_events"
+        assert task.upstream_task_ids == {"score.session_intent", "score.risk_labels"} or task.upstream_task_ids <= serving
+    assert "serving.risk_review_queue" in dag.get_task("serving.daily_kpis").upstream_task_ids
+    assert serving <= dag.get_task("serving.gx_outputs").get_flat_relative_ids(upstream=True)
+
+
+@pytest.fixture(scope="module")
+def parsed_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A fresh ``dbt parse`` of dbt_project/ (real dbt), independent of the graph file the DAGs read."""
+    import json
+
+    from tasks.transform.dbt_runner import run_dbt
+
+    target = tmp_path_factory.mktemp("dbt_parse")
+    run_dbt(["parse"], extra_env={"DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(target)}, lock=False)
+    return json.loads((target / "manifest.json").read_text())
+
+
+def test_every_dbt_model_is_a_task_in_its_layer_group_in_dependency_order(dagbag, parsed_manifest) -> None:
+    """Each model of the manifest is one task: dbt.<layer>.<model> in the daily DAG's dbt group,
+    serving.<model> in the serving group of every DAG; each runs after the tasks of the models it
+    refs, and every test on several models runs in a task that comes after all of its models."""
+    models = {uid: n for uid, n in parsed_manifest["nodes"].items() if n["resource_type"] == "model"}
+    assert len(models) >= 20
+
+    def task_id(node: dict) -> str:
+        layer = node["fqn"][1]
+        return f"serving.{node['name']}" if layer == "serving" else f"dbt.{layer}.{node['name']}"
+
+    daily = dagbag.dags["ecomflow_daily"]
+    dbt_ids = {t for t in daily.task_ids if t.startswith("dbt.") and t != "dbt.gx_marts"}
+    assert dbt_ids == {task_id(n) for n in models.values() if n["fqn"][1] != "serving"}
+    for dag_id in ("ecomflow_daily", "ecomflow_hourly", "ecomflow_retrain"):
+        dag = dagbag.dags[dag_id]
+        in_dag = {uid: task_id(n) for uid, n in models.items() if task_id(n) in dag.task_ids}
+        assert {n["name"] for uid, n in models.items() if n["fqn"][1] == "serving"} <= {
+            n["name"] for uid, n in models.items() if uid in in_dag}, dag_id
+        for uid, tid in in_dag.items():
+            task = dag.get_task(tid)
+            assert task.select[0] == models[uid]["name"]
+            ancestors = task.get_flat_relative_ids(upstream=True)
+            for parent in models[uid]["depends_on"]["nodes"]:
+                if parent in in_dag:
+                    assert in_dag[parent] in ancestors, f"{dag_id}: {tid} must run after {in_dag[parent]}"
+        for test in (n for n in parsed_manifest["nodes"].values() if n["resource_type"] == "test"):
+            parents = [p for p in test["depends_on"]["nodes"] if p in in_dag]
+            if len(parents) < 2:
+                continue
+            runners = [tid for tid in in_dag.values() if test["name"] in dag.get_task(tid).select]
+            assert len(runners) == 1, f"{dag_id}: {test['name']} runs in {runners}"
+            others = {in_dag[p] for p in parents} - set(runners)
+            assert others <= dag.get_task(runners[0]).get_flat_relative_ids(upstream=True), test["name"]
 
 
 def test_schedules_use_data_intervals(dagbag) -> None:
@@ -150,7 +222,13 @@ def test_retrain_dag_trains_every_model_in_the_gpu_pool(dagbag) -> None:
     retrains = [t for t in dag.tasks if t.task_id.startswith("retrain.")]
     assert {t.task_id for t in retrains} == {f"retrain.{m}" for m in TRAINERS}
     assert all(t.pool == "gpu" for t in retrains)
-    # a new champion reaches BI in the same run
-    assert dag.get_task("serving.dbt_build").upstream_task_ids == {t.task_id for t in retrains}
+    # a new champion reaches BI in the same run, whatever each challenger's outcome
+    serving = _serving_model_tasks(dag)
+    for task_id in serving:
+        task = dag.get_task(task_id)
+        if task.upstream_task_ids <= serving:
+            continue
+        assert task.upstream_task_ids == {t.task_id for t in retrains}
+        assert task.trigger_rule == "all_done"
     assert set(MODEL_SCORERS) == set(TRAINERS)
     assert {"as_of_date", "models"} <= set(dag.params)

@@ -1,8 +1,8 @@
-"""BI is never more than one hour behind: the hourly DAG's `serving.dbt_build` task, run right
+"""BI is never more than one hour behind: the hourly DAG's serving model tasks, run right
 after an hour's risk scores land, makes `risk_review_queue` and `daily_kpis` show them.
 
 Real pieces: the S data through the real loader, dbt builds of the warehouse, the scorer's own
-serving writer, and the hourly DAG's task taken from the DagBag and executed (real dbt).
+serving writer, and the hourly DAG's tasks taken from the DagBag and executed (real dbt).
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from tasks.warehouse import read_frame
 HOUR = datetime(2026, 1, 7, 15)
 
 
-def _hourly_task(task_id: str):
+def _hourly_serving_model_tasks() -> list:
+    """The hourly DAG's dbt serving model tasks, in an order their dependencies allow."""
     from airflow.dag_processing.dagbag import DagBag
 
+    from tasks.transform.dbt_graph import models_in
     from tests.dags.test_dag_integrity import REPO
 
-    bag = DagBag(dag_folder=str(REPO / "dags" / "ecomflow_hourly.py"))
-    return bag.dags["ecomflow_hourly"].get_task(task_id)
+    dag = DagBag(dag_folder=str(REPO / "dags" / "ecomflow_hourly.py")).dags["ecomflow_hourly"]
+    return [dag.get_task(f"serving.{node.name}") for node in models_in(["serving"])]
 
 
 def test_an_hours_risk_scores_reach_the_review_queue_and_kpis_in_the_same_run(isolated_home) -> None:
@@ -47,10 +49,10 @@ def test_an_hours_risk_scores_reach_the_review_queue_and_kpis_in_the_same_run(is
     })
     write_serving("serving.risk_labels", scored, {"as_of_hour": HOUR})
 
-    # The hourly DAG's own task, with the run context of that hour.
-    task = _hourly_task("serving.dbt_build")
+    # The hourly DAG's own tasks, with the run context of that hour.
     end = datetime(HOUR.year, HOUR.month, HOUR.day, HOUR.hour + 1)
-    task.execute({"data_interval_start": HOUR, "data_interval_end": end, "logical_date": HOUR})
+    for task in _hourly_serving_model_tasks():
+        task.execute({"data_interval_start": HOUR, "data_interval_end": end, "logical_date": HOUR})
 
     queue = read_frame("SELECT transaction_id, label, model_version FROM serving.risk_review_queue "
                        "ORDER BY queue_position")

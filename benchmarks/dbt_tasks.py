@@ -1,0 +1,90 @@
+"""Cost of dbt models as tasks: the daily `dbt` group's dbt work, one build vs one task per model.
+
+Run: `.venv/bin/python benchmarks/dbt_tasks.py [--rounds 2] [--flags "--no-populate-cache"]`.
+Builds tests/dbt's SAMPLE_RAW raw layer in a temporary $ECOMFLOW_HOME (DuckDB), then, in
+interleaved rounds (so load from other processes hits both alike), times:
+
+- `one build`: what the daily DAG ran before per-model tasks, one `dbt build` of staging,
+  intermediate and marts (`--indirect-selection buildable`);
+- `per-model tasks`: the daily DAG's own `dbt.*` model tasks (ecomflow_airflow.dbt_tasks),
+  executed in the graph's build order with a run context, each its own `dbt build`.
+
+Both run dbt the way the tasks do (tasks.transform.dbt_runner: a dbt process per call), so the
+difference is the fixed cost of starting dbt once per model (Python + dbt imports, loading the
+partially parsed project) on top of the same SQL. Airflow's own per-task start-up (a task
+process, the DAG file parsed again) comes on top of this in a real scheduler and is not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "plugins"))
+DAY = datetime(2026, 1, 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    home = tempfile.mkdtemp(prefix="ecomflow_bench_dbt_")
+    os.environ.update(ECOMFLOW_HOME=home, ECOMFLOW_WAREHOUSE="duckdb", ECOMFLOW_PII_KEY="bench-only-dummy-key")
+
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)  # dbt's streamed lines are INFO: keep the table readable
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tasks.transform.dbt_graph import models_in
+    from tasks.transform.dbt_runner import run_dbt
+    from tasks.warehouse import dispose_engine
+    from tests.dbt.conftest import load_sample_raw
+
+    load_sample_raw()
+    dispose_engine()
+    dag = DagBag(dag_folder=str(REPO / "dags" / "ecomflow_daily.py")).dags["ecomflow_daily"]
+    nodes = models_in(["staging", "intermediate", "marts"])
+    tasks = [dag.get_task(f"dbt.{n.layer}.{n.name}") for n in nodes]
+    context = {"data_interval_start": DAY, "data_interval_end": datetime(2026, 1, 4), "logical_date": DAY}
+    as_of = json.dumps({"as_of_date": "2026-01-04"})
+
+    def one_build() -> None:
+        run_dbt(["build", "--select", "staging", "intermediate", "marts", "--indirect-selection", "buildable",
+                 "--exclude-resource-type", "unit_test", "--vars", as_of])
+
+    def per_model() -> None:
+        for task in tasks:
+            task.execute(context)
+
+    one_build()  # warm-up: full parse for these vars, tables created
+    times: dict[str, list[float]] = {"one build": [], "per-model tasks": []}
+    for _ in range(args.rounds):
+        for name, run in (("one build", one_build), ("per-model tasks", per_model)):
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    from tasks.transform.dbt_runner import dbt_home
+    from tasks.transform.dbt_worker import stop_worker
+
+    stop_worker(dbt_home())
+    base = statistics.median(times["one build"])
+    print(f"{len(tasks)} models in the dbt group; {args.rounds} interleaved rounds; home {home}")
+    print(f"{'variant':<18}{'median s':>10}{'per model s':>13}{'ratio':>8}   all rounds")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"{name:<18}{median:>10.1f}{median / len(tasks):>13.2f}{median / base:>8.2f}   "
+              + ", ".join(f"{v:.1f}" for v in values))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""dbt models as Airflow tasks, run for real: the daily DAG's own per-model tasks executed with a
+run's context against a small DuckDB raw layer (tests/dbt/conftest.py's SAMPLE_RAW), real dbt.
+
+What a person relies on: a model task builds its model and runs that model's tests; a failing
+test fails the task at once (no retries: the same data fails the same test again); a model added
+to the project becomes a task without editing a DAG; two dbt runs never use the DuckDB file at once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.dbt.conftest import SAMPLE_RAW, load_sample_raw
+
+DAY = datetime(2026, 1, 3)
+CONTEXT = {"data_interval_start": DAY, "data_interval_end": datetime(2026, 1, 4), "logical_date": DAY}
+
+
+@pytest.fixture(autouse=True)
+def _stop_dbt_worker(isolated_home):
+    """The model tasks start a warm dbt worker for the test's home; stop it with the test."""
+    yield
+    from tasks.transform.dbt_runner import dbt_home
+    from tasks.transform.dbt_worker import stop_worker
+
+    stop_worker(dbt_home())
+
+
+@pytest.fixture(scope="module")
+def daily_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.test_dag_integrity import REPO
+
+    return DagBag(dag_folder=str(REPO / "dags" / "ecomflow_daily.py")).dags["ecomflow_daily"]
+
+
+def _run_results() -> dict[str, str]:
+    from tasks.transform.dbt_runner import dbt_home
+
+    results = json.loads((dbt_home() / "target" / "run_results.json").read_text())["results"]
+    return {r["unique_id"]: r["status"] for r in results}
+
+
+def test_a_model_task_builds_its_model_and_runs_its_tests(isolated_home, daily_dag) -> None:
+    from tasks.warehouse import read_frame
+
+    load_sample_raw()
+    daily_dag.get_task("dbt.staging.stg_raw__users").execute(CONTEXT)
+
+    users = read_frame("SELECT user_id, country FROM staging.stg_raw__users ORDER BY user_id")
+    assert users["user_id"].tolist() == ["u1", "u2"]
+    results = _run_results()
+    assert results["model.ecomflow.stg_raw__users"] == "success"
+    tests = {uid for uid in results if uid.startswith("test.")}
+    assert any(".unique_stg_raw__users_user_id" in uid for uid in tests)
+    assert any(".not_null_stg_raw__users_signup_at" in uid for uid in tests)
+    assert all("stg_raw__users" in uid for uid in tests), "only this model's tests run in its task"
+
+
+def test_a_failing_test_fails_its_model_task_without_retries(isolated_home, daily_dag) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    users = [dict(row) for row in SAMPLE_RAW["users"]]
+    users.append({"user_id": "u9", "signup_at": None, "country": "DE", "email_hash": "h9", "dt": "2026-01-02"})
+    load_sample_raw({"users": users})
+
+    task = daily_dag.get_task("dbt.staging.stg_raw__users")
+    assert task.retries >= 1  # the DAG retries tasks; a failed test must not use them
+    with pytest.raises(AirflowFailException, match="not_null_stg_raw__users_signup_at") as failure:
+        task.execute(CONTEXT)
+    assert "not retried" in str(failure.value)
+    assert _run_results()["model.ecomflow.stg_raw__users"] == "success"  # the model built; its test failed
+
+
+def test_a_model_added_to_the_project_becomes_a_task(isolated_home, tmp_path: Path) -> None:
+    """The graph file follows the project: a new model (here a mart reading fct_events) shows up
+    with its dependency at the next load, and an unchanged project is not parsed again."""
+    from tasks.transform.dbt_graph import DBT_PROJECT_DIR, load_graph
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    graph_file = tmp_path / "graph.json"
+    before = {n.name for n in load_graph(graph_file, project)}
+    assert "fct_events" in before and "fct_event_counts" not in before
+    written = graph_file.stat().st_mtime_ns
+    load_graph(graph_file, project)
+    assert graph_file.stat().st_mtime_ns == written, "an unchanged project must not be parsed again"
+
+    (project / "models" / "marts" / "fct_event_counts.sql").write_text(
+        "select event_type, count(*) as n_events from {{ ref('fct_events') }} group by event_type\n")
+    after = {n.name: n for n in load_graph(graph_file, project)}
+    assert set(after) == before | {"fct_event_counts"}
+    assert after["fct_event_counts"].layer == "marts"
+    assert after["fct_event_counts"].depends_on == ("fct_events",)
+
+
+def test_dbt_runs_on_one_warehouse_wait_for_each_other(isolated_home) -> None:
+    """The DuckDB file takes one writer: a second dbt run waits for the first one's lock."""
+    from tasks.transform.dbt_runner import run_dbt, warehouse_lock
+
+    done: list[float] = []
+    second = threading.Thread(target=lambda: (run_dbt(["parse"]), done.append(time.monotonic())))
+    with warehouse_lock():
+        second.start()
+        time.sleep(3)
+        assert second.is_alive() and not done, "dbt ran while another run held the warehouse"
+        released = time.monotonic()
+    second.join(timeout=120)
+    assert done and done[0] >= released
