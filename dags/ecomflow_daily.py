@@ -23,6 +23,11 @@ one task group per stage:
    `grant_bi_reader` keeps the PostgreSQL role `bi_reader` (BI tools) able to read `serving` only,
    `freshness` runs `dbt source freshness` and logs each source's newest row and age (warns only:
    replayed/synthetic history is old by design; a scoring table not written yet shows as missing).
+7. **monitoring** — `run` scores earlier outputs whose truth is now known (`monitoring.realised_metrics`)
+   and compares the day's model inputs and outputs with each model's training reference
+   (`monitoring.feature_drift`, `monitoring.prediction_drift`); a part without its inputs is skipped
+   with the reason in the log. Every partitioned task also records its rows and duration in
+   `monitoring.pipeline_runs` (`docs/monitoring.md`).
 
 The task lists come from the catalogues (`tasks/pipeline_catalogue.py`): a new feature set, model,
 scorer or suite appears here without editing this file.
@@ -53,6 +58,7 @@ from ecomflow_airflow.operators import (
     GrantBIAccessOperator,
     GXCheckpointOperator,
     IngestPartitionOperator,
+    MonitoringOperator,
     PublishFeatureSetOperator,
     ScoreOperator,
     SparkFeatureSetsOperator,
@@ -138,6 +144,12 @@ with DAG(
         serving_models.leaves >> grant_bi
         # After the GX checks, not beside them: dbt holds the DuckDB file while it runs.
         gx_outputs >> freshness
+
+    with TaskGroup("monitoring", tooltip="Realised accuracy of earlier outputs, input/output drift"):
+        # After the serving checks: it reads serving.* and the day's features, and it writes to the
+        # warehouse, so it waits for dbt (the DuckDB file's single writer) to finish.
+        monitor = MonitoringOperator(task_id="run", cadence="daily")
+        freshness >> monitor
 
     gx_raw >> models.roots
     gx_marts >> compute

@@ -95,8 +95,11 @@ def test_dags_read_like_the_pipeline_and_follow_the_catalogues(dagbag, dag_id: s
     dag = dagbag.dags[dag_id]
     cadence = dag_id.removeprefix("ecomflow_")
     groups = {tid.split(".")[0] for tid in dag.task_group.get_task_group_dict() if tid}
-    expected_groups = {"ingest", "features", "score", "serving"} | ({"dbt", "train"} if cadence == "daily" else set())
+    expected_groups = {"ingest", "features", "score", "serving"} | (
+        {"dbt", "train", "monitoring"} if cadence == "daily" else set())
     assert groups == expected_groups
+    if cadence == "daily":  # monitoring reads what serving wrote, after dbt released the warehouse
+        assert "serving.freshness" in dag.get_task("monitoring.run").upstream_task_ids
     ids = set(dag.task_ids)
     assert {f"features.{job}" for job in catalogue.feature_jobs(cadence)} <= ids
     assert {f"score.{s}" for s in catalogue.scorers(cadence)} <= ids
