@@ -1,7 +1,9 @@
 """Cost of dbt models as tasks: the daily `dbt` group's dbt work, one build vs one task per model.
 
-Run: `.venv/bin/python benchmarks/dbt_tasks.py [--rounds 2] [--flags "--no-populate-cache"]`.
-Builds tests/dbt's SAMPLE_RAW raw layer in a temporary $ECOMFLOW_HOME (DuckDB), then, in
+Run: `.venv/bin/python benchmarks/dbt_tasks.py [--rounds 2] [--data sample|S]`.
+Builds a raw layer in a temporary $ECOMFLOW_HOME (DuckDB): tests/dbt's SAMPLE_RAW (a few rows,
+the default) or the synthetic S history up to the demo's first day (what `make run` builds),
+then, in
 interleaved rounds (so load from other processes hits both alike), times:
 
 - `one build`: what the daily DAG ran before per-model tasks, one `dbt build` of staging,
@@ -36,6 +38,7 @@ DAY = datetime(2026, 1, 3)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--data", choices=("sample", "S"), default="sample")
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="ecomflow_bench_dbt_")
     os.environ.update(ECOMFLOW_HOME=home, ECOMFLOW_WAREHOUSE="duckdb", ECOMFLOW_PII_KEY="bench-only-dummy-key")
@@ -50,7 +53,15 @@ def main() -> None:
     from tasks.warehouse import dispose_engine
     from tests.dbt.conftest import load_sample_raw
 
-    load_sample_raw()
+    if args.data == "S":
+        from datetime import date
+
+        from tasks.cli import backfill_ingest
+        from tasks.partitions import Partition
+
+        backfill_ingest(Partition(date(2026, 1, 8)))  # as tests/dbt/test_serving_refresh.py
+    else:
+        load_sample_raw()
     dispose_engine()
     dag = DagBag(dag_folder=str(REPO / "dags" / "ecomflow_daily.py")).dags["ecomflow_daily"]
     nodes = models_in(["staging", "intermediate", "marts"])
@@ -78,7 +89,7 @@ def main() -> None:
 
     stop_worker(dbt_home())
     base = statistics.median(times["one build"])
-    print(f"{len(tasks)} models in the dbt group; {args.rounds} interleaved rounds; home {home}")
+    print(f"{len(tasks)} models in the dbt group; data {args.data}; {args.rounds} interleaved rounds; home {home}")
     print(f"{'variant':<18}{'median s':>10}{'per model s':>13}{'ratio':>8}   all rounds")
     for name, values in times.items():
         median = statistics.median(values)
