@@ -47,7 +47,7 @@ def test_an_hours_risk_scores_reach_the_review_queue_and_kpis_in_the_same_run(is
         "reasons": ["amount_vs_user_median", "new_card_burst", ""], "as_of_date": HOUR.date(),
         "as_of_hour": HOUR, "model_version": "risk-test", "run_id": "hourly-test", "scored_at": HOUR,
     })
-    write_serving("serving.risk_labels", scored, {"as_of_hour": HOUR})
+    write_serving("serving.risk_labels", scored, {"as_of_hour": HOUR}, model_version="risk-test", run_id="hourly-test")
 
     # The hourly DAG's own tasks, with the run context of that hour.
     end = datetime(HOUR.year, HOUR.month, HOUR.day, HOUR.hour + 1)
