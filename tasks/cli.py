@@ -139,6 +139,11 @@ def _airflow(args: argparse.Namespace) -> int:
     try:
         if args.action == "stop":
             stopped = local.stop()
+            # the dbt worker the model tasks share (it would exit by itself after idling)
+            from tasks.transform.dbt_runner import dbt_home
+            from tasks.transform.dbt_worker import stop_worker
+
+            stop_worker(dbt_home())
             print(f"stopped: {', '.join(stopped)}" if stopped else "local Airflow was not running")
             return 0
         if args.action in ("start", "ui"):
@@ -236,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             result = rollback_and_rescore(args.model, by=by)
             if result["rescored"]:
                 # BI reads the dbt serving models built on the re-scored tables: rebuild them now,
-                # not at the next daily run (the retrain DAG does the same in serving.dbt_build).
+                # not at the next daily run (the retrain DAG does the same in its serving model tasks).
                 from tasks.transform.dbt_runner import build_layer
 
                 build_layer("serving")
