@@ -128,6 +128,18 @@ def _check_serving(env: dict[str, str]) -> dict[str, int]:
     return counts
 
 
+def _check_demo_attack_reaches_bi(env: dict[str, str]) -> None:
+    """The synthetic shop's planted card-testing burst in the demo hour (tasks/ingest/synthetic/
+    payments.py) is flagged by the hourly risk scoring and shows in what BI reads right after
+    that hourly run: the review queue and the day's KPIs."""
+    labels = _read(env, "SELECT label FROM serving.risk_labels")
+    assert labels["label"].isin(["review", "block"]).any(), labels["label"].value_counts().to_dict()
+    queue = _read(env, "SELECT transaction_id, label FROM serving.risk_review_queue")
+    assert len(queue) > 0 and set(queue["label"]) <= {"review", "block"}, queue
+    kpis = _read(env, "SELECT n_risk_review + n_risk_block AS flagged FROM serving.daily_kpis")
+    assert int(kpis["flagged"].sum()) == len(queue), (kpis, len(queue))
+
+
 def _free_port() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -162,6 +174,7 @@ def test_make_run_on_duckdb_then_the_ui_as_a_person_uses_it(tmp_path: Path) -> N
             states = _task_states(home / "airflow", dag_id)
             assert states and set(states.values()) == {"success"}, (dag_id, states)
         first = _check_serving(env)
+        _check_demo_attack_reaches_bi(env)
         daily_run, hourly_run = _run_ids(env, "ecomflow_daily")[-1], _run_ids(env, "ecomflow_hourly")[-1]
 
         check_airflow_ui(local, daily_run)

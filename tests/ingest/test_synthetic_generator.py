@@ -157,3 +157,18 @@ def test_inventory_has_daily_snapshots_and_pii_is_dummy(shop: SyntheticShop) -> 
     assert shop["users"]["email"].str.endswith("@example.com").all()
     cards = shop["transactions"]["card_number"].dropna()
     assert cards.str.fullmatch(r"400000\d{10}").all()
+
+
+def test_the_demo_hour_of_the_last_full_day_holds_a_planted_card_testing_burst(shop: SyntheticShop) -> None:
+    """What `make run`'s hourly demo scores (noon of the plan's daily partition) must contain a
+    payment worth a review, else the risk review queue BI reads is empty in the demo."""
+    from tasks.ingest.synthetic.payments import DEMO_INCIDENT_ATTEMPTS
+    from tasks.partitions import DEMO_HOUR
+
+    txn = shop["transactions"]
+    last_day = (pd.Timestamp(shop.end) - pd.Timedelta(days=1)).normalize()
+    hour = txn[txn["transaction_at"].dt.floor("h") == last_day + pd.Timedelta(hours=DEMO_HOUR)]
+    burst = hour[hour["fraud_pattern"] == "card_testing"]
+    assert len(burst) == DEMO_INCIDENT_ATTEMPTS and burst["is_fraud"].all()
+    assert burst["user_id"].nunique() == 1 and burst["card_number"].nunique() == len(burst)
+    assert not txn.duplicated(["card_number", "transaction_at"]).any()

@@ -14,6 +14,12 @@ little noise (new phones, travel). Fraud (``is_fraud=True``, about
 
 Account takeover and high-value fraud buy real (expensive) products, so they
 also create a session, events and order lines.
+
+One attack is not random: a card-testing burst in the demo hour (``DEMO_HOUR``, noon) of the
+window's last complete day, the hourly partition ``make run`` scores. With ~25 payments a day and
+2 % fraud, the demo's few hours would otherwise hold no payment worth a review, and the risk
+review queue BI reads would stay empty in the demo. It is ordinary labelled fraud for training
+and evaluation, drawn from its own seeded generator so every other row is unchanged.
 """
 
 from __future__ import annotations
@@ -27,9 +33,12 @@ import pandas as pd
 from tasks.ingest.synthetic import config as C
 from tasks.ingest.synthetic.catalog import Catalog
 from tasks.ingest.synthetic.customers import Customers, card_number, device_id, ip_for
+from tasks.partitions import DEMO_HOUR
 
 FRAUD_DEVICE_BASE = 50_000_000  # fraudster devices/IPs/cards never collide with customers'
 FRAUD_CARD_BASE = 5_000_000_000
+DEMO_INCIDENT_SEED = 20260301  # the demo attack's own stream: the random fraud above is unchanged
+DEMO_INCIDENT_ATTEMPTS = 8
 
 
 @dataclass
@@ -220,6 +229,34 @@ def build_payments(rng: np.random.Generator, orders: pd.DataFrame, customers: Cu
         rng, "high_value_new_device", hv_times, hv_users, catalog, customers, start,
         n_sessions + len(ato_times), next_fraud)
 
-    transactions = pd.concat([legit, testing, ato, hv], ignore_index=True)
+    incident = _demo_incident(customers, start, n_days, next_fraud + len(hv_times))
+    transactions = pd.concat([legit, testing, ato, hv, incident], ignore_index=True)
     return Payments(transactions, pd.concat([ato_events, hv_events], ignore_index=True),
                     pd.concat([ato_lines, hv_lines], ignore_index=True))
+
+
+def _demo_incident(customers: Customers, start: datetime, n_days: int, next_fraud: int) -> pd.DataFrame:
+    """The planted card-testing burst in the demo hour of the last complete day (module docstring):
+    one established account, a new device, a different card on every attempt, within 25 minutes."""
+    rng = np.random.default_rng(DEMO_INCIDENT_SEED)
+    day = np.datetime64(start, "D") + np.timedelta64(n_days - 1, "D")
+    burst_start = day + np.timedelta64(DEMO_HOUR, "h") + np.timedelta64(5, "m")
+    veterans = np.flatnonzero(customers.signup_at < burst_start - np.timedelta64(30, "D"))
+    user = rng.choice(veterans) if len(veterans) else 0
+    n = DEMO_INCIDENT_ATTEMPTS
+    offsets = np.sort(rng.uniform(0, 25 * 60, size=n))
+    fraud_device = np.full(n, FRAUD_DEVICE_BASE + next_fraud)
+    return pd.DataFrame({
+        "order_id": None,
+        "user_id": customers.user_ids[np.full(n, user)],
+        "amount": np.round(rng.uniform(*C.CARD_TESTING_AMOUNT, size=n), 2),
+        "currency": C.CURRENCY,
+        "payment_method": "card",
+        "device_id": device_id(fraud_device),
+        "country": C.COUNTRIES[int(rng.integers(0, len(C.COUNTRIES)))],
+        "ip": ip_for(fraud_device),
+        "card_number": card_number(FRAUD_CARD_BASE + next_fraud * 100 + np.arange(n)),
+        "is_fraud": True,
+        "fraud_pattern": "card_testing",
+        "transaction_at": burst_start.astype("datetime64[ns]") + (offsets * 1e9).astype("timedelta64[ns]"),
+    })
