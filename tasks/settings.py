@@ -94,6 +94,9 @@ class Settings(BaseModel):
     source: str = "synthetic"
     synthetic_size: Literal["S", "M", "L"] = "S"
     synthetic_seed: int = Field(42, alias="ECOMFLOW_SEED")
+    # Window day from which the synthetic shop's prices jump (a planted drift for monitoring,
+    # tasks/ingest/synthetic.generate); unset: no drift.
+    synthetic_drift_day: int | None = Field(None, ge=1)
     quarantine_max_share: float = Field(0.01, ge=0, le=1)
     train_every_days: int = Field(7, ge=1)
     promotion_margin: float = 0.0

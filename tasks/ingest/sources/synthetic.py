@@ -17,7 +17,7 @@ _GENERATOR_DIR = Path(shop_generator.__file__).parent
 
 
 class SyntheticSource(ParquetCachedSource):
-    """Generated shop; the cache key is (size, seed, start) plus the generator's code."""
+    """Generated shop; the cache key is (size, seed, start[, drift day]) plus the generator's code."""
 
     def __init__(self, size: str | None = None, seed: int | None = None, start: datetime = DEFAULT_START) -> None:
         settings = get_settings()
@@ -27,17 +27,22 @@ class SyntheticSource(ParquetCachedSource):
         self.seed = settings.synthetic_seed if seed is None else int(seed)
         self.start = start
         self.name = "synthetic"
-        self.source_id = f"synthetic-{self.size}-seed{self.seed}-{start:%Y%m%d}"
+        self.drift_day = settings.synthetic_drift_day
+        self.source_id = f"synthetic-{self.size}-seed{self.seed}-{start:%Y%m%d}" + (
+            f"-drift{self.drift_day}" if self.drift_day is not None else "")
 
     def entities(self) -> list[str]:
         return list(ENTITY_ORDER)
 
     def fingerprint(self) -> dict[str, object]:
-        return {"size": self.size, "seed": self.seed, "start": self.start.isoformat(),
-                "code": code_fingerprint(_GENERATOR_DIR.glob("*.py"))}
+        found: dict[str, object] = {"size": self.size, "seed": self.seed, "start": self.start.isoformat(),
+                                    "code": code_fingerprint(_GENERATOR_DIR.glob("*.py"))}
+        if self.drift_day is not None:  # only then: the undrifted shop keeps its cache key
+            found["drift_day"] = self.drift_day
+        return found
 
     def build(self) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-        shop = generate(self.size, self.seed, self.start)
+        shop = generate(self.size, self.seed, self.start, drift_day=self.drift_day)
         out = {}
         for entity in ENTITY_ORDER:
             frame = shop[entity].copy()

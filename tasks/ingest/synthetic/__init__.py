@@ -47,11 +47,23 @@ class SyntheticShop:
         return self.frames[entity]
 
 
-def generate(size: str | ShopSize = "S", seed: int = 42, start: datetime = DEFAULT_START) -> SyntheticShop:
-    """Generate the whole shop for ``[start, start + n_days)`` (sign-ups and listings start earlier)."""
+def generate(size: str | ShopSize = "S", seed: int = 42, start: datetime = DEFAULT_START,
+             drift_day: int | None = None) -> SyntheticShop:
+    """Generate the whole shop for ``[start, start + n_days)`` (sign-ups and listings start earlier).
+
+    ``drift_day`` plants a drift for monitoring to find (issue 11; ``ECOMFLOW_SYNTHETIC_DRIFT_DAY``
+    through the source): from window day ``drift_day`` (0 = ``start``) every shown price is
+    ``config.DRIFT_PRICE_FACTOR`` times higher, so amounts, unit prices and the price features
+    built from them shift while sessions and what is bought stay as they were. It is applied
+    after all random draws, so the shop is the undrifted one before that day, and ``None`` (the
+    default) gives exactly the frames of a generator without the switch.
+    """
     shop_size = SIZES[size.upper()] if isinstance(size, str) else size
+    if drift_day is not None and not 1 <= drift_day < shop_size.n_days:
+        raise ValueError(f"drift_day must be a window day in [1, {shop_size.n_days - 1}] for size "
+                         f"{shop_size.name} ({shop_size.n_days} days), got {drift_day}")
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
-    catalog = build_catalog(streams[0], shop_size, start)
+    catalog = build_catalog(streams[0], shop_size, start, drift_day)
     customers = build_customers(streams[1], shop_size, start)
     global_share = np.bincount(catalog.category, minlength=customers.preference.shape[1]).astype(float)
     global_share /= global_share.sum()

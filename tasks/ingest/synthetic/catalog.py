@@ -29,10 +29,15 @@ class Catalog:
     elasticity: np.ndarray  # per product (inherited from its category)
     price: np.ndarray  # (n_products, n_days) price shown on each window day
     promo: np.ndarray  # (n_products, n_days) bool
+    # The price matrix before a planted hike (None: no drift). Demand follows it: a hike on every
+    # product leaves the relative demand within a category as it was, and using the undrifted
+    # prices exactly keeps a cent's rounding from moving a draw.
+    undrifted_price: np.ndarray | None = None
 
     def demand_weight(self, day: int) -> np.ndarray:
         """Relative chance that a session picks each product on ``day``."""
-        ratio = self.price[:, day] / self.list_price
+        price = self.price if self.undrifted_price is None else self.undrifted_price
+        ratio = price[:, day] / self.list_price
         weight = self.popularity * ratio ** (-self.elasticity)
         return np.where(self.active_from_day <= day, weight, 0.0)
 
@@ -84,15 +89,24 @@ def _promotions(rng: np.random.Generator, active_from_day: np.ndarray, n_days: i
 
 
 def _price_rows(product_ids: np.ndarray, created_at: pd.Series, list_price: np.ndarray,
-                price: np.ndarray, promo: np.ndarray, start: datetime) -> pd.DataFrame:
-    """One row per price change: the listing price, each promo start and each promo end."""
+                price: np.ndarray, promo: np.ndarray, start: datetime,
+                drift_day: int | None = None, active_from_day: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per price change: the listing price, each promo start and each promo end, and
+    with a planted drift the hike on ``drift_day`` (products listed later list at the new price)."""
+    listing = list_price
+    if drift_day is not None:
+        assert active_from_day is not None
+        listing = np.where(active_from_day > drift_day, _hiked(list_price), list_price)
     first = pd.DataFrame({
-        "product_id": product_ids, "price": list_price, "is_promo": False,
+        "product_id": product_ids, "price": listing, "is_promo": False,
         "valid_from": created_at.to_numpy(),
     })
     changed = np.zeros_like(promo)
     changed[:, 0] = promo[:, 0]
     changed[:, 1:] = promo[:, 1:] != promo[:, :-1]
+    if drift_day is not None:
+        assert active_from_day is not None
+        changed[:, drift_day] |= active_from_day <= drift_day  # listed before: a price change now
     prod_idx, day_idx = np.nonzero(changed)
     changes = pd.DataFrame({
         "product_id": product_ids[prod_idx],
@@ -104,7 +118,15 @@ def _price_rows(product_ids: np.ndarray, created_at: pd.Series, list_price: np.n
     return rows.sort_values(["valid_from", "product_id"], kind="stable").reset_index(drop=True)
 
 
-def build_catalog(rng: np.random.Generator, size: C.ShopSize, start: datetime) -> Catalog:
+def _hiked(price: np.ndarray) -> np.ndarray:
+    """Prices after the planted hike (``C.DRIFT_PRICE_FACTOR``), to the cent."""
+    return np.round(price * C.DRIFT_PRICE_FACTOR, 2)
+
+
+def build_catalog(rng: np.random.Generator, size: C.ShopSize, start: datetime,
+                  drift_day: int | None = None) -> Catalog:
+    """The catalogue; ``drift_day`` (window day, None = no drift) plants the price hike of
+    ``C.DRIFT_PRICE_FACTOR`` from that day on (see ``generate``)."""
     n = size.n_products
     category_share = rng.dirichlet(np.full(len(CATEGORIES), 5.0))
     category = rng.choice(len(CATEGORIES), size=n, p=category_share)
@@ -124,6 +146,10 @@ def build_catalog(rng: np.random.Generator, size: C.ShopSize, start: datetime) -
                   + pd.to_timedelta(rng.integers(0, 86_400, size=n), unit="s"))
     active_from_day = np.maximum(created_day + 1, 0)
     price, promo = _promotions(rng, active_from_day, size.n_days, list_price)
+    undrifted = None
+    if drift_day is not None:  # after every draw: the random numbers are those of the undrifted shop
+        undrifted = price.copy()
+        price[:, drift_day:] = _hiked(price[:, drift_day:])
 
     titles, descriptions, brands = _titles(rng, category)
     product_ids = np.array([f"P{i:06d}" for i in range(1, n + 1)])
@@ -137,9 +163,10 @@ def build_catalog(rng: np.random.Generator, size: C.ShopSize, start: datetime) -
         "currency": C.CURRENCY,
         "created_at": created_at,
     })
-    prices = _price_rows(product_ids, pd.Series(created_at), list_price, price, promo, start)
+    prices = _price_rows(product_ids, pd.Series(created_at), list_price, price, promo, start,
+                         drift_day, active_from_day)
     return Catalog(products, prices, category, list_price, popularity, active_from_day,
-                   cat_elasticity[category], price, promo)
+                   cat_elasticity[category], price, promo, undrifted)
 
 
 def window_end(start: datetime, size: C.ShopSize) -> datetime:

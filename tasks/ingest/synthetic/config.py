@@ -104,3 +104,9 @@ LEGIT_NEW_DEVICE_SHARE = 0.02  # a session on a never-seen device (new phone)
 LEGIT_TRAVEL_SHARE = 0.02  # a payment from another country
 # Inventory
 RESTOCK_DAYS = 7
+
+# ---- planted drift (off by default: generate(drift_day=None)) -------------------
+# From window day ``drift_day`` every shown price is this factor higher (a supplier price hike
+# or a currency switch): unit prices, order amounts and the price rows move, what people buy
+# does not (demand weights are relative within a category, so a uniform hike leaves them).
+DRIFT_PRICE_FACTOR = 1.6
