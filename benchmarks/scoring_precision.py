@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from tasks.score.precision import for_scoring
-from tasks.train import risk, synthetic_frames
+from tasks.train import risk
 from tasks.train.metrics import pr_auc
+from tests.fixtures import synthetic_frames
 
 
 def main() -> None:

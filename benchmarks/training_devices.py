@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.train import synthetic_frames as sf  # noqa: E402
+from tests.fixtures import synthetic_frames as sf  # noqa: E402
 
 D = date(2024, 3, 1)
 

@@ -30,7 +30,7 @@ Recipe (``train(as_of_date, run_id)``)::
 Decision, actions and reasons: ``tasks/train/risk_policy.py`` and docs/risk_policy.md.
 No public card data set is available, so the quality claims rest on the synthetic
 shop's planted fraud patterns (docs/synthetic_ground_truth.md) and the planted-signal
-frames in ``synthetic_frames.transaction_velocity``.
+frames in ``tests/fixtures/synthetic_frames.transaction_velocity``.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 from tasks.monitoring.reference_profile import load_reference_profile
-from tasks.train import registry, synthetic_frames
+from tasks.train import registry
 from tasks.train import risk as rk
 from tasks.warehouse import read_frame, replace_partition
+from tests.fixtures import synthetic_frames
 
 D = date(2024, 3, 1)
 

@@ -10,10 +10,10 @@ import numpy as np
 
 from tasks.score import demand_forecasts as scoring
 from tasks.train import demand_forecaster as demand
-from tasks.train import synthetic_frames
 from tasks.train.common import load_artefact
 from tasks.train.registry import champion
 from tasks.warehouse import replace_partition
+from tests.fixtures import synthetic_frames
 
 D = date(2024, 3, 1)
 WEAK = demand.DemandConfig(epochs=1, lr=1e-5, horizon_days=7)

@@ -9,8 +9,8 @@ import pandas as pd
 
 from tasks.score import demand_forecasts as scoring
 from tasks.train import demand_forecaster as demand
-from tasks.train import synthetic_frames
 from tasks.warehouse import read_frame, replace_partition
+from tests.fixtures import synthetic_frames
 
 D = date(2024, 3, 1)
 TYPES = {"as_of_hour": "TIMESTAMP"}

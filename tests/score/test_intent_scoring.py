@@ -10,10 +10,10 @@ import pytest
 
 from tasks.score.session_intent import intent_rows, score_session_intent
 from tasks.train import session_intent as si
-from tasks.train import synthetic_frames
 from tasks.train.common import load_artefact
 from tasks.train.registry import champion
 from tasks.warehouse import read_frame, replace_partition
+from tests.fixtures import synthetic_frames
 
 D = date(2024, 3, 1)
 TYPES = {"as_of_hour": "TIMESTAMP"}

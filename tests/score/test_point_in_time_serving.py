@@ -17,9 +17,10 @@ from tasks.partitions import Partition
 from tasks.score.pipeline import run_scorer
 from tasks.score.serving_versions import recorded_version
 from tasks.train import demand_forecaster as demand
-from tasks.train import registry, risk, synthetic_frames
+from tasks.train import registry, risk
 from tasks.train.retrain import rescore_latest
 from tasks.warehouse import read_frame, replace_partition
+from tests.fixtures import synthetic_frames
 
 D1, D2 = date(2024, 3, 1), date(2024, 3, 8)
 HOUR = datetime(2024, 3, 8, 10)

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from tasks.score import recommendations as scoring
-from tasks.train import recommender, registry, synthetic_frames
+from tasks.train import recommender, registry
 from tasks.train.common import load_artefact
 from tasks.warehouse import read_frame, replace_partition
+from tests.fixtures import synthetic_frames
 
 D = date(2024, 3, 1)
 AS_OF = datetime(2024, 3, 1)

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 
 from tasks.score.risk_labels import score_risk
-from tasks.train import risk, synthetic_frames
+from tasks.train import risk
 from tasks.train.common import load_artefact
 from tasks.train.registry import champion
 from tasks.warehouse import read_frame, replace_partition
+from tests.fixtures import synthetic_frames
 
 D = date(2024, 3, 1)
 HOUR = datetime(2024, 3, 1, 9)

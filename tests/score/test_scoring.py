@@ -14,8 +14,9 @@ from tasks.score.recommendations import score_recommendations
 from tasks.score.risk_labels import score_risk
 from tasks.score.session_intent import score_session_intent
 from tasks.train import demand_forecaster as demand
-from tasks.train import recommender, risk, session_intent, synthetic_frames
+from tasks.train import recommender, risk, session_intent
 from tasks.warehouse import read_frame, replace_partition
+from tests.fixtures import synthetic_frames
 
 D = date(2024, 3, 1)
 AS_OF = datetime(2024, 3, 1)

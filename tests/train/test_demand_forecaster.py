@@ -12,10 +12,11 @@ import pytest
 import torch
 
 from tasks.train import demand_forecaster as dm
-from tasks.train import registry, synthetic_frames
+from tasks.train import registry
 from tasks.train.common import Artefact, DataWindow, as_of_instant, load_artefact, save_artefact
 from tasks.train.metrics import pinball_loss
 from tasks.warehouse import replace_partition
+from tests.fixtures import synthetic_frames
 
 D = date(2024, 3, 1)
 CPU = torch.device("cpu")

@@ -10,8 +10,8 @@ import torch
 
 from tasks.train import demand_forecaster as dm
 from tasks.train import session_intent as si
-from tasks.train import synthetic_frames
 from tasks.train.common import pick_device
+from tests.fixtures import synthetic_frames
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]

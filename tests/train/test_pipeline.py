@@ -8,9 +8,9 @@ import pytest
 
 from tasks.partitions import Partition
 from tasks.score.pipeline import SCORERS, run_scorer
-from tasks.train import synthetic_frames
 from tasks.train.pipeline import TRAINERS, train_if_due
 from tasks.warehouse import read_frame, replace_partition
+from tests.fixtures import synthetic_frames
 
 
 def test_train_if_due_trains_once_then_waits(isolated_home) -> None:

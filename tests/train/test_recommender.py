@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from tasks.train import recommender as rec
-from tasks.train import registry, synthetic_frames
+from tasks.train import registry
 from tasks.train.common import Artefact, DataWindow, load_artefact, save_artefact
 from tasks.warehouse import replace_partition
+from tests.fixtures import synthetic_frames
 
 AS_OF = datetime(2024, 3, 1)
 CPU = torch.device("cpu")

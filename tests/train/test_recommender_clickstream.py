@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tasks.train import recommender as rec
-from tasks.train import synthetic_frames
+from tests.fixtures import synthetic_frames
 from tests.train.clickstream_scenario import clickstream
 
 CPU = torch.device("cpu")

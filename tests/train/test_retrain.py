@@ -13,11 +13,12 @@ import pytest
 
 from tasks.partitions import Partition
 from tasks.score.pipeline import run_scorer
-from tasks.train import registry, synthetic_frames
+from tasks.train import registry
 from tasks.train.leakage import LeakageError
 from tasks.train.retrain import retrain, rollback_and_rescore
 from tasks.warehouse import read_frame, replace_partition
 from tasks.warehouse.fingerprint import fingerprint_table
+from tests.fixtures import synthetic_frames
 
 TYPES = {"as_of_hour": "TIMESTAMP", "feature_cutoff_at": "TIMESTAMP"}
 D1, D2, D3, D4 = date(2024, 3, 1), date(2024, 3, 8), date(2024, 3, 15), date(2024, 3, 22)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tasks.train import registry, synthetic_frames
+from tasks.train import registry
 from tasks.train import risk as rk
 from tasks.train.calibration import Platt, fit_platt
 from tasks.train.common import Artefact, DataWindow, as_of_instant, load_artefact, save_artefact
@@ -26,6 +26,7 @@ from tasks.train.metrics import (
 from tasks.train.risk_policy import MIN_REVIEW_PROBABILITY, choose_thresholds, reason_text, top_reasons
 from tasks.train.tabular import time_split
 from tasks.warehouse import read_frame, replace_partition
+from tests.fixtures import synthetic_frames
 
 D = date(2024, 3, 1)
 CPU = torch.device("cpu")

@@ -12,11 +12,12 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from tasks.train import registry, risk, synthetic_frames
+from tasks.train import registry, risk
 from tasks.train.common import DataWindow, make_version
 from tasks.train.fingerprints import code_fingerprint, data_fingerprint
 from tasks.train.risk import RiskConfig
 from tasks.warehouse import read_frame, replace_partition
+from tests.fixtures import synthetic_frames
 
 D = date(2024, 3, 1)
 TYPES = {"as_of_hour": "TIMESTAMP", "is_fraud": "BOOLEAN"}
