@@ -9,7 +9,9 @@ partitions, so a re-run of the day gives the same rows. A part whose inputs do n
 serving table yet, a source without payments, a truth window still open, a version trained
 before references were stored) is skipped for that model with the reason in the log and in the
 summary; it never fails the run. ``monitoring.pipeline_runs`` is written by the operators as
-each task finishes (``record_task_run``), not here.
+each task finishes (``record_task_run``), not here. Last, the thresholds are judged on the
+tables (``tasks/monitoring/thresholds.py``): the summary's ``breaches`` and ``retrain_models``
+(recorded as ``retrain_requested`` in ``ml.promotion_log``; ``tasks/monitoring/actions.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import logging
 from typing import Any
 
+from tasks.monitoring.actions import act_on_thresholds
 from tasks.monitoring.drift import feature_drift, prediction_drift
 from tasks.monitoring.realised import RealisedConfig, compute_realised_metrics
 from tasks.partitions import Partition
@@ -41,6 +44,9 @@ def run_monitoring(partition: Partition, cfg: RealisedConfig | None = None) -> d
     for part, compute in (("feature_drift", feature_drift), ("prediction_drift", prediction_drift)):
         for model, result in compute(day).items():
             summary[part][model] = {"rows": len(result.rows), "skipped": result.skipped}
+    # Thresholds (tasks/monitoring/thresholds.yml) on what was just written: breaches, and the
+    # retrain requests recorded in ml.promotion_log; the operator alerts and triggers the retrain.
+    summary.update(act_on_thresholds(partition))
     log.info("monitoring %s: %s", partition.label, json.dumps(summary, default=str))
     return summary
 
