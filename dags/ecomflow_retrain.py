@@ -1,7 +1,8 @@
 """
 ### ecomflow_retrain — weekly (and on-demand) challenger training with a promotion gate
 
-**What it does** (weekly on Monday 04:00 UTC, after the Sunday daily run; or triggered by hand):
+**What it does** (weekly on Monday 04:00 UTC, after the Sunday daily run; on a monitoring retrain
+request; or triggered by hand):
 
 1. `retrain.<model>` — trains a challenger for each model on data up to the end of the data
    interval (or the `as_of_date` param), evaluates it on the same time-based holdout as the
@@ -12,6 +13,12 @@
    `ml.promotion_log`; metrics vs every baseline are in `ml.evaluations`.
 3. `serving.<model>` — one task per dbt serving model rebuilds the BI serving models (each with
    its tests), so a re-scored partition reaches BI at once.
+
+**On a retrain request** from monitoring: `ecomflow_daily`'s `monitoring.run` emits an event on
+the asset `ecomflow://monitoring/retrain_request` when a model breached its thresholds
+(`tasks/monitoring/thresholds.yml`; the request and its reason are a `retrain_requested` row in
+`ml.promotion_log`). Such a run retrains only the models the event names, on data up to the end
+of the day that breached; the others are skipped.
 
 **On demand**: *Trigger DAG w/ config* with `{"as_of_date": "2026-02-28", "models": ["risk"]}`.
 **Rollback**: `ecomflow rollback <model>` re-activates the previous champion and re-scores.
@@ -25,8 +32,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
-from ecomflow_airflow.assets import champion_asset
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronDataIntervalTimetable, Param, TaskGroup
+from ecomflow_airflow.assets import champion_asset, retrain_request_asset
 from ecomflow_airflow.dbt_tasks import dbt_model_tasks
 from ecomflow_airflow.notifiers import failure_callbacks
 from ecomflow_airflow.operators import RetrainModelOperator
@@ -36,7 +43,9 @@ from tasks import pipeline_catalogue as catalogue
 with DAG(
     dag_id="ecomflow_retrain",
     description="Weekly challenger training, promotion gate and re-scoring",
-    schedule=CronDataIntervalTimetable("0 4 * * 1", timezone="UTC"),
+    # Weekly, or whenever monitoring requests a retrain (either one starts a run).
+    schedule=AssetOrTimeSchedule(timetable=CronDataIntervalTimetable("0 4 * * 1", timezone="UTC"),
+                                 assets=[retrain_request_asset()]),
     start_date=datetime(2000, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -58,7 +67,8 @@ with DAG(
 ) as dag:
     with TaskGroup("retrain", tooltip="Challenger per model; promoted only when it wins") as retrain:
         for model in catalogue.models():
-            RetrainModelOperator(task_id=model, model=model, outlets=[champion_asset(model)])
+            RetrainModelOperator(task_id=model, model=model, outlets=[champion_asset(model)],
+                                 inlets=[retrain_request_asset()])
     with TaskGroup("serving", tooltip="Rebuild the BI serving models after any re-scoring"):
         # Runs after every retrain task whatever its outcome (a skipped or rejected challenger
         # changes nothing, and a rebuild is idempotent).

@@ -343,12 +343,26 @@ class RetrainModelOperator(TrainModelOperator):
     """
 
     @staticmethod
-    def as_of_date(context: Context) -> Any:
+    def requested(context: Context) -> list[dict]:
+        """Extras of the monitoring retrain requests that triggered this run (none: not triggered so)."""
+        from ecomflow_airflow.assets import RETRAIN_REQUEST_URI
+
+        found: list[dict] = []
+        for key, events in (context.get("triggering_asset_events") or {}).items():
+            if getattr(key, "uri", key) == RETRAIN_REQUEST_URI:
+                found += [dict(getattr(e, "extra", None) or {}) for e in events]
+        return found
+
+    @classmethod
+    def as_of_date(cls, context: Context) -> Any:
         from datetime import date
 
         given = (context.get("params") or {}).get("as_of_date")
         if given:
             return date.fromisoformat(str(given))
+        requested = [e["as_of_date"] for e in cls.requested(context) if e.get("as_of_date")]
+        if requested:  # a monitoring request: data up to the end of the day that breached
+            return max(date.fromisoformat(str(d)) for d in requested)
         end = context.get("data_interval_end") or context["logical_date"]
         return _naive_utc(end).date()
 
@@ -363,7 +377,8 @@ class RetrainModelOperator(TrainModelOperator):
 
         from tasks.train.retrain import retrain
 
-        wanted = (context.get("params") or {}).get("models") or []
+        wanted = (context.get("params") or {}).get("models") or sorted(
+            {m for e in self.requested(context) for m in e.get("models") or []})
         if wanted and self.model not in wanted:
             raise AirflowSkipException(f"{self.model} not in params.models {wanted}")
         self.skip_unless_applicable("model", self.model, self.partition(context))
@@ -416,12 +431,49 @@ class MonitoringOperator(PartitionedOperator):
 
     ui_color = "#fdf6e8"
 
+    def __init__(self, **kwargs: Any) -> None:
+        from ecomflow_airflow.assets import retrain_request_alias
+
+        # The retrain request: an event is added through the alias only when one is requested.
+        kwargs.setdefault("outlets", [retrain_request_alias()])
+        super().__init__(**kwargs)
+
     @fail_fast
     def execute(self, context: Context) -> dict:
         from tasks.monitoring.run import run_monitoring
 
-        summary = run_monitoring(self.partition(context))
+        partition = self.partition(context)
+        summary = run_monitoring(partition)
         for part in ("realised_metrics", "feature_drift", "prediction_drift"):
             for model, result in summary.get(part, {}).items():
                 self.log.info("%s %s: %s", part, model, result)
+        if summary.get("retrain_models"):
+            self.request_retrain(context, partition, summary)
+        if summary.get("breaches"):
+            self.alert(context, partition, summary)
         return summary
+
+    @staticmethod
+    def request_retrain(context: Context, partition: Partition, summary: dict) -> None:
+        """Add the retrain request event (models, as-of date = the day after the partition, reasons)."""
+        from datetime import timedelta
+
+        from ecomflow_airflow.assets import retrain_request_alias, retrain_request_asset
+
+        extra = {"models": list(summary["retrain_models"]), "partition": partition.label,
+                 "as_of_date": (partition.dt + timedelta(days=1)).isoformat(),
+                 "reasons": dict(summary.get("retrain_reasons") or {})}
+        context["outlet_events"][retrain_request_alias()].add(retrain_request_asset(), extra=extra)
+
+    def alert(self, context: Context, partition: Partition, summary: dict) -> None:
+        """The breaches through the DAGs' alert channels (off when no alert connection exists).
+        A channel that fails fails the task: its retry re-judges and re-sends (idempotent)."""
+        from ecomflow_airflow.notifiers import deliver
+        from tasks.monitoring.actions import breach_alert
+        from tasks.monitoring.thresholds import Breach
+
+        ti = context["ti"]
+        alert = breach_alert(partition, [Breach(**b) for b in summary["breaches"]], dag_id=ti.dag_id,
+                             run_id=ti.run_id, task_id=ti.task_id, log_url=getattr(ti, "log_url", None),
+                             retrain_models=list(summary.get("retrain_models") or []))
+        deliver(alert, context)

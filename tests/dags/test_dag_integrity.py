@@ -182,6 +182,7 @@ def test_schedules_use_data_intervals(dagbag) -> None:
     for dag_id, expr in (("ecomflow_daily", "0 0 * * *"), ("ecomflow_hourly", "0 * * * *"),
                          ("ecomflow_retrain", "0 4 * * 1")):
         timetable = dagbag.dags[dag_id].timetable
+        timetable = getattr(timetable, "timetable", timetable)  # the time part of asset-or-time
         assert isinstance(timetable, CronDataIntervalTimetable)
         assert timetable.expression == expr
 
@@ -235,3 +236,44 @@ def test_retrain_dag_trains_every_model_in_the_gpu_pool(dagbag) -> None:
         assert task.trigger_rule == "all_done"
     assert set(MODEL_SCORERS) == set(TRAINERS)
     assert {"as_of_date", "models"} <= set(dag.params)
+
+
+def test_monitoring_retrain_requests_trigger_the_retrain_dag(dagbag) -> None:
+    """monitoring.run adds retrain request events through an alias (only when it requests one);
+    ecomflow_retrain runs on that asset as well as weekly, and its retrain tasks read it."""
+    from airflow.sdk import AssetAlias, AssetOrTimeSchedule
+    from ecomflow_airflow.assets import RETRAIN_REQUEST_URI, retrain_request_alias
+
+    monitoring = dagbag.dags["ecomflow_daily"].get_task("monitoring.run")
+    assert retrain_request_alias() in monitoring.outlets
+    assert all(isinstance(o, AssetAlias) for o in monitoring.outlets)  # no event on every run
+
+    retrain = dagbag.dags["ecomflow_retrain"]
+    assert isinstance(retrain.timetable, AssetOrTimeSchedule)
+    condition = retrain.timetable.asset_condition
+    assert [a.uri for a in getattr(condition, "objects", (condition,))] == [RETRAIN_REQUEST_URI]
+    for task in retrain.tasks:
+        if task.task_id.startswith("retrain."):
+            assert RETRAIN_REQUEST_URI in {getattr(i, "uri", None) for i in task.inlets}, task.task_id
+
+
+def test_retrain_reads_models_and_as_of_date_from_the_request() -> None:
+    from datetime import date
+
+    from airflow.sdk import Asset
+    from ecomflow_airflow.assets import retrain_request_asset
+    from ecomflow_airflow.operators import RetrainModelOperator
+
+    class Event:
+        def __init__(self, extra: dict) -> None:
+            self.extra = extra
+
+    context = {"params": {}, "triggering_asset_events": {
+        retrain_request_asset(): [Event({"models": ["risk"], "as_of_date": "2026-02-11"}),
+                                  Event({"models": ["recommender"], "as_of_date": "2026-02-12"})],
+        Asset("ecomflow://elsewhere"): [Event({"models": ["session_intent"]})]}}
+    extras = RetrainModelOperator.requested(context)  # type: ignore[arg-type]
+    assert sorted(m for e in extras for m in e["models"]) == ["recommender", "risk"]
+    assert RetrainModelOperator.as_of_date(context) == date(2026, 2, 12)  # type: ignore[arg-type]
+    # A hand-triggered run's params win over the request.
+    assert RetrainModelOperator.as_of_date({**context, "params": {"as_of_date": "2026-01-05"}}) == date(2026, 1, 5)
