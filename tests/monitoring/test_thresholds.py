@@ -1,0 +1,67 @@
+"""thresholds.yml: validated with key paths; quarantine share and realised-metric breaches."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tasks.monitoring.pipeline_runs import record_task_run
+from tasks.monitoring.tables import REALISED_METRICS, write_partition
+from tasks.monitoring.thresholds import (
+    QUARANTINE,
+    REALISED,
+    Thresholds,
+    ThresholdsError,
+    evaluate_thresholds,
+    load_thresholds,
+)
+from tasks.partitions import Partition
+
+D = date(2026, 3, 10)
+
+
+def test_the_shipped_file_is_valid_and_covers_every_monitored_model() -> None:
+    from tasks.monitoring.model_io import models
+
+    assert set(load_thresholds().models) == set(models())
+
+
+def test_a_misspelt_key_names_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "t.yml"
+    path.write_text("drift:\n  feature_psi_mx: 0.3\nmodels:\n  risk:\n    realised: {metric: m, higher_is_better: maybe}\n")
+    with pytest.raises(ThresholdsError) as err:
+        load_thresholds(path)
+    text = str(err.value)
+    assert str(path) in text and "drift.feature_psi_mx" in text and "did you mean 'feature_psi_max'" in text
+    assert "models.risk.realised.higher_is_better" in text
+
+
+def test_quarantine_share_above_the_limit_and_rising(isolated_home) -> None:  # noqa: ANN001
+    for i in range(1, 4):  # a quiet week: 1 % quarantined
+        record_task_run("ingest.orders", Partition(D - timedelta(days=i)), 1000, 990, 10, 1.0)
+    record_task_run("ingest.orders", Partition(D), 1000, 960, 40, 1.0)  # 4 %: under 5 %, but +3 points
+    record_task_run("ingest.events", Partition(D), 100, 90, 10, 1.0)  # 10 %: over the limit
+    record_task_run("score.x", Partition(D), None, 5, None, 1.0)  # no counts: not judged
+    breaches = {b.metric: b for b in evaluate_thresholds(Partition(D))}
+    assert set(breaches) == {"ingest.orders quarantined_share", "ingest.events quarantined_share"}
+    assert breaches["ingest.events quarantined_share"].value == pytest.approx(0.10)
+    assert breaches["ingest.orders quarantined_share"].limit == pytest.approx(0.03)
+    assert all(b.kind == QUARANTINE and b.model is None and not b.requests_retrain for b in breaches.values())
+    # a steady 1 % is no breach
+    assert evaluate_thresholds(Partition(D - timedelta(days=1))) == []
+
+
+def test_realised_metric_against_the_absolute_limit(isolated_home) -> None:  # noqa: ANN001
+    rows = pd.DataFrame([
+        {"dt": D, "model": "demand_forecaster", "model_version": "f1", "metric": "wape", "horizon_days": h,
+         "value": v, "n_rows": n} for h, v, n in ((1, 1.2, 30), (7, 2.7, 10))])
+    write_partition(REALISED_METRICS, rows, {"dt": D, "model": "demand_forecaster"})
+    (breach,) = evaluate_thresholds(Partition(D))
+    assert breach.kind == REALISED and breach.model_version == "f1" and breach.requests_retrain
+    assert breach.value == pytest.approx((1.2 * 30 + 2.7 * 10) / 40)  # weighted over horizons, > 1.5
+    strict = Thresholds.model_validate({"models": {"demand_forecaster": {"realised": {
+        "metric": "wape", "higher_is_better": False, "absolute_limit": 1.3, "horizon_days": 1}}}})
+    assert evaluate_thresholds(Partition(D), strict) == []  # horizon 1 alone: 1.2 <= 1.3
