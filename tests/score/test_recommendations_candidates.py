@@ -12,6 +12,7 @@ import pandas as pd
 from tasks.score import recommendations as scoring
 from tasks.train import recommender, registry
 from tasks.train.common import load_artefact
+from tasks.train.ranking_baselines import top_k_items
 from tasks.warehouse import read_frame, replace_partition
 from tests.fixtures import synthetic_frames
 
@@ -63,7 +64,7 @@ def test_a_model_that_loses_is_registered_and_served_as_the_best_baseline(isolat
     ranker = recommender.policy_ranker(name, None, vocab, CRIPPLED, {}, inter, AS_OF, scoring.pick_device())
     users = sorted(inter["user_id"].unique())[:5]
     ctx = recommender.user_contexts(inter, vocab, users, CRIPPLED.max_history, AS_OF)
-    top = recommender.top_k_items(ranker.scores(ctx), 10)
+    top = top_k_items(ranker.scores(ctx), 10)
     for user, row in zip(users, top, strict=True):
         assert recs.loc[recs["user_id"] == user, "item_id"].tolist() == [vocab[i - 1] for i in row]
 
