@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from tasks.train import demand_forecaster as dm
+from tasks.train.demand_forecaster.panel import _event_counts
 
 CPU = torch.device("cpu")
 
@@ -166,7 +167,7 @@ def test_calendar_shapes_and_absence() -> None:
     assert dm.normalise_calendar(flags)["event_date"].dt.day.tolist() == [1]
     listed = pd.DataFrame({"event_date": ["2024-02-14", "2024-12-24"]})
     assert len(dm.normalise_calendar(listed)) == 2
-    weekly = dm._event_counts(listed, date(2024, 2, 9), "weekly", 3)
+    weekly = _event_counts(listed, date(2024, 2, 9), "weekly", 3)
     assert weekly.tolist() == [0.0, 1.0, 0.0]  # weeks end on Feb 9, 16, 23: Feb 14 is in the second
 
 
