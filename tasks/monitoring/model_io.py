@@ -3,7 +3,7 @@
 Read from the catalogues that already define them where one exists: the serving table and
 cadence from ``tasks.score.pipeline`` (``SCORERS``/``SCORER_MODEL``), the input table from
 each training module's ``FEATURE_TABLE``. The recommender's item side table is a literal in
-``tasks/train/recommender.py`` (``read_item_attributes``), repeated here.
+``tasks/train/recommender/`` (``read_item_attributes``), repeated here.
 """
 
 from __future__ import annotations
