@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -41,7 +42,7 @@ def main() -> None:
     parser.add_argument("--data", choices=("sample", "S"), default="sample")
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="ecomflow_bench_dbt_")
-    os.environ.update(ECOMFLOW_HOME=home, ECOMFLOW_WAREHOUSE="duckdb", ECOMFLOW_PII_KEY="bench-only-dummy-key")
+    os.environ.update(ECOMFLOW_HOME=home, ECOMFLOW_WAREHOUSE="duckdb", ECOMFLOW_PII_KEY=secrets.token_hex(16))
 
     import logging
 
