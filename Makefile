@@ -26,12 +26,12 @@ run-m: setup  ## same as run on the M synthetic data set (~50k users, 5k items, 
 test: setup  ## set up and run the whole test suite (lint + unit + dbt + GX + Spark + torch + e2e on DuckDB and PostgreSQL + headless-browser UI) on TEST_WORKERS (2) xdist workers
 	@scripts/ensure_postgres.sh
 	@scripts/install_browser.sh
-	@source scripts/env.sh && ruff check . && pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	@source scripts/env.sh && ruff check . && pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 test-random: setup  ## the whole suite in a random order (pytest-randomly; replay one order: PYTEST_ARGS=--randomly-seed=N)
 	@scripts/ensure_postgres.sh
 	@scripts/install_browser.sh
-	@source scripts/env.sh && ruff check . && pytest -n $(TEST_WORKERS) -p randomly $(PYTEST_ARGS)
+	@source scripts/env.sh && ruff check . && pytest -n $(TEST_WORKERS) --dist worksteal -p randomly $(PYTEST_ARGS)
 
 evaluate: setup  ## model vs baselines tables on synthetic S (EVAL_M=1 adds M), UCI Online Retail, Online Shoppers, the issue-14 data shapes
 	@scripts/evaluate.sh
