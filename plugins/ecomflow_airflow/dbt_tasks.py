@@ -50,9 +50,14 @@ class DbtModelOperator(DbtBuildOperator):
         if self.skip_unless_table:
             from airflow.sdk.exceptions import AirflowSkipException
 
+            from tasks.transform.dbt_runner import warehouse_lock
             from tasks.warehouse import table_exists
 
-            if not table_exists(self.skip_unless_table):
+            # Under the dbt lock: on DuckDB even this look opens the file, and a sibling model task's
+            # dbt run holding it would make the look fail (or the look make that run fail).
+            with warehouse_lock():
+                missing = not table_exists(self.skip_unless_table)
+            if missing:
                 raise AirflowSkipException(
                     f"{self.skip_unless_table} does not exist yet (ecomflow_daily builds it): nothing to rebuild")
         # Staging reads only raw partitions before the run's as-of date (macros/as_of_filter.sql).

@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -169,16 +169,16 @@ def run_dbt(
         # Inside the lock: the run_results.json of a run that finished meanwhile is not ours.
         (target_path / "run_results.json").unlink(missing_ok=True)
         log.info("dbt: %s (target=%s%s)", " ".join(args), settings.dbt_target, ", warm worker" if warm else "")
-        run = None
-        if warm:
-            from tasks.transform.dbt_worker import WorkerUnavailable, run_in_worker
-
-            try:
-                run = run_in_worker(command[1:], env=env, cwd=project, dbt_home=home, logger=log)
-            except WorkerUnavailable as exc:
-                log.warning("dbt: %s; running dbt as a process instead", exc)
-        if run is None:
-            run = stream_command(command, logger=log, prefix="dbt", env=env, cwd=project, tail_lines=40)
+        for attempt in range(1, LOCKED_FILE_ATTEMPTS + 1):
+            run = _run_once(command, env, project, home, warm)
+            if run.returncode == 0 or not _duckdb_file_locked(run.tail) or attempt == LOCKED_FILE_ATTEMPTS:
+                break
+            # Another process (an ecomflow task writing the warehouse, outside dbt's own lock) holds
+            # the DuckDB file: dbt failed while connecting, before building anything. Wait, as
+            # tasks.warehouse.connect does, instead of failing the task.
+            log.info("dbt: the DuckDB file is locked by another process; retrying in %.0f s (%d/%d)",
+                     LOCKED_FILE_WAIT_S, attempt, LOCKED_FILE_ATTEMPTS)
+            time.sleep(LOCKED_FILE_WAIT_S)
         if run.returncode != 0:
             failed = _failed_nodes(target_path)
     returncode, tail = run.returncode, run.tail
@@ -190,6 +190,27 @@ def run_dbt(
             failed_nodes=[f.split(":")[0] for f in failed],
             returncode=returncode,
         )
+
+
+LOCKED_FILE_ATTEMPTS = 30
+LOCKED_FILE_WAIT_S = 2.0
+
+
+def _duckdb_file_locked(tail: Sequence[str]) -> bool:
+    text = "\n".join(tail).lower()
+    return "could not set lock" in text or "conflicting lock" in text
+
+
+def _run_once(command: list[str], env: dict[str, str], project: Path, home: Path, warm: bool):  # noqa: ANN202
+    """One dbt invocation: in the warm worker when asked and reachable, else a dbt process."""
+    if warm:
+        from tasks.transform.dbt_worker import WorkerUnavailable, run_in_worker
+
+        try:
+            return run_in_worker(command[1:], env=env, cwd=project, dbt_home=home, logger=log)
+        except WorkerUnavailable as exc:
+            log.warning("dbt: %s; running dbt as a process instead", exc)
+    return stream_command(command, logger=log, prefix="dbt", env=env, cwd=project, tail_lines=40)
 
 
 def layer_selector(layers: Iterable[str]) -> list[str]:

@@ -115,3 +115,37 @@ def test_dbt_runs_on_one_warehouse_wait_for_each_other(isolated_home) -> None:
         released = time.monotonic()
     second.join(timeout=120)
     assert done and done[0] >= released
+
+
+HOLD_DUCKDB = """
+import sys, time, duckdb
+conn = duckdb.connect(sys.argv[1])  # a writer: what an ecomflow task's warehouse write holds
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.close()
+"""
+
+
+def test_a_model_task_waits_while_another_process_holds_the_duckdb_file(isolated_home, daily_dag) -> None:
+    """Seen in `make run`: a sibling task's warehouse access (outside dbt's own lock) held the
+    DuckDB file when a serving model's dbt run connected, and the task failed into a retry. dbt now
+    waits for the file as the product's own connections do (tasks.warehouse.connect)."""
+    import subprocess
+    import sys
+
+    from tasks.settings import get_settings
+    from tasks.warehouse import dispose_engine, read_frame
+
+    load_sample_raw()
+    dispose_engine()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_DUCKDB, str(get_settings().duckdb_path), "6"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        daily_dag.get_task("dbt.staging.stg_raw__users").execute(CONTEXT)
+        waited = time.monotonic() - started
+    finally:
+        holder.wait(timeout=60)
+    assert waited >= 3, f"dbt cannot have run while the file was held ({waited:.1f} s)"
+    assert read_frame("SELECT count(*) AS n FROM staging.stg_raw__users")["n"].iloc[0] == 2
