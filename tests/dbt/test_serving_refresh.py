@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pandas as pd
+import pytest
 
 from tasks.cli import backfill_ingest
 from tasks.partitions import Partition
@@ -18,6 +19,16 @@ from tasks.transform import build_layer
 from tasks.warehouse import read_frame
 
 HOUR = datetime(2026, 1, 7, 15)
+
+
+@pytest.fixture(autouse=True)
+def _stop_dbt_worker(isolated_home):
+    """The model tasks start a warm dbt worker for the test's home; stop it with the test."""
+    yield
+    from tasks.transform.dbt_runner import dbt_home
+    from tasks.transform.dbt_worker import stop_worker
+
+    stop_worker(dbt_home())
 
 
 def _hourly_serving_model_tasks() -> list:
