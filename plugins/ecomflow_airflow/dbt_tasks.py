@@ -17,11 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import TaskGroup
 
-from ecomflow_airflow.failures import fail_fast
-from ecomflow_airflow.operators import DbtBuildOperator, _naive_utc
+from ecomflow_airflow.operators import DbtBuildOperator
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
 
     from tasks.transform.dbt_graph import DbtModelNode
 
@@ -33,6 +31,9 @@ class DbtModelOperator(DbtBuildOperator):
     the graph assigns to this model are named in ``tests`` (their other parents' tasks run first).
     """
 
+    indirect_selection = "cautious"
+    warm = True  # a model's task does not pay dbt's ~3 s start-up
+
     def __init__(self, *, model: str, tests: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(select=[model, *tests], **kwargs)
         self.model = model
@@ -40,33 +41,6 @@ class DbtModelOperator(DbtBuildOperator):
         self.doc_md = (f"`dbt build --select {model}` and its tests"
                        + (f", plus {', '.join(self.tests)}" if self.tests else "")
                        + ". A failed test fails the task without retries; fix the data or the model, then *Clear*.")
-
-    @fail_fast
-    def execute(self, context: Context) -> None:
-        import json
-
-        from tasks.transform.dbt_runner import run_dbt
-
-        if self.skip_unless_table:
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            from tasks.transform.dbt_runner import warehouse_lock
-            from tasks.warehouse import table_exists
-
-            # Under the dbt lock: on DuckDB even this look opens the file, and a sibling model task's
-            # dbt run holding it would make the look fail (or the look make that run fail).
-            with warehouse_lock():
-                missing = not table_exists(self.skip_unless_table)
-            if missing:
-                raise AirflowSkipException(
-                    f"{self.skip_unless_table} does not exist yet (ecomflow_daily builds it): nothing to rebuild")
-        # Staging reads only raw partitions before the run's as-of date (macros/as_of_filter.sql).
-        end = context.get("data_interval_end") or context["logical_date"]
-        as_of_date = _naive_utc(end).date().isoformat()
-        # warm: in the shared dbt worker, so a model's task does not pay dbt's ~3 s start-up.
-        run_dbt(["build", "--select", *self.select, "--indirect-selection", "cautious",
-                 "--exclude-resource-type", "unit_test", "--vars", json.dumps({"as_of_date": as_of_date})],
-                warm=True)
 
     def on_kill(self) -> None:
         """Stop dbt: the worker's child running this model (or a fallback dbt process)."""

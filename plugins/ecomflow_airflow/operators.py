@@ -186,6 +186,11 @@ class DbtBuildOperator(SubprocessKillMixin, BaseOperator):
     """``dbt build`` a selection of the project (models + tests) against the configured warehouse."""
 
     ui_color = "#fde8ee"
+    # buildable: a test that also reads a layer outside the selection waits for that layer's build
+    # (the per-model tasks use cautious: each test runs in the task of its last model).
+    indirect_selection = "buildable"
+    # in the shared warm dbt worker (tasks.transform.dbt_worker) instead of a dbt process
+    warm = False
 
     def __init__(self, *, select: Sequence[str], skip_unless_table: str | None = None, **kwargs: Any) -> None:
         """``skip_unless_table``: skip (with the reason) while that table does not exist yet, e.g. the
@@ -218,10 +223,10 @@ class DbtBuildOperator(SubprocessKillMixin, BaseOperator):
         # a re-run or backfill of day D builds the same marts whatever was ingested after D.
         end = context.get("data_interval_end") or context["logical_date"]
         as_of_date = _naive_utc(end).date().isoformat()
-        # buildable: a test that also reads a layer outside the selection waits for that layer's build.
         # dbt unit tests (fixed fixture rows) belong to CI (tests/dbt), not to production runs.
-        run_dbt(["build", "--select", *self.select, "--indirect-selection", "buildable",
-                 "--exclude-resource-type", "unit_test", "--vars", json.dumps({"as_of_date": as_of_date})])
+        run_dbt(["build", "--select", *self.select, "--indirect-selection", self.indirect_selection,
+                 "--exclude-resource-type", "unit_test", "--vars", json.dumps({"as_of_date": as_of_date})],
+                warm=self.warm)
 
 
 class DbtSourceFreshnessOperator(SubprocessKillMixin, BaseOperator):

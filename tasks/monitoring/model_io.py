@@ -1,9 +1,8 @@
 """What each model reads (its input feature table) and serves (its output columns), for drift.
 
-Read from the catalogues that already define them where one exists: the serving table and
-cadence from ``tasks.score.pipeline`` (``SCORERS``/``SCORER_MODEL``), the input table from
-each training module's ``FEATURE_TABLE``. The recommender's item side table is a literal in
-``tasks/train/recommender/`` (``read_item_attributes``), repeated here.
+Read from the catalogues that already define them: the serving table and cadence from
+``tasks.score.pipeline`` (``SCORERS``/``SCORER_MODEL``), the input table from each training
+module's ``FEATURE_TABLE``.
 """
 
 from __future__ import annotations
@@ -30,8 +29,8 @@ _INPUT_TABLE_ATTRIBUTE = {
     "session_intent": ("tasks.train.session_intent", "FEATURE_TABLE"),
     "demand_forecaster": ("tasks.train.demand_forecaster", "FEATURE_TABLE"),
     "risk": ("tasks.train.risk", "FEATURE_TABLE"),
+    "recommender": ("tasks.train.recommender.data", "FEATURE_TABLE"),
 }
-RECOMMENDER_INPUT_TABLE = "features.item_features"
 
 
 @dataclass(frozen=True)
@@ -45,11 +44,9 @@ class ModelOutputs:
 
 def input_table(model: str) -> str:
     """The daily feature table ``model`` trains and scores on (imports the training module)."""
-    if model == "recommender":
-        return RECOMMENDER_INPUT_TABLE
     if model not in _INPUT_TABLE_ATTRIBUTE:
         raise KeyError(f"no input feature table declared for model {model!r} "
-                       f"(known: {sorted([*_INPUT_TABLE_ATTRIBUTE, 'recommender'])})")
+                       f"(known: {sorted(_INPUT_TABLE_ATTRIBUTE)})")
     module, attribute = _INPUT_TABLE_ATTRIBUTE[model]
     return str(getattr(importlib.import_module(module), attribute))
 

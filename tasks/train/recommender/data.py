@@ -131,6 +131,10 @@ def item_side_features(vocab: list[str], products: pd.DataFrame, cfg: Recommende
     return ItemSide(category, band, tokens, len(names))
 
 
+#: The daily feature table the recommender reads (item side); monitoring profiles it for drift.
+FEATURE_TABLE = "features.item_features"
+
+
 def read_item_attributes(as_of_date: date) -> pd.DataFrame:
     """product_id, category, list_price, title, description from ``marts.dim_products``,
     completed by ``features.item_features`` (category, price_mean_30d) for missing items.
@@ -141,7 +145,7 @@ def read_item_attributes(as_of_date: date) -> pd.DataFrame:
         products = read_frame("SELECT * FROM marts.dim_products")
         products = products[[c for c in cols if c in products.columns]].copy()
         products["product_id"] = products["product_id"].astype(str)
-    feats, _ = read_daily_features("features.item_features", as_of_date)
+    feats, _ = read_daily_features(FEATURE_TABLE, as_of_date)
     if not feats.empty and {"product_id", "category"} <= set(feats.columns):
         feats = pd.DataFrame({"product_id": feats["product_id"].astype(str), "category": feats["category"],
                               "list_price": feats.get("price_mean_30d")})
