@@ -30,6 +30,8 @@ MODEL_INPUTS: dict[str, tuple[str, ...]] = {
     "session_intent": ("events", "sessions"),  # event sequences, or session aggregates (Online Shoppers)
     "demand_forecaster": ("order_lines", "daily_sales"),
     "risk": ("transactions",),
+    "uplift": ("campaign_exposures",),  # randomised past campaigns (tasks/train/uplift)
+    "search_ranker": ("search_impressions",),  # shown/clicked search results (tasks/train/search_ranker)
 }
 MART_INPUTS: dict[str, tuple[str, ...]] = {
     "dim_users": ("users", "order_lines", "events", "transactions"),
@@ -42,7 +44,8 @@ MART_INPUTS: dict[str, tuple[str, ...]] = {
 }
 TIME_COLUMNS = {"events": "event_at", "order_lines": "ordered_at", "transactions": "transaction_at",
                 "daily_sales": "sales_date", "users": "signup_at", "products": "created_at",
-                "sessions": "started_at"}
+                "sessions": "started_at", "campaign_exposures": "reported_at",
+                "search_impressions": "searched_at"}
 
 
 def _has_rows(entity: str, before: datetime) -> bool:

@@ -288,6 +288,48 @@ ENTITIES: dict[str, Entity] = {
                 _c("region", "string", description="Null: applies everywhere."),
             ),
         ),
+        # --- campaign_exposures (issue 13: campaign audiences; tasks/train/uplift) ---
+        Entity(
+            name="campaign_exposures",
+            description="One row per user assigned to a past marketing campaign (sent it, or held out as "
+                        "randomised control), with the campaign's attributed conversion; reported when the "
+                        "attribution window closes.",
+            key=("campaign_id", "user_id"),
+            time_column="reported_at",
+            hourly=False,
+            columns=(
+                _c("campaign_id", "string", False),
+                _c("user_id", "string", False),
+                _c("channel", "string", description="e.g. 'email', 'push', 'sms'."),
+                _c("target_category", "string", description="The product category the campaign promoted."),
+                _c("is_treated", "bool", False, "True: the user was sent the campaign; false: randomised "
+                   "hold-out (control), assigned at the same instant."),
+                _c("exposed_at", "timestamp", False, "Send (or hold-out assignment) time (UTC)."),
+                _c("converted_at", "timestamp", description="First purchase in the target category within the "
+                   "attribution window, as the campaign platform attributed it; null: no conversion."),
+                _c("reported_at", "timestamp", False, "When the attribution window closed and the outcome "
+                   "was reported; partitions the entity, so no partition holds an outcome from its future."),
+            ),
+        ),
+        # --- end campaign_exposures
+        # --- search_impressions (issue 13: personalised search; tasks/train/search_ranker) ---
+        Entity(
+            name="search_impressions",
+            description="One row per product shown for a search event (search_event_id = the events row "
+                        "with event_type 'search'), with its position and whether it was clicked and bought.",
+            key=("search_event_id", "product_id"),
+            time_column="searched_at",
+            hourly=False,
+            columns=(
+                _c("search_event_id", "string", False, "event_id of the search event (query, user, session)."),
+                _c("product_id", "string", False, "Product shown in the result list."),
+                _c("position", "int", False, "1-based position in the list the shop showed.", min_value=1),
+                _c("is_clicked", "bool", False, "The searcher opened the result."),
+                _c("is_purchased", "bool", False, "The searcher bought the product after clicking it."),
+                _c("searched_at", "timestamp", False, "Time of the search (the search event's event_at, UTC)."),
+            ),
+        ),
+        # --- end search_impressions
     )
 }
 
@@ -315,6 +357,8 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("inventory", "product_id"): "products",
     ("daily_sales", "product_id"): "products",
     ("sessions", "user_id"): "users",
+    ("campaign_exposures", "user_id"): "users",
+    ("search_impressions", "product_id"): "products",
 }
 
 # Columns that must never reach the warehouse in clear text. Sources that

@@ -17,17 +17,20 @@ import numpy as np
 import pandas as pd
 
 from tasks.ingest.synthetic import config
+from tasks.ingest.synthetic.campaigns import build_campaigns
 from tasks.ingest.synthetic.behaviour import build_behaviour
 from tasks.ingest.synthetic.catalog import build_catalog
 from tasks.ingest.synthetic.config import DEFAULT_START, SIZES, ShopSize
 from tasks.ingest.synthetic.customers import build_customers
 from tasks.ingest.synthetic.inventory import build_inventory
 from tasks.ingest.synthetic.payments import build_payments
+from tasks.ingest.synthetic.search import build_search_impressions
 from tasks.ingest.synthetic.traffic import build_sessions
 
 __all__ = ["DEFAULT_START", "SIZES", "ShopSize", "SyntheticShop", "generate", "config"]
 
-ENTITY_ORDER = ("users", "products", "prices", "inventory", "events", "order_lines", "transactions")
+ENTITY_ORDER = ("users", "products", "prices", "inventory", "events", "order_lines", "transactions",
+                "campaign_exposures", "search_impressions")
 
 
 @dataclass
@@ -38,6 +41,8 @@ class SyntheticShop:
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     # Per-session truth (not a canonical entity): session_id, user_id, intent, is_new_device.
     session_truth: pd.DataFrame | None = None
+    # Per-exposure truth (not a canonical entity): campaign_id, user_id, truth_segment, base_rate, true_uplift.
+    campaign_truth: pd.DataFrame | None = None
 
     @property
     def end(self) -> datetime:
@@ -83,6 +88,8 @@ def generate(size: str | ShopSize = "S", seed: int = 42, start: datetime = DEFAU
     transactions.insert(0, "transaction_id",
                         np.char.add("T", np.char.zfill(np.arange(1, len(transactions) + 1).astype(str), 8)))
     inventory = build_inventory(streams[5], catalog, order_lines, start, shop_size.n_days)
+    # Its own stream (tasks/ingest/synthetic/search.py), after every other entity: they stay as they were.
+    search_impressions = build_search_impressions(seed, events, catalog, customers, start)
 
     known = sessions.user >= 0
     session_truth = pd.DataFrame({
@@ -91,6 +98,8 @@ def generate(size: str | ShopSize = "S", seed: int = 42, start: datetime = DEFAU
         "intent": np.array(config.INTENTS)[sessions.intent],
         "is_new_device": sessions.is_new_device,
     })
+    # Own stream (not a child of the SeedSequence above): adding it moved no other entity's draws.
+    campaigns = build_campaigns(np.random.default_rng([seed, config.CAMPAIGN_STREAM]), shop_size, start, customers)
     frames = {
         "users": customers.users,
         "products": catalog.products,
@@ -99,10 +108,12 @@ def generate(size: str | ShopSize = "S", seed: int = 42, start: datetime = DEFAU
         "events": events,
         "order_lines": order_lines,
         "transactions": transactions,
+        "campaign_exposures": campaigns.exposures,
+        "search_impressions": search_impressions,
     }
     for frame in frames.values():
         for column in frame.columns:
             if pd.api.types.is_datetime64_any_dtype(frame[column]):
                 # Millisecond precision: what every warehouse and Parquet reader keeps exactly.
                 frame[column] = frame[column].dt.floor("ms")
-    return SyntheticShop(shop_size, seed, start, frames, session_truth)
+    return SyntheticShop(shop_size, seed, start, frames, session_truth, campaigns.truth)

@@ -110,3 +110,34 @@ RESTOCK_DAYS = 7
 # or a currency switch): unit prices, order amounts and the price rows move, what people buy
 # does not (demand weights are relative within a category, so a uniform hike leaves them).
 DRIFT_PRICE_FACTOR = 1.6
+
+# ---- campaign history (issue 13: campaign audiences) ----------------------------
+# Randomised past campaigns (entity ``campaign_exposures``), drawn from their own RNG stream
+# ``default_rng([seed, CAMPAIGN_STREAM])`` so every other entity is byte-identical to a shop
+# generated without them. docs/synthetic_ground_truth.md "Campaign uplift" explains the truth.
+CAMPAIGN_STREAM = 13
+CAMPAIGN_FIRST_DAY = 10  # window day of the first campaign: users need some history first
+CAMPAIGN_EVERY_DAYS = 3
+CAMPAIGN_SEND_HOUR = 9
+CAMPAIGN_ATTRIBUTION_DAYS = 7  # a conversion counts within this many days of the send
+CAMPAIGN_AUDIENCE_SHARE = 0.6  # of the users signed up before the send, capped at MAX_AUDIENCE
+CAMPAIGN_MAX_AUDIENCE = 4_000
+CAMPAIGN_TREATED_SHARE = 0.5  # randomised: the rest is the hold-out (control) group
+CAMPAIGN_CHANNELS = ("email", "push", "sms")
+CAMPAIGN_CHANNEL_WEIGHTS = (0.5, 0.3, 0.2)
+CAMPAIGN_CHANNEL_EFFECT = (1.0, 0.6, 1.3)  # multiplies the segment's treatment effect
+# Baseline (no-campaign) conversion: sigmoid(B0 + B_AFFINITY * affinity + B_ACTIVITY * log(activity)),
+# affinity = the user's planted preference for the target category, activity = planted session rate.
+CAMPAIGN_BASE_LOGIT = -3.6
+CAMPAIGN_BASE_AFFINITY = 6.0
+CAMPAIGN_BASE_ACTIVITY = 1.0
+CAMPAIGN_FAN_AFFINITY = 0.12  # preference >= this: a fan of the target category
+CAMPAIGN_ACTIVE = 1.0  # planted activity >= this: an active user
+CAMPAIGN_HEAVY = 2.0  # planted activity >= this: a heavy user
+# Treatment effect (added conversion probability, before the channel factor) per truth segment.
+CAMPAIGN_UPLIFT = {
+    "lapsed_fan": 0.30,  # fan, not active: the campaign brings them back (persuadables)
+    "loyal_fan": 0.02,  # fan, active: buys anyway (sure things)
+    "heavy_non_fan": -0.06,  # heavy user, not a fan: annoyed by off-topic messages (sleeping dogs)
+    "indifferent": 0.03,  # the rest (lost causes)
+}
