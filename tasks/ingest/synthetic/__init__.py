@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from tasks.ingest.synthetic import config
-from tasks.ingest.synthetic.campaigns import build_campaigns
 from tasks.ingest.synthetic.behaviour import build_behaviour
+from tasks.ingest.synthetic.campaigns import build_campaigns
 from tasks.ingest.synthetic.catalog import build_catalog
 from tasks.ingest.synthetic.config import DEFAULT_START, SIZES, ShopSize
 from tasks.ingest.synthetic.customers import build_customers
