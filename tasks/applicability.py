@@ -30,7 +30,10 @@ MODEL_INPUTS: dict[str, tuple[str, ...]] = {
     "session_intent": ("events", "sessions"),  # event sequences, or session aggregates (Online Shoppers)
     "demand_forecaster": ("order_lines", "daily_sales"),
     "risk": ("transactions",),
-    "uplift": ("campaign_exposures",),  # randomised past campaigns (tasks/train/uplift)
+    # Sales with prices; a source with sales but no price (or no price change) is skipped by the
+    # recipe itself with that reason (tasks/train/pricing/recipe.py check_trainable).
+    "pricing": ("order_lines", "daily_sales"),
+    "campaign_uplift": ("campaign_exposures",),  # randomised past campaigns (tasks/train/uplift)
     "search_ranker": ("search_impressions",),  # shown/clicked search results (tasks/train/search_ranker)
 }
 MART_INPUTS: dict[str, tuple[str, ...]] = {

@@ -34,8 +34,15 @@ HOLDOUT_PROTOCOL = {
                          "what the data allows: eval_days counts periods)",
     "risk": "transactions ordered by time; the latest ones before as-of are the holdout; calibration "
             "and threshold on an earlier validation slice",
+    "campaign_uplift": "whole past campaigns ordered by send time; the latest quarter of them are the holdout "
+                       "(randomised treated/control inside each), the ones before pick the epoch; features "
+                       "only from history before each send",
+    "pricing": "product x day units at the prices shown; the last 14 days before as-of are the holdout, every "
+               "candidate (hierarchical elasticity, no / global / category elasticity) is fitted on the days "
+               "before and predicts units at the holdout's actual prices",
 }
-LOWER_IS_BETTER = frozenset({"wape", "mase", "pinball", "price_wape", "ece", "brier"})
+LOWER_IS_BETTER = frozenset({"wape", "mase", "pinball", "price_wape", "ece", "brier", "changed_price_wape",
+                             "poisson_deviance"})
 
 
 def main_metric(model: str) -> tuple[str, bool]:

@@ -41,8 +41,19 @@ SERVING_SCHEMAS: dict[str, dict[str, str]] = {
                                  "price_p50": "DOUBLE PRECISION", **_TAIL_DAILY},
     "serving.session_intent": {"session_id": "TEXT", "user_id": "TEXT", "p_purchase": "DOUBLE PRECISION",
                                "intent": "TEXT", "threshold": "DOUBLE PRECISION", **_TAIL_HOURLY},
+    "serving.campaign_audiences": {"campaign_id": "TEXT", "campaign_name": "TEXT", "channel": "TEXT",
+                                   "user_id": "TEXT", "segment": "TEXT", "expected_uplift": "DOUBLE PRECISION",
+                                   "propensity": "DOUBLE PRECISION", "rank": "BIGINT", "reason": "TEXT",
+                                   **_TAIL_DAILY},
     "serving.risk_labels": {"transaction_id": "TEXT", "user_id": "TEXT", "risk_score": "DOUBLE PRECISION",
                             "label": "TEXT", "action": "TEXT", "reasons": "TEXT", **_TAIL_HOURLY},
+    "serving.price_recommendations": {
+        "product_id": "TEXT", "category": "TEXT", "current_price": "DOUBLE PRECISION",
+        "recommended_price": "DOUBLE PRECISION", "price_change_pct": "DOUBLE PRECISION",
+        "elasticity": "DOUBLE PRECISION", "elasticity_se": "DOUBLE PRECISION",
+        "expected_units_current": "DOUBLE PRECISION", "expected_units_recommended": "DOUBLE PRECISION",
+        "expected_revenue_current": "DOUBLE PRECISION", "expected_revenue_recommended": "DOUBLE PRECISION",
+        "objective": "TEXT", "action": "TEXT", "reason": "TEXT", **_TAIL_DAILY},
 }
 
 

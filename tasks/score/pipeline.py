@@ -17,6 +17,8 @@ SCORERS = {
     "demand_forecasts": ("tasks.score.demand_forecasts", "score_demand", "daily"),
     "session_intent": ("tasks.score.session_intent", "score_session_intent", "hourly"),
     "risk_labels": ("tasks.score.risk_labels", "score_risk", "hourly"),
+    "campaign_audiences": ("tasks.score.campaign_audiences", "score_campaign_audiences", "daily"),
+    "price_recommendations": ("tasks.score.price_recommendations", "score_price_recommendations", "daily"),
 }
 
 # scorer -> the model whose champion it serves
@@ -25,6 +27,8 @@ SCORER_MODEL = {
     "session_intent": "session_intent",
     "demand_forecasts": "demand_forecaster",
     "risk_labels": "risk",
+    "campaign_audiences": "campaign_uplift",
+    "price_recommendations": "pricing",
 }
 
 

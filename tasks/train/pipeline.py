@@ -20,6 +20,8 @@ TRAINERS = {
     "session_intent": "tasks.train.session_intent",
     "demand_forecaster": "tasks.train.demand_forecaster",
     "risk": "tasks.train.risk",
+    "campaign_uplift": "tasks.train.uplift",
+    "pricing": "tasks.train.pricing",
 }
 
 
