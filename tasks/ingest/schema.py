@@ -232,6 +232,14 @@ ENTITIES: dict[str, Entity] = {
                 _c("product_id", "string", False),
                 _c("stock_quantity", "int", False, "Units on hand.", min_value=0),
                 _c("snapshot_at", "timestamp", False),
+                # Replenishment inputs (the inventory policy uses its defaults when a source has none).
+                _c("on_order", "int", description="Units ordered from the supplier, not yet received.",
+                   min_value=0),
+                _c("lead_time_days", "int", description="Supplier lead time: days from order to receipt.",
+                   min_value=0),
+                _c("pack_size", "int", description="Units per supplier pack (orders are whole packs).",
+                   min_value=0, strict_min=True),
+                _c("moq", "int", description="Minimum order quantity in units.", min_value=0),
             ),
         ),
         Entity(

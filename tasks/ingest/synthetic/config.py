@@ -102,8 +102,18 @@ FRAUD_MIN_DAY = 7  # no fraud in the first week: victims need some history
 # Legitimate noise that makes fraud not trivially separable.
 LEGIT_NEW_DEVICE_SHARE = 0.02  # a session on a never-seen device (new phone)
 LEGIT_TRAVEL_SHARE = 0.02  # a payment from another country
-# Inventory
-RESTOCK_DAYS = 7
+# ---- inventory and replenishment (tasks/ingest/synthetic/inventory.py) -------
+# The shop's own (historic) policy: each product is reviewed weekly on its own weekday and
+# ordered up to about INVENTORY_COVER_DAYS of its average demand (+ Poisson(5) units); the order
+# arrives lead_time_days later. Long lead times outrun that cover, so stock runs out.
+RESTOCK_DAYS = 7  # review period, days
+INVENTORY_COVER_DAYS = 14
+LEAD_TIME_DAYS = (2, 12)  # per product, inclusive; the replay's actual lead time is the quoted one
+PACK_SIZES = (1, 2, 4, 6, 12)  # a product's pack is one of these, at most 2 weeks of its demand
+MOQ_PACKS = (1, 2)  # minimum order = pack size x a uniform integer in this inclusive range
+# The planted "optimal policy" (inventory_truth): the smallest order-up-to level per product
+# whose replay over the window reaches this fill rate with the product's lead time and packs.
+TRUTH_FILL_TARGET = 0.95
 
 # ---- planted drift (off by default: generate(drift_day=None)) -------------------
 # From window day ``drift_day`` every shown price is this factor higher (a supplier price hike
@@ -117,10 +127,10 @@ DRIFT_PRICE_FACTOR = 1.6
 # generated without them. docs/synthetic_ground_truth.md "Campaign uplift" explains the truth.
 CAMPAIGN_STREAM = 13
 CAMPAIGN_FIRST_DAY = 10  # window day of the first campaign: users need some history first
-CAMPAIGN_EVERY_DAYS = 3
+CAMPAIGN_EVERY_DAYS = 2
 CAMPAIGN_SEND_HOUR = 9
 CAMPAIGN_ATTRIBUTION_DAYS = 7  # a conversion counts within this many days of the send
-CAMPAIGN_AUDIENCE_SHARE = 0.6  # of the users signed up before the send, capped at MAX_AUDIENCE
+CAMPAIGN_AUDIENCE_SHARE = 0.8  # of the users signed up before the send, capped at MAX_AUDIENCE
 CAMPAIGN_MAX_AUDIENCE = 4_000
 CAMPAIGN_TREATED_SHARE = 0.5  # randomised: the rest is the hold-out (control) group
 CAMPAIGN_CHANNELS = ("email", "push", "sms")
@@ -130,13 +140,13 @@ CAMPAIGN_CHANNEL_EFFECT = (1.0, 0.6, 1.3)  # multiplies the segment's treatment 
 # affinity = the user's planted preference for the target category, activity = planted session rate.
 CAMPAIGN_BASE_LOGIT = -3.6
 CAMPAIGN_BASE_AFFINITY = 6.0
-CAMPAIGN_BASE_ACTIVITY = 1.0
+CAMPAIGN_BASE_ACTIVITY = 1.8
 CAMPAIGN_FAN_AFFINITY = 0.12  # preference >= this: a fan of the target category
 CAMPAIGN_ACTIVE = 1.0  # planted activity >= this: an active user
 CAMPAIGN_HEAVY = 2.0  # planted activity >= this: a heavy user
 # Treatment effect (added conversion probability, before the channel factor) per truth segment.
 CAMPAIGN_UPLIFT = {
-    "lapsed_fan": 0.30,  # fan, not active: the campaign brings them back (persuadables)
+    "lapsed_fan": 0.25,  # fan, not active: the campaign brings them back (persuadables)
     "loyal_fan": 0.02,  # fan, active: buys anyway (sure things)
     "heavy_non_fan": -0.06,  # heavy user, not a fan: annoyed by off-topic messages (sleeping dogs)
     "indifferent": 0.03,  # the rest (lost causes)
