@@ -40,6 +40,9 @@ HOLDOUT_PROTOCOL = {
     "pricing": "product x day units at the prices shown; the last 14 days before as-of are the holdout, every "
                "candidate (hierarchical elasticity, no / global / category elasticity) is fitted on the days "
                "before and predicts units at the holdout's actual prices",
+    "search_ranker": "searches of the last days before as-of are the holdout (later than every training "
+                     "search); each shown list re-ranked by the model and by BM25 (rank_bm25) and BM25 + "
+                     "popularity; features only from data before the search's day",
 }
 LOWER_IS_BETTER = frozenset({"wape", "mase", "pinball", "price_wape", "ece", "brier", "changed_price_wape",
                              "poisson_deviance"})

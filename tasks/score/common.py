@@ -54,6 +54,11 @@ SERVING_SCHEMAS: dict[str, dict[str, str]] = {
         "expected_units_current": "DOUBLE PRECISION", "expected_units_recommended": "DOUBLE PRECISION",
         "expected_revenue_current": "DOUBLE PRECISION", "expected_revenue_recommended": "DOUBLE PRECISION",
         "objective": "TEXT", "action": "TEXT", "reason": "TEXT", **_TAIL_DAILY},
+    "serving.search_rankings": {"segment": "TEXT", "query": "TEXT", "rank": "BIGINT", "product_id": "TEXT",
+                                "score": "DOUBLE PRECISION", **_TAIL_DAILY},
+    "serving.user_category_affinity": {"user_id": "TEXT", "category": "TEXT", "affinity": "DOUBLE PRECISION",
+                                       "lift": "DOUBLE PRECISION", "n_interactions": "BIGINT", "rank": "BIGINT",
+                                       **_TAIL_DAILY},
 }
 
 

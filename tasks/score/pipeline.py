@@ -19,6 +19,9 @@ SCORERS = {
     "risk_labels": ("tasks.score.risk_labels", "score_risk", "hourly"),
     "campaign_audiences": ("tasks.score.campaign_audiences", "score_campaign_audiences", "daily"),
     "price_recommendations": ("tasks.score.price_recommendations", "score_price_recommendations", "daily"),
+    # One model, two tables: the search ranker's champion serves both (tasks/score/search_rankings.py).
+    "search_rankings": ("tasks.score.search_rankings", "score_search_rankings", "daily"),
+    "user_category_affinity": ("tasks.score.search_rankings", "score_user_category_affinity", "daily"),
 }
 
 # scorer -> the model whose champion it serves
@@ -29,6 +32,8 @@ SCORER_MODEL = {
     "risk_labels": "risk",
     "campaign_audiences": "campaign_uplift",
     "price_recommendations": "pricing",
+    "search_rankings": "search_ranker",
+    "user_category_affinity": "search_ranker",
 }
 
 

@@ -22,6 +22,7 @@ TRAINERS = {
     "risk": "tasks.train.risk",
     "campaign_uplift": "tasks.train.uplift",
     "pricing": "tasks.train.pricing",
+    "search_ranker": "tasks.train.search_ranker",
 }
 
 

@@ -108,7 +108,12 @@ LEGIT_TRAVEL_SHARE = 0.02  # a payment from another country
 # arrives lead_time_days later. Long lead times outrun that cover, so stock runs out.
 RESTOCK_DAYS = 7  # review period, days
 INVENTORY_COVER_DAYS = 14
-LEAD_TIME_DAYS = (2, 12)  # per product, inclusive; the replay's actual lead time is the quoted one
+# Lead time per product (inclusive ranges; the actual lead time is the quoted one): most products
+# come from domestic suppliers, a share is imported and takes weeks -- the spread a single
+# days-of-cover rule cannot serve (it overstocks the one or runs the other out).
+LEAD_TIME_DAYS = (2, 7)
+IMPORTED_LEAD_TIME_DAYS = (14, 28)
+SHARE_IMPORTED = 0.3
 PACK_SIZES = (1, 2, 4, 6, 12)  # a product's pack is one of these, at most 2 weeks of its demand
 MOQ_PACKS = (1, 2)  # minimum order = pack size x a uniform integer in this inclusive range
 # The planted "optimal policy" (inventory_truth): the smallest order-up-to level per product
