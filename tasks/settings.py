@@ -149,6 +149,11 @@ class Settings(BaseModel):
         return self.home / "gx"
 
     @property
+    def reports_root(self) -> Path:
+        """HTML reports (``tasks/reporting``): ``<dag>/<dt>/<model>.html`` and one ``index.html``."""
+        return self.home / "reports"
+
+    @property
     def source_cache(self) -> Path:
         return self.home / "source"
 
