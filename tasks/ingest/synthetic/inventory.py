@@ -5,8 +5,7 @@ Each product has a supplier lead time, a pack size and a minimum order quantity 
 constant over the window and repeated on every snapshot row. The shop reviews each product
 weekly on its own weekday and orders up to about ``INVENTORY_COVER_DAYS`` of its average
 demand; the order arrives ``lead_time_days`` later (``tasks/replenishment.py`` plays the
-days). With lead times up to 12 days that cover is too short for some products, so their
-stock runs out.
+days). Imported products' lead times (2-4 weeks) outrun that cover, so their stock runs out.
 
 Demand is the generated order lines, which are *not* limited by stock: making sales
 stock-constrained would change ``order_lines`` (and everything built from them: events,
@@ -60,7 +59,9 @@ def build_inventory(rng: np.random.Generator, catalog: Catalog, order_lines: pd.
     mean_daily = sold.mean(axis=1)
     target = np.ceil(np.maximum(5.0, C.INVENTORY_COVER_DAYS * mean_daily)) + rng.poisson(5, size=n)
     restock_weekday = rng.integers(0, C.RESTOCK_DAYS, size=n)
-    lead = rng.integers(C.LEAD_TIME_DAYS[0], C.LEAD_TIME_DAYS[1] + 1, size=n)
+    imported = rng.random(n) < C.SHARE_IMPORTED
+    lead = np.where(imported, rng.integers(C.IMPORTED_LEAD_TIME_DAYS[0], C.IMPORTED_LEAD_TIME_DAYS[1] + 1, size=n),
+                    rng.integers(C.LEAD_TIME_DAYS[0], C.LEAD_TIME_DAYS[1] + 1, size=n))
     pack = _pack_sizes(rng, mean_daily)
     moq = pack * rng.integers(C.MOQ_PACKS[0], C.MOQ_PACKS[1] + 1, size=n)
     replay = simulate(sold, lead, pack, moq, lambda t, position: target, target,
