@@ -43,7 +43,7 @@ class PricingConfig(TrainConfig):
     """
 
     epochs: int = 1  # unused by the GLM (LBFGS to convergence); kept for the shared config fields
-    max_iter: int = 200
+    max_iter: int = 100
     holdout_days: int = 14
     max_history_days: int = 120
     min_train_days: int = 21

@@ -100,8 +100,10 @@ class ElasticityFit:
 def reference_log_price(panel: PricePanel, upto: int) -> np.ndarray:
     """The product's median known log price before ``upto`` (its usual price); 0 when never priced."""
     lp = panel.log_price[:, :upto]
-    with np.errstate(all="ignore"):
-        ref = np.nanmedian(np.where(np.isfinite(lp), lp, np.nan), axis=1)
+    known = np.isfinite(lp).any(axis=1)
+    ref = np.zeros(len(lp))
+    if known.any():
+        ref[known] = np.nanmedian(lp[known], axis=1)
     return np.where(np.isfinite(ref), ref, 0.0)
 
 
@@ -114,6 +116,7 @@ def category_codes(panel: PricePanel) -> tuple[np.ndarray, list[str]]:
 def fit_elasticity(panel: PricePanel, upto: int, slope: str, *, prior_sd_category: float,
                    prior_sd_product: float, day_effects: bool = True, max_iter: int = 200) -> ElasticityFit:
     """MAP fit on days ``[0, upto)``; product-days with an unknown price are left out."""
+    torch.set_num_threads(1)  # a few thousand cells: extra threads only add synchronisation
     cats, names = category_codes(panel)
     ref = reference_log_price(panel, upto)
     lp = panel.log_price[:, :upto]
@@ -133,7 +136,7 @@ def fit_elasticity(panel: PricePanel, upto: int, slope: str, *, prior_sd_categor
         glm.a.copy_(torch.as_tensor(np.log(np.maximum(rate, 1e-3))))
     params = [p for p in glm.parameters() if p.requires_grad] + ([] if day_effects else [dow])
     opt = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-9, tolerance_change=1e-12)
+                            tolerance_grad=1e-7, tolerance_change=1e-10, history_size=20)
     n_obs = float(max(mask.sum(), 1))
     pc, pp = 0.5 / prior_sd_category**2, 0.5 / prior_sd_product**2
 
