@@ -40,6 +40,11 @@ HOLDOUT_PROTOCOL = {
     "pricing": "product x day units at the prices shown; the last 14 days before as-of are the holdout, every "
                "candidate (hierarchical elasticity, no / global / category elasticity) is fitted on the days "
                "before and predicts units at the holdout's actual prices",
+    "inventory_policy": "daily demand per product; the last 28 days before as-of (fewer on short data) are "
+                        "replayed with their actual demand, lead times, packs and MOQs under each policy, every "
+                        "policy seeing only sales before each review day; the default service level is chosen on "
+                        "the same-length slice before it. Main metric turnover_at_fill = annualised turnover when "
+                        "the fill rate is >= the best baseline's fill rate on the same replay, else 0",
     "search_ranker": "searches of the last days before as-of are the holdout (later than every training "
                      "search); each shown list re-ranked by the model and by BM25 (rank_bm25) and BM25 + "
                      "popularity; features only from data before the search's day",

@@ -23,6 +23,10 @@ OUTPUT_COLUMNS: dict[str, tuple[str, ...]] = {
     "demand_forecasts": ("p10", "p50", "p90"),
     "session_intent": ("p_purchase", "intent"),
     "risk_labels": ("risk_score", "label", "action"),
+    "campaign_audiences": ("expected_uplift", "propensity", "segment"),
+    "inventory_actions": ("order_quantity", "p_stockout", "days_of_cover", "action"),
+    "search_rankings": ("score", "segment"),
+    "user_category_affinity": ("affinity", "lift", "category"),
 }
 
 _INPUT_TABLE_ATTRIBUTE = {
@@ -30,6 +34,9 @@ _INPUT_TABLE_ATTRIBUTE = {
     "demand_forecaster": ("tasks.train.demand_forecaster", "FEATURE_TABLE"),
     "risk": ("tasks.train.risk", "FEATURE_TABLE"),
     "recommender": ("tasks.train.recommender.data", "FEATURE_TABLE"),
+    "campaign_uplift": ("tasks.train.uplift", "FEATURE_TABLE"),
+    "inventory_policy": ("tasks.train.inventory_policy.config", "FEATURE_TABLE"),
+    "search_ranker": ("tasks.train.search_ranker.config", "FEATURE_TABLE"),
 }
 
 

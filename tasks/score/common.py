@@ -45,6 +45,14 @@ SERVING_SCHEMAS: dict[str, dict[str, str]] = {
                                    "user_id": "TEXT", "segment": "TEXT", "expected_uplift": "DOUBLE PRECISION",
                                    "propensity": "DOUBLE PRECISION", "rank": "BIGINT", "reason": "TEXT",
                                    **_TAIL_DAILY},
+    "serving.inventory_actions": {
+        "product_id": "TEXT", "category": "TEXT", "stock_on_hand": "DOUBLE PRECISION", "on_order": "DOUBLE PRECISION",
+        "inventory_position": "DOUBLE PRECISION", "lead_time_days": "BIGINT", "review_days": "BIGINT",
+        "protection_days": "BIGINT", "pack_size": "BIGINT", "moq": "BIGINT", "demand_mean": "DOUBLE PRECISION",
+        "demand_std": "DOUBLE PRECISION", "service_level": "DOUBLE PRECISION", "safety_stock": "DOUBLE PRECISION",
+        "reorder_point": "DOUBLE PRECISION", "order_quantity": "DOUBLE PRECISION", "p_stockout": "DOUBLE PRECISION",
+        "days_of_cover": "DOUBLE PRECISION", "action": "TEXT", "reason": "TEXT", "demand_source": "TEXT",
+        "policy": "TEXT", **_TAIL_DAILY},
     "serving.risk_labels": {"transaction_id": "TEXT", "user_id": "TEXT", "risk_score": "DOUBLE PRECISION",
                             "label": "TEXT", "action": "TEXT", "reasons": "TEXT", **_TAIL_HOURLY},
     "serving.price_recommendations": {

@@ -22,6 +22,7 @@ SCORERS = {
     # One model, two tables: the search ranker's champion serves both (tasks/score/search_rankings.py).
     "search_rankings": ("tasks.score.search_rankings", "score_search_rankings", "daily"),
     "user_category_affinity": ("tasks.score.search_rankings", "score_user_category_affinity", "daily"),
+    "inventory_actions": ("tasks.score.inventory_actions", "score_inventory", "daily"),
 }
 
 # scorer -> the model whose champion it serves
@@ -34,6 +35,14 @@ SCORER_MODEL = {
     "price_recommendations": "pricing",
     "search_rankings": "search_ranker",
     "user_category_affinity": "search_ranker",
+    "inventory_actions": "inventory_policy",
+}
+
+# scorer -> the scorers (same cadence) whose output of the same partition it reads, so the DAG
+# runs it after them; a scorer that is not listed depends on the champions only.
+SCORER_AFTER: dict[str, tuple[str, ...]] = {
+    # Demand over lead time + review from the day's forecast quantiles (tasks/score/inventory_actions.py).
+    "inventory_actions": ("demand_forecasts",),
 }
 
 

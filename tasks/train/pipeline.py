@@ -23,6 +23,7 @@ TRAINERS = {
     "campaign_uplift": "tasks.train.uplift",
     "pricing": "tasks.train.pricing",
     "search_ranker": "tasks.train.search_ranker",
+    "inventory_policy": "tasks.train.inventory_policy",
 }
 
 

@@ -10,12 +10,14 @@ order. Whether a shown product is clicked depends on planted relevance, document
 ``utility = TITLE_MATCH x title coverage + DESCRIPTION_MATCH x description coverage``
 ``        + CATEGORY_PREFERENCE x clip(log(n_categories x user's preference for the category), +-2)``
 ``        + POPULARITY x z(log popularity) - price sensitivity x PRICE x log(price / category median)``
+``        + FAVOURITE_BRAND x [the product's brand is the user's favourite brand of its category]``
 ``        + logistic noise``;
 ``P(click) = examination(position) x sigmoid(utility - CLICK_BIAS)``,
 ``P(purchase | click) = PURCHASE_SHARE x sigmoid(utility - PURCHASE_BIAS)``.
 
-Price sensitivity is a hidden per-user trait drawn here (anonymous searchers get the mean);
-category preference is the same Dirichlet preference that drives every other event, so a
+Price sensitivity and the favourite brand per category are hidden per-user traits drawn here
+(anonymous searchers get the mean sensitivity and no favourite brand): only the user's earlier
+clicks on search results reveal them. Category preference is the same Dirichlet preference that drives every other event, so a
 user's past views and purchases reveal it. Everything is drawn from its own stream
 (``numpy.random.default_rng([seed, SEARCH_STREAM])``) after all other entities are built,
 so adding this entity left every other entity byte-identical.
@@ -34,15 +36,17 @@ from tasks.ingest.synthetic.customers import Customers
 from tasks.ingest.synthetic.vocabulary import CATEGORIES
 
 SEARCH_STREAM = 0x5EA2C4  # a constant of its own: never shared with another component
-SHOWN_PER_SEARCH = 10
-TITLE_MATCH = 1.6
-DESCRIPTION_MATCH = 0.6
-CATEGORY_PREFERENCE = 1.2
-POPULARITY = 0.8
-PRICE = 1.5
+SHOWN_PER_SEARCH = 20
+TITLE_MATCH = 1.0
+DESCRIPTION_MATCH = 0.4
+CATEGORY_PREFERENCE = 2.0
+POPULARITY = 1.0
+PRICE = 2.5
+FAVOURITE_BRAND = 1.5
 PRICE_SENSITIVITY_RANGE = (0.0, 1.5)
-EXAMINATION_DECAY = 0.12  # examination(position) = 1 / (1 + decay x (position - 1))
+EXAMINATION_DECAY = 0.05  # examination(position) = 1 / (1 + decay x (position - 1))
 CLICK_BIAS = 2.5
+NOISE_SCALE = 0.3
 PURCHASE_SHARE = 0.4
 PURCHASE_BIAS = 2.0
 TOKEN_RE = re.compile(r"[a-z0-9]+")
@@ -76,6 +80,10 @@ def build_search_impressions(seed: int, events: pd.DataFrame, catalog: Catalog, 
     desc_tokens = [tokens(d) for d in products["description"]]
     noun_category = _noun_category()
     sensitivity = rng.uniform(*PRICE_SENSITIVITY_RANGE, size=len(customers.user_ids))
+    n_brands = len(CATEGORIES[0].brands)
+    favourite_brand = rng.integers(0, n_brands, size=(len(customers.user_ids), len(CATEGORIES)))
+    brand_index = np.array([CATEGORIES[c].brands.index(b) if b in CATEGORIES[c].brands else -1
+                            for c, b in zip(catalog.category, products["brand"], strict=True)])
     start_day = pd.Timestamp(start)
 
     # Per distinct query: title/description coverage of every product (shared by all its searches).
@@ -129,7 +137,8 @@ def build_search_impressions(seed: int, events: pd.DataFrame, catalog: Catalog, 
     qi_rows = query_idx[row_search]
     utility = (TITLE_MATCH * title_cov[qi_rows, prod] + DESCRIPTION_MATCH * desc_cov[qi_rows, prod]
                + CATEGORY_PREFERENCE * pref_term + POPULARITY * pop_term - PRICE * sens * price_term
-               + rng.logistic(size=len(prod)))
+               + FAVOURITE_BRAND * (known & (brand_index[prod] == favourite_brand[np.maximum(user, 0), cat]))
+               + NOISE_SCALE * rng.logistic(size=len(prod)))
     examination = 1.0 / (1.0 + EXAMINATION_DECAY * (position - 1))
     clicked = rng.random(len(prod)) < examination / (1.0 + np.exp(-(utility - CLICK_BIAS)))
     bought = clicked & (rng.random(len(prod)) < PURCHASE_SHARE / (1.0 + np.exp(-(utility - PURCHASE_BIAS))))
