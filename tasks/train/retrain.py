@@ -32,6 +32,8 @@ MODEL_SCORERS = {
     "demand_forecaster": ("demand_forecasts",),
     "session_intent": ("session_intent",),
     "risk": ("risk_labels",),
+    "campaign_uplift": ("campaign_audiences",),
+    "inventory_policy": ("inventory_actions",),
 }
 
 

@@ -72,6 +72,10 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "campaign_uplift"
 MAIN_METRIC = "qini_auc"
+# What input drift is watched on (tasks/monitoring): the uplift features are computed per campaign
+# from events and orders, not stored; their user-activity part is what features.user_profile
+# profiles every day, so a shift there is a shift in this model's inputs.
+FEATURE_TABLE = "features.user_profile"
 RANDOM, SEGMENT_RULE, PROPENSITY, T_LEARNER = "random", "segment_rule", "propensity", "t_learner_gbt"
 HOLDOUT_PROTOCOL = ("whole campaigns ordered by send time: train | validation (epoch) | holdout (the latest "
                     "campaigns, only scored); features from history strictly before each send")
