@@ -195,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
                           "its latest serving partition")
     p_rb.add_argument("model", help="recommender | session_intent | demand_forecaster | risk")
     p_rb.add_argument("--by", default=None, help="who decided (logged; default: the OS user)")
+    p_rep = sub.add_parser("report", help="build the HTML reports of a day from the warehouse (per model: "
+                           "training curves, realised metrics, forecast fans, PR/calibration, drift) and "
+                           "print the index path")
+    p_rep.add_argument("day", nargs="?", type=date.fromisoformat, default=None,
+                       help="YYYY-MM-DD (default: the newest day in monitoring.pipeline_runs)")
+    p_rep.add_argument("--dag", default="ecomflow_daily", help="the folder the reports go under")
     p_af = sub.add_parser("airflow", help="local Airflow services: start | stop | ui | backfill DAG FIRST LAST")
     p_af.add_argument("action", choices=("start", "stop", "ui", "backfill"))
     p_af.add_argument("dag_id", nargs="?", help="backfill: the DAG")
@@ -250,6 +256,18 @@ def main(argv: list[str] | None = None) -> int:
         except (RollbackError, ValueError) as exc:
             print(f"rollback failed: {exc}", file=sys.stderr)
             return 1
+    elif args.command == "report":
+        from tasks.reporting.build import build_reports, latest_monitored_day
+
+        day = args.day or latest_monitored_day()
+        if day is None:
+            print("report: no day given and monitoring.pipeline_runs is empty; run the pipeline first "
+                  "or pass YYYY-MM-DD", file=sys.stderr)
+            return 1
+        built = build_reports(day, dag=args.dag)
+        print(f"{len(built.pages)} model reports of {args.dag} {day} in {built.seconds:.1f} s: {built.day_index}",
+              file=sys.stderr)
+        print(built.index)
     elif args.command == "airflow":
         return _airflow(args)
     elif args.command == "fingerprint":

@@ -430,6 +430,37 @@ class UserSegmentsOperator(PartitionedOperator):
         return build_user_segments(run_point_for(partition).as_of_date, self.run_id(context))
 
 
+class ReportOperator(PartitionedOperator):
+    """The day's HTML reports (``tasks/reporting``): one page per model and the index, under
+    ``$ECOMFLOW_HOME/reports/<dag>/<dt>/``; logs where to open them (file and Airflow UI).
+
+    Its own task after ``monitoring.run``, so a report problem never holds back the alerts and
+    retrain requests, and a report can be rebuilt (Clear) alone. Reads only; idempotent.
+    """
+
+    ui_color = "#fdf6e8"
+
+    @fail_fast
+    def execute(self, context: Context) -> dict:
+        from airflow.sdk import conf
+
+        from ecomflow_airflow.reports_app import URL_PREFIX
+        from tasks.reporting.build import build_reports
+
+        partition = self.partition(context)
+        dag_id = context["ti"].dag_id
+        built = build_reports(partition.dt, dag=dag_id)
+        relative = built.day_index.relative_to(built.index.parent).as_posix()
+        url = f"{conf.get('api', 'base_url', fallback='http://localhost:8080/').rstrip('/')}{URL_PREFIX}/{relative}"
+        self.log.info("reports of %s %s (%d models, %.1f s): %s", dag_id, partition.label, len(built.pages),
+                      built.seconds, built.day_index)
+        self.log.info("open in the Airflow UI: 'ML reports' in the navigation bar, or %s", url)
+        for model, page in built.pages.items():
+            self.log.info("  %s: %s", model, page)
+        return {"index": str(built.index), "day_index": str(built.day_index), "url": url,
+                "pages": {m: str(p) for m, p in built.pages.items()}}
+
+
 class MonitoringOperator(PartitionedOperator):
     """Realised accuracy of earlier outputs whose truth is now known, and input/output drift of
     the day against each model's training reference -> ``monitoring.*`` (issue 11).

@@ -74,6 +74,16 @@ def write_index(root: Path) -> Path:
     return index
 
 
+def latest_monitored_day() -> date | None:
+    """The newest daily partition any task recorded in ``monitoring.pipeline_runs`` (None: none)."""
+    from tasks.warehouse import read_frame, table_exists
+
+    if not table_exists("monitoring.pipeline_runs"):
+        return None
+    value = read_frame("SELECT MAX(dt) AS d FROM monitoring.pipeline_runs")["d"].iloc[0]
+    return None if value is None or value != value else date.fromisoformat(str(value)[:10])
+
+
 def build_reports(day: date, dag: str = DEFAULT_DAG, models: list[str] | None = None) -> BuiltReports:
     """Write every model's report for the monitoring day ``day`` of ``dag``, the run's page and
     the index; returns their paths."""
