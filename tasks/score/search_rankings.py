@@ -35,15 +35,16 @@ RANKINGS_TABLE = "serving.search_rankings"
 AFFINITY_TABLE = "serving.user_category_affinity"
 
 
-def _inputs(table: str, as_of_date: date, rescore: bool):  # noqa: ANN202 - (entry, artefact, inputs)
+def _inputs(table: str, as_of_date: date, rescore: bool, with_search: bool):  # noqa: ANN202
+    """(registry entry, artefact, serving inputs) of the version that serves the partition."""
     entry, art = load_serving_model(table, as_of_date, rescore=rescore)
     cfg = config_from_dict(SearchRankerConfig, art.config)
-    return entry, art, read_serving_inputs(as_of_instant(as_of_date), cfg)
+    return entry, art, read_serving_inputs(as_of_instant(as_of_date), cfg, with_search=with_search)
 
 
 def score_search_rankings(as_of_date: date, run_id: str, *, rescore: bool = False) -> int:
     """Write the ``as_of_date`` partition of serving.search_rankings; returns rows written."""
-    entry, art, inputs = _inputs(RANKINGS_TABLE, as_of_date, rescore)
+    entry, art, inputs = _inputs(RANKINGS_TABLE, as_of_date, rescore, with_search=True)
     rankings = rank_frequent_queries(art, inputs, category_affinities(inputs, art.preprocessing), pick_device())
     log.info("search_rankings %s: %d queries x %d segments with %s", as_of_date, rankings["query"].nunique(),
              rankings["segment"].nunique(), entry.version)
@@ -55,7 +56,7 @@ def score_search_rankings(as_of_date: date, run_id: str, *, rescore: bool = Fals
 
 def score_user_category_affinity(as_of_date: date, run_id: str, *, rescore: bool = False) -> int:
     """Write the ``as_of_date`` partition of serving.user_category_affinity; returns rows written."""
-    entry, art, inputs = _inputs(AFFINITY_TABLE, as_of_date, rescore)
+    entry, art, inputs = _inputs(AFFINITY_TABLE, as_of_date, rescore, with_search=False)
     affinities = category_affinities(inputs, art.preprocessing)
     log.info("user_category_affinity %s: %d users with %s", as_of_date, affinities["user_id"].nunique(),
              entry.version)

@@ -27,7 +27,8 @@ from tasks.warehouse import dispose_engine, read_frame, replace_partition
 MARTS = ("dim_users", "dim_products", "fct_events", "fct_order_lines", "fct_transactions",
          "fct_session_summaries", "fct_daily_item_sales")
 SERVING = ("recommendations_enriched", "risk_review_queue", "daily_kpis", "demand_forecasts_enriched",
-           "forecast_vs_actual", "session_intent_enriched")
+           "forecast_vs_actual", "session_intent_enriched", "price_recommendations_enriched",
+           "search_rankings_enriched", "user_category_affinity_enriched")
 # BI use -> the serving models it reads (models/serving/_serving__exposures.yml).
 EXPOSURES = {
     "recommendations_dashboard": {"recommendations_enriched"},
@@ -35,6 +36,8 @@ EXPOSURES = {
     "risk_review": {"risk_review_queue"},
     "daily_kpis_dashboard": {"daily_kpis"},
     "session_intent_analysis": {"session_intent_enriched"},
+    "price_review": {"price_recommendations_enriched"},
+    "search_personalisation": {"search_rankings_enriched", "user_category_affinity_enriched"},
 }
 # docs/CONTRACTS.md: the columns Python consumers rely on.
 CONTRACT_COLUMNS = {

@@ -14,6 +14,7 @@ from rank_bm25 import BM25Okapi
 
 from tasks.applicability import skip_reason
 from tasks.ingest.synthetic import generate
+from tasks.quality.gx_runner import DataQualityError, run_suite
 from tasks.score import search_rankings as scoring
 from tasks.train import registry
 from tasks.train.common import DataWindow
@@ -165,10 +166,21 @@ def test_train_and_score_s_into_duckdb(isolated_home, shop_s) -> None:  # noqa: 
     assert (affinity.groupby("user_id")["affinity"].max().to_numpy()
             == firsts.set_index("user_id")["affinity"].sort_index().to_numpy()).all()
 
+    # The output gates pass on what was written, and fail on a duplicated result slot.
+    assert run_suite("serving_search_rankings", {"as_of_date": as_of}).success
+    assert run_suite("serving_user_category_affinity", {"as_of_date": as_of}).success
+    bad = rankings.copy()
+    bad.loc[bad.index[1], "product_id"] = bad.loc[bad.index[0], "product_id"]
+    bad.loc[bad.index[1], ["segment", "query"]] = bad.loc[bad.index[0], ["segment", "query"]].to_numpy()
+    bad["as_of_date"] = as_of + timedelta(days=1)
+    replace_partition("serving.search_rankings", bad, {"as_of_date": as_of + timedelta(days=1)})
+    with pytest.raises(DataQualityError, match="serving_search_rankings"):
+        run_suite("serving_search_rankings", {"as_of_date": as_of + timedelta(days=1)})
+
     # Re-scoring the partition replaces it with the same rows (no duplicates, same content).
     assert scoring.score_search_rankings(as_of, "score-2") == n_rankings
     assert scoring.score_user_category_affinity(as_of, "score-2") == n_affinity
-    again = read_frame("SELECT * FROM serving.search_rankings")
+    again = read_frame("SELECT * FROM serving.search_rankings WHERE as_of_date = :d", {"d": as_of})
     assert len(again) == n_rankings and set(again["run_id"]) == {"score-2"}
     cols = ["segment", "query", "rank", "product_id", "score"]
     pd.testing.assert_frame_equal(

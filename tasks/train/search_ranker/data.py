@@ -27,8 +27,9 @@ LOG_COLUMNS = ["search_event_id", "user_id", "query", "searched_at", "product_id
                "is_clicked", "is_purchased"]
 
 
-def read_search_log(start: datetime, end: datetime) -> pd.DataFrame:
-    """Shown results of searches in ``[start, end)`` with their query and user (empty without)."""
+def read_search_log(start: datetime, end: datetime, clicked_only: bool = False) -> pd.DataFrame:
+    """Shown results of searches in ``[start, end)`` with their query and user (empty without);
+    ``clicked_only``: just the clicked ones (what scoring needs: the users' click history)."""
     if not (table_exists(IMPRESSIONS_TABLE) and table_exists(EVENTS_TABLE)):
         return pd.DataFrame(columns=LOG_COLUMNS)
     frame = read_frame(
@@ -36,10 +37,23 @@ def read_search_log(start: datetime, end: datetime) -> pd.DataFrame:
         f"i.is_clicked, i.is_purchased FROM {IMPRESSIONS_TABLE} AS i "
         f"JOIN {EVENTS_TABLE} AS e ON e.event_id = i.search_event_id "
         "WHERE i.searched_at >= :s AND i.searched_at < :e AND e.query IS NOT NULL "
+        + ("AND i.is_clicked " if clicked_only else "") +
         "ORDER BY i.searched_at, i.search_event_id, i.position",
         {"s": start, "e": end},
     )
     return frame[LOG_COLUMNS]
+
+
+def read_frequent_queries(start: datetime, end: datetime, limit: int) -> list[str]:
+    """The ``limit`` queries searched most often in ``[start, end)`` (ties alphabetical)."""
+    if not table_exists(EVENTS_TABLE):
+        return []
+    frame = read_frame(
+        f"SELECT query, COUNT(*) AS n FROM {EVENTS_TABLE} WHERE event_type = 'search' AND query IS NOT NULL "
+        "AND event_at >= :s AND event_at < :e GROUP BY query ORDER BY n DESC, query LIMIT :k",
+        {"s": start, "e": end, "k": limit},
+    )
+    return [str(q) for q in frame["query"]]
 
 
 def read_products() -> pd.DataFrame:

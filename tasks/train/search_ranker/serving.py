@@ -25,8 +25,10 @@ from tasks.train.common import Artefact
 from tasks.train.search_ranker import policies
 from tasks.train.search_ranker.config import SearchRankerConfig
 from tasks.train.search_ranker.data import (
+    LOG_COLUMNS,
     build_history,
     labelled_rows,
+    read_frequent_queries,
     read_history_inputs,
     read_products,
     read_search_log,
@@ -49,18 +51,22 @@ NEW_SEGMENT = "new"
 class ServingInputs:
     catalogue: Catalogue
     history: History
-    log: pd.DataFrame  # labelled search log rows of the window
+    queries: list[str]  # the frequent queries of the window, most searched first
     as_of_day: int
 
 
-def read_serving_inputs(as_of: datetime, cfg: SearchRankerConfig) -> ServingInputs:
-    """The catalogue, the window's history and search log, as known at ``as_of``."""
+def read_serving_inputs(as_of: datetime, cfg: SearchRankerConfig, *, with_search: bool = True) -> ServingInputs:
+    """The catalogue and the window's history as known at ``as_of``; ``with_search``: also the
+    users' clicked results and the frequent queries (the affinities need neither)."""
     start = as_of - timedelta(days=cfg.lookback_days)
     catalogue = Catalogue.from_products(read_products())
     interactions = read_history_inputs(start, as_of, catalogue)
-    rows = labelled_rows(read_search_log(start, as_of), catalogue)
+    clicked = read_search_log(start, as_of, clicked_only=True) if with_search else pd.DataFrame(
+        columns=LOG_COLUMNS)
+    rows = labelled_rows(clicked, catalogue)
+    queries = read_frequent_queries(start, as_of, cfg.top_queries) if with_search else []
     start_day = int(day_number([start])[0])
-    return ServingInputs(catalogue, build_history(rows, interactions, catalogue, start_day), rows,
+    return ServingInputs(catalogue, build_history(rows, interactions, catalogue, start_day), queries,
                          int(day_number([as_of])[0]))
 
 
@@ -89,15 +95,6 @@ def user_segments(affinities: pd.DataFrame) -> pd.Series:
     """user_id -> ``top:<category>`` (the user's rank-1 affinity)."""
     top = affinities[affinities["rank"] == 1]
     return pd.Series(("top:" + top["category"]).to_numpy(), index=top["user_id"].to_numpy())
-
-
-def frequent_queries(inputs: ServingInputs, limit: int) -> list[str]:
-    """The ``limit`` queries with the most searches in the window (ties alphabetical)."""
-    if inputs.log.empty:
-        return []
-    counts = inputs.log.groupby("query")["search_event_id"].nunique()
-    frame = counts.rename("n").reset_index().sort_values(["n", "query"], ascending=[False, True])
-    return frame["query"].head(limit).tolist()
 
 
 def _segment_state(inputs: ServingInputs, segments: pd.Series, categories: np.ndarray,
@@ -135,7 +132,7 @@ def rank_frequent_queries(art: Artefact, inputs: ServingInputs, affinities: pd.D
     strategy = policies.strategy_of(art.serving_strategy)
     pre = art.preprocessing
     cols = ["segment", "query", "rank", "product_id", "score"]
-    queries = frequent_queries(inputs, cfg.top_queries)
+    queries = inputs.queries
     cat = inputs.catalogue
     if not queries:
         return pd.DataFrame(columns=cols)
