@@ -18,7 +18,8 @@ one task group per stage:
    day's user profiles (K-means): a model feature and the recommender's cold-start fallback.
 4. **train** — one task per model, trained when due (or when none exists) in the `gpu` pool; a
    candidate is served only when it beats the champion and the best baseline.
-5. **score** — recommendations and demand forecasts with the champion → `serving.*` (partition replace).
+5. **score** — every scorer with its model's champion → `serving.*` (partition replace); a scorer
+   that reads another's output of the day waits for it (`inventory_actions` after `demand_forecasts`).
 6. **serving** — one task per dbt serving model rebuilds the BI serving models, `gx_outputs` checks the outputs,
    `grant_bi_reader` keeps the PostgreSQL role `bi_reader` (BI tools) able to read `serving` only,
    `freshness` runs `dbt source freshness` and logs each source's newest row and age (warns only:
@@ -27,7 +28,8 @@ one task group per stage:
    and compares the day's model inputs and outputs with each model's training reference
    (`monitoring.feature_drift`, `monitoring.prediction_drift`); a part without its inputs is skipped
    with the reason in the log. Every partitioned task also records its rows and duration in
-   `monitoring.pipeline_runs` (`docs/monitoring.md`).
+   `monitoring.pipeline_runs` (`docs/monitoring.md`). `report` writes the day's HTML reports per
+   model (charts of all of it) and logs their path; open them with **ML reports** in the navigation bar.
 
 The task lists come from the catalogues (`tasks/pipeline_catalogue.py`): a new feature set, model,
 scorer or suite appears here without editing this file.
@@ -60,6 +62,7 @@ from ecomflow_airflow.operators import (
     IngestPartitionOperator,
     MonitoringOperator,
     PublishFeatureSetOperator,
+    ReportOperator,
     ScoreOperator,
     SparkFeatureSetsOperator,
     TrainModelOperator,
@@ -129,9 +132,14 @@ with DAG(
                  for model in catalogue.models()]
 
     with TaskGroup("score", tooltip="Champion models → serving.* (partition replace)") as score:
-        for scorer in catalogue.scorers("daily"):
-            ScoreOperator(task_id=scorer, cadence="daily", scorer=scorer, outlets=[serving_asset(scorer)],
-                          inlets=[champion_asset(catalogue.scorer_model(scorer))])
+        scorers = {scorer: ScoreOperator(task_id=scorer, cadence="daily", scorer=scorer,
+                                         outlets=[serving_asset(scorer)],
+                                         inlets=[champion_asset(catalogue.scorer_model(scorer))])
+                   for scorer in catalogue.scorers("daily")}
+        # A scorer that reads another one's output of the day runs after it (SCORER_AFTER).
+        for scorer, task in scorers.items():
+            for before in catalogue.scorer_after(scorer):
+                scorers[before] >> task
 
     with TaskGroup("serving", tooltip="BI serving models, output checks, BI access") as serving:
         serving_models = dbt_model_tasks(["serving"], nest=False)
@@ -149,7 +157,10 @@ with DAG(
         # After the serving checks: it reads serving.* and the day's features, and it writes to the
         # warehouse, so it waits for dbt (the DuckDB file's single writer) to finish.
         monitor = MonitoringOperator(task_id="run", cadence="daily")
-        freshness >> monitor
+        # The day's HTML reports (tasks/reporting), read from what run just wrote; the log gives
+        # their path and URL ("ML reports" in the UI's navigation bar).
+        report = ReportOperator(task_id="report", cadence="daily")
+        freshness >> monitor >> report
 
     gx_raw >> models.roots
     gx_marts >> compute

@@ -35,6 +35,12 @@ MODEL_INPUTS: dict[str, tuple[str, ...]] = {
     "pricing": ("order_lines", "daily_sales"),
     "campaign_uplift": ("campaign_exposures",),  # randomised past campaigns (tasks/train/uplift)
     "search_ranker": ("search_impressions",),  # shown/clicked search results (tasks/train/search_ranker)
+    "inventory_policy": ("order_lines", "daily_sales"),  # demand; and stock snapshots (MODEL_ALSO_NEEDS)
+}
+# model -> raw entities that must *each* have rows too (on top of one of MODEL_INPUTS): a
+# replenishment policy needs sales to replay and stock to replenish.
+MODEL_ALSO_NEEDS: dict[str, tuple[str, ...]] = {
+    "inventory_policy": ("inventory",),
 }
 MART_INPUTS: dict[str, tuple[str, ...]] = {
     "dim_users": ("users", "order_lines", "events", "transactions"),
@@ -48,7 +54,7 @@ MART_INPUTS: dict[str, tuple[str, ...]] = {
 TIME_COLUMNS = {"events": "event_at", "order_lines": "ordered_at", "transactions": "transaction_at",
                 "daily_sales": "sales_date", "users": "signup_at", "products": "created_at",
                 "sessions": "started_at", "campaign_exposures": "reported_at",
-                "search_impressions": "searched_at"}
+                "search_impressions": "searched_at", "inventory": "snapshot_at"}
 
 
 def _has_rows(entity: str, before: datetime) -> bool:
@@ -67,6 +73,14 @@ def _reason(step: str, needs: tuple[str, ...], before: datetime) -> str | None:
             f"{before:%Y-%m-%d %H:%M}, and the configured source loaded none")
 
 
+def _model_reason(step: str, model: str, before: datetime) -> str | None:
+    """One of the model's MODEL_INPUTS, and every entity of its MODEL_ALSO_NEEDS."""
+    reason = _reason(step, MODEL_INPUTS[model], before)
+    for entity in MODEL_ALSO_NEEDS.get(model, ()):
+        reason = reason or _reason(step, (entity,), before)
+    return reason
+
+
 def skip_reason(kind: str, name: str, before: datetime) -> str | None:
     """None when the step applies, else a one-line reason for the task log."""
     if kind == "feature":
@@ -74,10 +88,10 @@ def skip_reason(kind: str, name: str, before: datetime) -> str | None:
     if kind == "mart":
         return _reason(f"mart {name}", MART_INPUTS[name], before)
     if kind == "model":
-        return _reason(f"model {name}", MODEL_INPUTS[name], before)
+        return _model_reason(f"model {name}", name, before)
     if kind == "scorer":
         model = SCORER_MODEL[name]
-        return _reason(f"scorer {name} (model {model})", MODEL_INPUTS[model], before)
+        return _model_reason(f"scorer {name} (model {model})", model, before)
     raise ValueError(f"unknown step kind {kind!r}")
 
 

@@ -49,6 +49,13 @@ def scorers(cadence: str) -> list[str]:
     return [name for name, (_, _, scorer_cadence) in SCORERS.items() if scorer_cadence == cadence]
 
 
+def scorer_after(scorer: str) -> tuple[str, ...]:
+    """Scorers whose output of the same partition ``scorer`` reads (run before it)."""
+    from tasks.score.pipeline import SCORER_AFTER
+
+    return SCORER_AFTER.get(scorer, ())
+
+
 def scorer_model(scorer: str) -> str:
     """The model whose champion a scorer serves."""
     from tasks.score.pipeline import SCORER_MODEL

@@ -47,6 +47,8 @@ GUARDS: dict[str, tuple[Guard, ...]] = {
     "session_intent": (Guard("features.session_features", "session_id", "label_at", "feature_cutoff_at",
                              positive_label="has_purchase"),),
     "demand_forecaster": (Guard("features.daily_item_sales", "product_id", "sales_date"),),
+    # Replays the same sales; raw.inventory is read with snapshot_at < as-of in the query itself.
+    "inventory_policy": (Guard("features.daily_item_sales", "product_id", "sales_date"),),
     "recommender": (),  # reads marts by an explicit [start, as_of) window (tasks/train/data.py)
 }
 

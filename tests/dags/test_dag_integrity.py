@@ -68,18 +68,31 @@ def test_daily_dag_gates_and_order(dagbag) -> None:
     gx_marts_ancestors = dag.get_task("dbt.gx_marts").get_flat_relative_ids(upstream=True)
     assert {t.task_id for t in dbt_tasks} <= gx_marts_ancestors
     assert dag.get_task("features.compute").upstream_task_ids == {"dbt.gx_marts"}
+    from tasks import pipeline_catalogue as catalogue
+
     trains = [t for t in dag.tasks if t.task_id.startswith("train.")]
-    assert len(trains) == 4 and all(t.pool == "gpu" for t in trains)
+    assert len(trains) == len(catalogue.models()) and all(t.pool == "gpu" for t in trains)
     for t in trains:
         assert t.upstream_task_ids == {"features.user_segments"}
     assert dag.get_task("features.user_segments").upstream_task_ids == {"features.gx_features"}
-    for score in (t for t in dag.tasks if t.task_id.startswith("score.")):
-        assert score.upstream_task_ids == {t.task_id for t in trains}, "scoring waits for every model"
+    scorers = catalogue.scorers("daily")
+    for scorer in scorers:
+        score = dag.get_task(f"score.{scorer}")
+        after = {f"score.{s}" for s in catalogue.scorer_after(scorer)}
+        if after:  # a scorer that reads another's output waits for it (and through it for every model)
+            assert score.upstream_task_ids == after, scorer
+            assert {t.task_id for t in trains} <= score.get_flat_relative_ids(upstream=True), scorer
+        else:
+            assert score.upstream_task_ids == {t.task_id for t in trains}, "scoring waits for every model"
+    assert dag.get_task("score.inventory_actions").upstream_task_ids == {"score.demand_forecasts"}
     serving = _serving_model_tasks(dag)
     assert serving <= ids
-    for task_id in serving:  # serving models after scoring; the first ones wait for both scorers
+    # Serving models after scoring: the first ones wait for every scorer no other scorer waits for
+    # (the score group's leaves), so every serving.* table is written before any view reads it.
+    leaves = {f"score.{s}" for s in scorers} - {f"score.{b}" for s in scorers for b in catalogue.scorer_after(s)}
+    for task_id in serving:
         upstream = dag.get_task(task_id).upstream_task_ids
-        assert upstream == {"score.recommendations", "score.demand_forecasts"} or upstream <= serving, task_id
+        assert upstream == leaves or upstream <= serving, task_id
     for after in ("serving.gx_outputs", "serving.grant_bi_reader"):
         assert serving <= dag.get_task(after).get_flat_relative_ids(upstream=True), after
     # dbt source freshness: after the serving build and its GX checks (one DuckDB user at a time).
