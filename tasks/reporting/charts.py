@@ -157,7 +157,7 @@ def pr_and_calibration(curves: dict[str, dict[str, np.ndarray]], what: str) -> s
         cal.plot(c["prob_pred"], c["prob_true"], marker="o", markersize=3, linewidth=1.2, label=name)
     pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
            title=f"Precision-recall ({what}); dotted: base rate")
-    pr.legend(loc="upper right")
+    pr.legend(loc="lower left")
     cal.plot([0, 1], [0, 1], color="#888888", linestyle="--", linewidth=1, label="perfect")
     cal.set(xlabel="mean predicted probability", ylabel="observed rate", xlim=(0, 1), ylim=(0, 1.02),
             title="Calibration (quantile bins)")

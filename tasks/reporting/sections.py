@@ -95,7 +95,7 @@ def holdout_metrics(reader: WarehouseReader, model: str, day: date, versions: pd
         rows.append({"version": r.version, "status": r.status, "trained_at": r.trained_at,
                      **_numbers(_json(r.metrics))})
         for name, values in sorted(_json(r.baseline_metrics).items()):
-            rows.append({"version": f"  baseline {name}", "status": "", "trained_at": None,
+            rows.append({"version": f"\u21b3 baseline {name}", "status": "", "trained_at": None,
                          **_numbers(values if isinstance(values, dict) else {})})
     table = pd.DataFrame(rows)
     keep = ["version", "status", "trained_at"] + [c for c in table.columns if c not in

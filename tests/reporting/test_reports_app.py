@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ecomflow_airflow.reports_app import URL_PREFIX, create_reports_app
 from fastapi.testclient import TestClient
 
-from ecomflow_airflow.reports_app import URL_PREFIX, create_reports_app
 from tasks.reporting.build import build_reports
 from tests.reporting.warehouse import D, plant_warehouse
 
@@ -50,7 +50,6 @@ def test_the_app_needs_an_airflow_login(reports: Path) -> None:
 
 def test_the_plugin_registers_the_app_and_a_nav_link_airflow_accepts() -> None:
     from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse, FastAPIAppResponse
-
     from ecomflow_airflow.plugin import EcomflowPlugin
 
     plugin = EcomflowPlugin()

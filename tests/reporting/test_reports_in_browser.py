@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from ecomflow_airflow.reports_app import create_reports_app
+
 from tasks.reporting.build import build_reports
 from tests.e2e.browser import browser
 from tests.reporting.warehouse import D, plant_warehouse
