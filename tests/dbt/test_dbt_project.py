@@ -28,7 +28,7 @@ MARTS = ("dim_users", "dim_products", "fct_events", "fct_order_lines", "fct_tran
          "fct_session_summaries", "fct_daily_item_sales")
 SERVING = ("recommendations_enriched", "risk_review_queue", "daily_kpis", "demand_forecasts_enriched",
            "forecast_vs_actual", "session_intent_enriched", "price_recommendations_enriched",
-           "search_rankings_enriched", "user_category_affinity_enriched")
+           "search_rankings_enriched", "user_category_affinity_enriched", "inventory_actions_enriched")
 # BI use -> the serving models it reads (models/serving/_serving__exposures.yml).
 EXPOSURES = {
     "recommendations_dashboard": {"recommendations_enriched"},
@@ -37,6 +37,7 @@ EXPOSURES = {
     "daily_kpis_dashboard": {"daily_kpis"},
     "session_intent_analysis": {"session_intent_enriched"},
     "price_review": {"price_recommendations_enriched"},
+    "replenishment_review": {"inventory_actions_enriched"},
     "search_personalisation": {"search_rankings_enriched", "user_category_affinity_enriched"},
 }
 # docs/CONTRACTS.md: the columns Python consumers rely on.
@@ -193,6 +194,32 @@ def _write_session_intent() -> None:
     ]), {"as_of_hour": hour}, model_version="intent-v1", run_id="r1")
 
 
+def _write_inventory_actions() -> None:
+    """Two products' actions through the scorer's own writer (p1 is in dim_products, p-gone is not)."""
+    as_of = date(2026, 1, 3)
+    base = {"category": "kitchen", "stock_on_hand": 2.0, "on_order": 0.0, "inventory_position": 2.0,
+            "lead_time_days": 2, "review_days": 7, "protection_days": 9, "pack_size": 12, "moq": 12,
+            "demand_mean": 4.5, "demand_std": 2.5, "service_level": 0.95, "safety_stock": 4.1,
+            "reorder_point": 8.6, "p_stockout": 0.31, "days_of_cover": 4.0, "demand_source": "own_history",
+            "policy": "policy", "as_of_date": as_of, "model_version": "inv-v1", "run_id": "r1",
+            "scored_at": datetime(2026, 1, 3)}
+    write_serving("serving.inventory_actions", pd.DataFrame([
+        {**base, "product_id": "p1", "order_quantity": 12.0, "action": "order",
+         "reason": "P(stock-out in 9 days) 0.31 > 0.05 target; order 12 units (1 packs of 12)"},
+        {**base, "product_id": "p-gone", "order_quantity": 0.0, "action": "none", "p_stockout": 0.01,
+         "reason": "P(stock-out in 9 days) 0.01 <= 0.05 target; no order", "days_of_cover": None},
+    ]), {"as_of_date": as_of}, model_version="inv-v1", run_id="r1")
+
+
+def _assert_inventory_actions() -> None:
+    actions = read_frame("SELECT * FROM serving.inventory_actions_enriched").set_index("product_id")
+    assert sorted(actions.index) == ["p-gone", "p1"]
+    assert actions.loc["p1", "product_title"] == "Mug" and actions.loc["p1", "product_category"] == "kitchen"
+    assert actions.loc["p1", "action"] == "order"
+    assert actions.loc["p1", "order_quantity"] == pytest.approx(12.0)
+    assert pd.isna(actions.loc["p-gone", "product_title"]) and pd.isna(actions.loc["p-gone", "days_of_cover"])
+
+
 def _assert_forecasts() -> None:
     forecasts = read_frame("SELECT * FROM serving.demand_forecasts_enriched").set_index(["item_id", "forecast_date"])
     assert len(forecasts) == 6
@@ -294,10 +321,12 @@ def test_duckdb_build_marts_then_serving(sample_raw: Path, tmp_path: Path) -> No
     _write_risk_labels()
     _write_demand_forecasts()
     _write_session_intent()
+    _write_inventory_actions()
 
     build_layer("serving")
     _assert_forecasts()
     _assert_session_intent()
+    _assert_inventory_actions()
     recs = read_frame("SELECT * FROM serving.recommendations_enriched ORDER BY rank")
     assert list(recs["item_title"].fillna("?")) == ["Lamp", "?"]
     queue = read_frame("SELECT * FROM serving.risk_review_queue")
