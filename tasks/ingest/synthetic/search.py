@@ -9,7 +9,7 @@ order. Whether a shown product is clicked depends on planted relevance, document
 
 ``utility = TITLE_MATCH x title coverage + DESCRIPTION_MATCH x description coverage``
 ``        + CATEGORY_PREFERENCE x clip(log(n_categories x user's preference for the category), +-2)``
-``        + POPULARITY x z(log popularity) - price sensitivity x PRICE x log(price / category median)``
+``        + POPULARITY x z(log popularity) - price sensitivity x PRICE x clip(log(price / category median), +-1)``
 ``        + FAVOURITE_BRAND x [the product's brand is the user's favourite brand of its category]``
 ``        + logistic noise``;
 ``P(click) = examination(position) x sigmoid(utility - CLICK_BIAS)``,
@@ -37,15 +37,15 @@ from tasks.ingest.synthetic.vocabulary import CATEGORIES
 
 SEARCH_STREAM = 0x5EA2C4  # a constant of its own: never shared with another component
 SHOWN_PER_SEARCH = 20
-TITLE_MATCH = 1.0
+TITLE_MATCH = 1.5
 DESCRIPTION_MATCH = 0.4
 CATEGORY_PREFERENCE = 2.0
 POPULARITY = 1.0
 PRICE = 2.5
-FAVOURITE_BRAND = 1.5
+FAVOURITE_BRAND = 2.0
 PRICE_SENSITIVITY_RANGE = (0.0, 1.5)
-EXAMINATION_DECAY = 0.05  # examination(position) = 1 / (1 + decay x (position - 1))
-CLICK_BIAS = 2.5
+EXAMINATION_DECAY = 0.02  # examination(position) = 1 / (1 + decay x (position - 1))
+CLICK_BIAS = 3.0
 NOISE_SCALE = 0.3
 PURCHASE_SHARE = 0.4
 PURCHASE_BIAS = 2.0
@@ -132,7 +132,8 @@ def build_search_impressions(seed: int, events: pd.DataFrame, catalog: Catalog, 
     log_pop = np.log(catalog.popularity)
     pop_term = ((log_pop - log_pop.mean()) / (log_pop.std() or 1.0))[prod]
     median_price = np.array([c.median_price for c in CATEGORIES])[cat]
-    price_term = np.log(catalog.price[prod, day[row_search]] / median_price)
+    # Clipped: a bargain attracts, but a 90 %-off pasta must not outrank the olive oil searched for.
+    price_term = np.clip(np.log(catalog.price[prod, day[row_search]] / median_price), -1.0, 1.0)
     sens = np.where(known, sensitivity[np.maximum(user, 0)], np.mean(PRICE_SENSITIVITY_RANGE))
     qi_rows = query_idx[row_search]
     utility = (TITLE_MATCH * title_cov[qi_rows, prod] + DESCRIPTION_MATCH * desc_cov[qi_rows, prod]
