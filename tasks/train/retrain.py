@@ -32,6 +32,7 @@ MODEL_SCORERS = {
     "demand_forecaster": ("demand_forecasts",),
     "session_intent": ("session_intent",),
     "risk": ("risk_labels",),
+    "pricing": ("price_recommendations",),
     "campaign_uplift": ("campaign_audiences",),
     "inventory_policy": ("inventory_actions",),
 }

@@ -173,3 +173,16 @@ def test_skips_without_prices(isolated_home, shop_s) -> None:
     result = pricing.train(as_of, "train-1")
     assert result.status == "skipped"
     assert "no prices" in result.reason
+
+
+def test_truth_catalogue_is_the_generated_one(shop_s) -> None:
+    """``catalog_of`` rebuilds the catalogue behind ``generate``'s frames without drawing anything
+    else (so the truth the recovery test checks against is the shop's own)."""
+    catalog = catalog_of("S")
+    products = shop_s["products"]
+    assert catalog.products["product_id"].tolist() == products["product_id"].tolist()
+    assert catalog.products["category"].tolist() == products["category"].tolist()
+    np.testing.assert_array_equal(catalog.list_price, products["price"].to_numpy())
+    truth = true_elasticities(catalog)
+    assert truth["own_elasticity"].between(-3.5, -1.0).all()
+    assert (truth["own_elasticity"] >= truth["category_elasticity"]).all()  # substitution softens it

@@ -134,6 +134,8 @@ def fit_elasticity(panel: PricePanel, upto: int, slope: str, *, prior_sd_categor
     with torch.no_grad():
         rate = (y * mask).sum(1) / np.maximum(mask.sum(1), 1)
         glm.a.copy_(torch.as_tensor(np.log(np.maximum(rate, 1e-3))))
+        day_total = (y * mask).sum(0) / np.maximum(mask.sum(0), 1)
+        glm.g.copy_(torch.as_tensor(np.log(np.maximum(day_total, 1e-3) / max(day_total.mean(), 1e-3))))
     params = [p for p in glm.parameters() if p.requires_grad] + ([] if day_effects else [dow])
     opt = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe",
                             tolerance_grad=1e-7, tolerance_change=1e-10, history_size=20)
@@ -142,18 +144,17 @@ def fit_elasticity(panel: PricePanel, upto: int, slope: str, *, prior_sd_categor
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        day = glm.g if day_effects else dow[torch.as_tensor(weekday)]
+        # Centred day effects: the level lives in a_p alone, so the fit has no flat direction.
+        day = glm.g - glm.g.mean() if day_effects else dow[torch.as_tensor(weekday)]
         eta = glm.a[:, None] + day[None, :] + glm.beta(t_cat)[:, None] * t_x
         nll = ((torch.exp(eta) - t_y * eta) * t_m).sum()
-        loss = (nll + pc * (glm.b_category**2).sum() + pp * (glm.u**2).sum()
-                + 1e-6 * (glm.g**2).sum()) / n_obs  # tiny ridge pins the a/g level trade-off
+        loss = (nll + pc * (glm.b_category**2).sum() + pp * (glm.u**2).sum()) / n_obs
         loss.backward()
         return loss
 
     opt.step(closure)
     with torch.no_grad():
-        if not day_effects:
-            glm.g.copy_(dow[torch.as_tensor(weekday)])
+        glm.g.copy_(glm.g - glm.g.mean() if day_effects else dow[torch.as_tensor(weekday)])
         beta = glm.beta(t_cat).numpy().copy()
         mu = np.exp(glm.a.numpy()[:, None] + glm.g.numpy()[None, :] + beta[:, None] * x) * mask
     se = standard_errors(mu, x, cats, len(names), slope, prior_sd_category, prior_sd_product)

@@ -28,7 +28,14 @@ def recommendation_frame(art: Artefact, panel: PricePanel) -> pd.DataFrame:
     cfg = config_from_dict(PricingConfig, art.config)
     params = load_parameters(art.state_dict).of(slope_of(art.serving_strategy))
     trained = [str(p) for p in art.preprocessing["products"]]
-    categories = dict(zip(trained, art.preprocessing["categories"], strict=True))
+    return recommend_panel(params, trained, list(art.preprocessing["categories"]), panel, cfg)
+
+
+def recommend_panel(params: dict[str, np.ndarray], trained: list[str], categories: list[str], panel: PricePanel,
+                    cfg: PricingConfig) -> pd.DataFrame:
+    """Rows for every trained product in ``panel`` from one slope structure's parameters (``a``,
+    ``beta``, ``beta_se``, ``ref_log_price``, ``level``), in ``trained`` order."""
+    category_of = dict(zip(trained, categories, strict=True))
     position = {p: i for i, p in enumerate(panel.products)}
     level = float(params["level"])
     rows = []
@@ -50,7 +57,7 @@ def recommendation_frame(art: Artefact, panel: PricePanel) -> pd.DataFrame:
             rec = recommend(current, q0, beta, se, cfg, cost)
             price, action, objective, reason = rec.price, rec.action, rec.objective, rec.reason
         q1 = q0 * (price / current) ** beta
-        rows.append({"product_id": product, "category": categories.get(product) or None,
+        rows.append({"product_id": product, "category": category_of.get(product) or None,
                      "current_price": current, "recommended_price": price,
                      "price_change_pct": 100.0 * (price / current - 1.0), "elasticity": beta,
                      "elasticity_se": se, "expected_units_current": q0, "expected_units_recommended": q1,
