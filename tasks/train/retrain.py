@@ -35,6 +35,7 @@ MODEL_SCORERS = {
     "pricing": ("price_recommendations",),
     "campaign_uplift": ("campaign_audiences",),
     "inventory_policy": ("inventory_actions",),
+    "search_ranker": ("search_rankings", "user_category_affinity"),
 }
 
 
