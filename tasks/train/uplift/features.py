@@ -48,9 +48,23 @@ class History:
     """Events and order lines (with product categories) before an instant, read once."""
 
     def __init__(self, events: pd.DataFrame, orders: pd.DataFrame, users: pd.DataFrame) -> None:
+        # Integer codes once, so each (instant, targets) group is a few bincounts over array slices
+        # instead of string group-bys (synthetic M: 37 campaigns x 2.4M events in the look-back).
         self.events = events.sort_values("event_at", kind="stable").reset_index(drop=True)
         self.orders = orders.sort_values("ordered_at", kind="stable").reset_index(drop=True)
-        self.signup = users.set_index("user_id")["signup_at"] if len(users) else pd.Series(dtype="datetime64[ns]")
+        ids = pd.concat([self.events["user_id"], self.orders["user_id"], users["user_id"]]).dropna().astype(str)
+        self.users = pd.Index(pd.unique(ids))
+        self.categories = pd.Index(pd.unique(pd.concat([self.events["category"], self.orders["category"]])))
+        self.ev_user = self.users.get_indexer(self.events["user_id"].astype(str))
+        self.ev_session = pd.factorize(self.events["session_id"].astype(str))[0]
+        self.ev_category = self.categories.get_indexer(self.events["category"])
+        self.ev_time = self.events["event_at"].to_numpy(dtype="datetime64[ns]")
+        self.od_user = self.users.get_indexer(self.orders["user_id"].astype(str))
+        self.od_category = self.categories.get_indexer(self.orders["category"])
+        self.od_time = self.orders["ordered_at"].to_numpy(dtype="datetime64[ns]")
+        self.od_amount = self.orders["line_amount"].to_numpy(dtype=float)
+        signup = users.drop_duplicates("user_id").set_index(users["user_id"].drop_duplicates().astype(str))
+        self.signup = pd.to_datetime(signup["signup_at"]).reindex(self.users).to_numpy(dtype="datetime64[ns]")
 
     @classmethod
     def read(cls, start: datetime, end: datetime) -> History:
@@ -90,11 +104,6 @@ class History:
         us["signup_at"] = pd.to_datetime(us["signup_at"])
         return cls(ev, od, us)
 
-    def _slice(self, frame: pd.DataFrame, col: str, start: datetime, end: datetime) -> pd.DataFrame:
-        times = frame[col].to_numpy()
-        lo, hi = np.searchsorted(times, np.datetime64(start)), np.searchsorted(times, np.datetime64(end))
-        return frame.iloc[lo:hi]
-
     def features(self, rows: pd.DataFrame) -> pd.DataFrame:
         """``rows`` (campaign_id, user_id, at, channel, targets: tuple of categories) + FEATURE_COLS."""
         out = []
@@ -105,36 +114,53 @@ class History:
         return pd.concat(out).loc[rows.index]
 
     def _features_at(self, rows: pd.DataFrame, at: datetime, targets: Iterable[str]) -> pd.DataFrame:
-        targets = set(targets)
-        start, recent = at - timedelta(days=LOOKBACK_DAYS), at - timedelta(days=RECENT_DAYS)
-        ev = self._slice(self.events, "event_at", start, at)
-        od = self._slice(self.orders, "ordered_at", start, at)
-        ev_recent, od_recent = ev[ev["event_at"] >= recent], od[od["ordered_at"] >= recent]
-        user = rows["user_id"]
+        n = len(self.users)
+        at64 = np.datetime64(pd.Timestamp(at).to_datetime64(), "ns")
+        bounds = [np.datetime64(pd.Timestamp(t).to_datetime64(), "ns")
+                  for t in (at - timedelta(days=LOOKBACK_DAYS), at - timedelta(days=RECENT_DAYS))]
+        e0, e30, e1 = np.searchsorted(self.ev_time, [bounds[0], bounds[1], at64])
+        o0, o30, o1 = np.searchsorted(self.od_time, [bounds[0], bounds[1], at64])
+        target_codes = self.categories.get_indexer(list(set(targets)))
+        target_codes = target_codes[target_codes >= 0]
 
-        def per_user(series: pd.Series) -> np.ndarray:
-            return user.map(series).fillna(0).to_numpy(dtype=float)
+        def count(users: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+            users = users[users >= 0] if weights is None else users
+            return np.bincount(users, weights=weights, minlength=n).astype(float)
 
-        def days_since(times: pd.Series) -> np.ndarray:
-            last = user.map(times)
-            return ((pd.Timestamp(at) - pd.to_datetime(last)).dt.total_seconds() / 86_400).to_numpy(dtype=float)
+        def last_days(users: np.ndarray, times: np.ndarray) -> np.ndarray:
+            last = np.full(n, np.iinfo(np.int64).min)
+            np.maximum.at(last, users, times.astype(np.int64))
+            days = (at64.astype(np.int64) - last) / 86_400e9
+            return np.where(last == np.iinfo(np.int64).min, np.nan, days)
 
+        eu, ou = self.ev_user[e0:e1], self.od_user[o0:o1]
+        eu30, ou30 = self.ev_user[e30:e1], self.od_user[o30:o1]
+        sessions30 = pd.unique(eu30.astype(np.int64) * (self.ev_session.max(initial=0) + 1)
+                               + self.ev_session[e30:e1])
+        known_o30 = ou30 >= 0
+        per_user = {
+            "n_events_30d": count(eu30),
+            "n_sessions_30d": count(sessions30 // (self.ev_session.max(initial=0) + 1)),
+            "n_orders_30d": count(ou30),
+            "spend_30d": count(ou30[known_o30], self.od_amount[o30:o1][known_o30]),
+            "n_events_60d": count(eu),
+            "target_events": count(eu[np.isin(self.ev_category[e0:e1], target_codes)]),
+            "target_orders": count(ou[np.isin(self.od_category[o0:o1], target_codes)]),
+            "days_since_event": last_days(eu[eu >= 0], self.ev_time[e0:e1][eu >= 0]),
+            "days_since_order": last_days(ou[ou >= 0], self.od_time[o0:o1][ou >= 0]),
+        }
+        code = self.users.get_indexer(rows["user_id"].astype(str))
+        known = code >= 0
         out = rows.copy()
-        out["n_events_30d"] = per_user(ev_recent.groupby("user_id").size())
-        out["n_sessions_30d"] = per_user(ev_recent.groupby("user_id")["session_id"].nunique())
-        out["n_orders_30d"] = per_user(od_recent.groupby("user_id").size())
-        out["spend_30d"] = per_user(od_recent.groupby("user_id")["line_amount"].sum())
-        out["n_events_60d"] = per_user(ev.groupby("user_id").size())
-        out["target_events"] = per_user(ev[ev["category"].isin(targets)].groupby("user_id").size())
-        out["target_orders"] = per_user(od[od["category"].isin(targets)].groupby("user_id").size())
+        for name, values in per_user.items():
+            missing = np.nan if name.startswith("days_since") else 0.0
+            out[name] = np.where(known, values[np.where(known, code, 0)], missing)
         out["target_share"] = np.where(out["n_events_60d"] > 0,
                                        out["target_events"] / out["n_events_60d"].clip(lower=1), 0.0)
-        out["days_since_event"] = days_since(ev.groupby("user_id")["event_at"].max())
-        out["days_since_order"] = days_since(od.groupby("user_id")["ordered_at"].max())
-        signup = user.map(self.signup)
-        out["tenure_days"] = ((pd.Timestamp(at) - pd.to_datetime(signup)).dt.total_seconds() / 86_400
-                              ).clip(lower=0).fillna(0.0).to_numpy(dtype=float)
-        return out
+        signup = np.where(known, self.signup[np.where(known, code, 0)], np.datetime64("NaT"))
+        tenure = (at64 - signup.astype("datetime64[ns]")) / np.timedelta64(1, "D")
+        out["tenure_days"] = np.nan_to_num(np.clip(tenure.astype(float), 0, None), nan=0.0)
+        return out[[*rows.columns, *[c for c in FEATURE_COLS if c != "channel" and c not in rows.columns]]]
 
 
 def rule_segment(frame: pd.DataFrame, fan_share: float, active_sessions: float) -> np.ndarray:
