@@ -199,3 +199,23 @@ def test_skips_with_a_reason_without_campaign_history(isolated_home) -> None:
     result = up.train(AS_OF, "run-1")
     assert result.status == "skipped" and "no campaign_exposures" in result.reason
     assert registry.champion(up.MODEL_NAME) is None
+
+
+def test_features_only_see_history_before_the_send(shop_s) -> None:
+    """An event or order at or after the send instant changes nothing (point-in-time)."""
+    exposures = shop_s["campaign_exposures"]
+    rows = up.training_rows(exposures[exposures["campaign_id"] == "C0005"])
+    sent, user = rows["exposed_at"].iloc[0], rows["user_id"].iloc[0]
+    product = shop_s["products"]["product_id"].iloc[0]
+    later_event = pd.DataFrame({"event_id": ["late"], "session_id": ["late"], "user_id": [user], "event_type": ["view"],
+                                "product_id": [product], "event_at": [sent]})
+    later_order = shop_s["order_lines"].iloc[[0]].assign(user_id=user, product_id=product, ordered_at=sent)
+    args = (shop_s["products"], shop_s["users"])
+    before = History.from_frames(shop_s["events"], shop_s["order_lines"], *args).features(rows)
+    after = History.from_frames(pd.concat([shop_s["events"], later_event]),
+                                pd.concat([shop_s["order_lines"], later_order]), *args).features(rows)
+    pd.testing.assert_frame_equal(before, after)
+    # ... while the same event a second earlier is counted.
+    earlier = later_event.assign(event_at=sent - pd.Timedelta(seconds=1))
+    moved = History.from_frames(pd.concat([shop_s["events"], earlier]), shop_s["order_lines"], *args).features(rows)
+    assert moved["n_events_30d"].iloc[0] == before["n_events_30d"].iloc[0] + 1
