@@ -4,7 +4,7 @@ score of S into DuckDB (both serving tables, idempotent re-score, skip without s
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ from tasks.score import search_rankings as scoring
 from tasks.train import registry
 from tasks.train.common import DataWindow
 from tasks.train.search_ranker import SearchRankerConfig, fit_and_evaluate, train
-from tasks.train.search_ranker.data import interactions_with_category
+from tasks.train.search_ranker.data import interactions_with_category, log_start
 from tasks.train.search_ranker.evaluation import ndcg_at_k, reciprocal_rank, report
 from tasks.train.search_ranker.features import Catalogue, counts_before
 from tasks.train.search_ranker.text import LexicalIndex, tokenize
@@ -64,6 +64,15 @@ def test_bm25_is_rank_bm25_over_title_and_description() -> None:
     # Candidates: the BM25 match first, then the rest of its category ("related").
     categories = np.array(["audio", "audio", "toys"])
     assert index.candidates("wireless headphones", categories, 10).tolist() == [0, 1]
+
+
+def test_log_start_bounds_the_training_searches_read() -> None:
+    counts = pd.Series(100.0, index=pd.date_range("2026-01-01", "2026-01-30"))
+    start, end = datetime(2026, 1, 1), datetime(2026, 1, 31)
+    # 7 + 7 days of holdout/validation from 2026-01-17, then the days holding <= 250 searches: 2.
+    assert log_start(counts, start, end, 7, 7, 250) == datetime(2026, 1, 15)
+    assert log_start(counts, start, end, 7, 7, 10) == datetime(2026, 1, 16)  # at least one day
+    assert log_start(counts, start, end, 7, 7, 10**6) == start
 
 
 def test_counts_before_sees_only_earlier_days() -> None:
@@ -203,4 +212,3 @@ def test_skips_on_a_source_without_search_events(isolated_home, shop_s) -> None:
 def test_config_rejects_a_holdout_longer_than_the_window() -> None:
     with pytest.raises(ValueError, match="lookback_days"):
         SearchRankerConfig(lookback_days=10, holdout_days=7, validation_days=7)
-    assert date.today()  # the module imports date for type context of as_of values

@@ -36,7 +36,9 @@ class SearchRankerConfig(TrainConfig):
     validation_days: int = 7  # before the holdout: picks the epoch and BM25 + popularity's weight
     affinity_prior: float = 5.0  # pseudo-interactions at the shop's category mix (shrinks short histories)
     min_searches: int = 100  # training searches with a click, below which the run is skipped
-    max_train_searches: int = 50_000  # the latest ones (CPU budget on M)
+    # Training searches read (the latest days holding about this many; all of S): bounds the log
+    # read and the feature matrix on M (~7k searches x 20 results a day).
+    max_train_searches: int = 30_000
     top_queries: int = 100  # frequent queries served per segment
     results_per_query: int = 20
     candidates_per_query: int = 50  # lexical candidates (BM25 > 0, then the top match's category)

@@ -56,6 +56,30 @@ def read_frequent_queries(start: datetime, end: datetime, limit: int) -> list[st
     return [str(q) for q in frame["query"]]
 
 
+def read_daily_search_counts(start: datetime, end: datetime) -> pd.Series:
+    """Search events per UTC day in ``[start, end)`` (day -> count; empty without events)."""
+    if not table_exists(EVENTS_TABLE):
+        return pd.Series(dtype=float)
+    frame = read_frame(
+        f"SELECT CAST(event_at AS DATE) AS d, COUNT(*) AS n FROM {EVENTS_TABLE} WHERE event_type = 'search' "
+        "AND event_at >= :s AND event_at < :e GROUP BY 1 ORDER BY 1", {"s": start, "e": end})
+    return pd.Series(frame["n"].to_numpy(dtype=float), index=pd.to_datetime(frame["d"]))
+
+
+def log_start(counts: pd.Series, start: datetime, end: datetime, holdout_days: int, validation_days: int,
+              max_train_searches: int) -> datetime:
+    """The first day of the search log to read: the holdout and validation days, then as many
+    earlier days as hold at most ``max_train_searches`` searches (at least one day), never before
+    ``start``. Bounds memory and reading time on large shops; on S it is the whole window."""
+    train_end = pd.Timestamp(end).normalize() - pd.Timedelta(days=holdout_days + validation_days)
+    before = counts[counts.index < train_end].sort_index(ascending=False)
+    if before.empty:
+        return start
+    days = max(1, int((before.cumsum() <= max_train_searches).sum()))
+    first = before.index[days - 1]
+    return max(start, first.to_pydatetime())
+
+
 def read_products() -> pd.DataFrame:
     cols = ["product_id", "title", "description", "brand", "category", "list_price"]
     if not table_exists(PRODUCTS_TABLE):

@@ -34,6 +34,8 @@ from tasks.train.search_ranker.config import MAIN_METRIC, MODEL_NAME, SearchRank
 from tasks.train.search_ranker.data import (
     build_history,
     labelled_rows,
+    log_start,
+    read_daily_search_counts,
     read_history_inputs,
     read_products,
     read_search_log,
@@ -160,7 +162,9 @@ def train(as_of_date: date, run_id: str, cfg: SearchRankerConfig | None = None) 
     device = pick_device()
     end = as_of_instant(as_of_date)
     window = DataWindow(end - timedelta(days=cfg.lookback_days), end)
-    log_frame = read_search_log(window.start, window.end)
+    start = log_start(read_daily_search_counts(window.start, window.end), window.start, window.end,
+                      cfg.holdout_days, cfg.validation_days, cfg.max_train_searches)
+    log_frame = read_search_log(start, window.end)
     if log_frame.empty:
         return TrainResult.skipped(MODEL_NAME, f"no search impressions in {window.start:%Y-%m-%d} .. "
                                    f"{window.end:%Y-%m-%d} (the source logs no search results)", window)
