@@ -103,16 +103,17 @@ def build_search_impressions(seed: int, events: pd.DataFrame, catalog: Catalog, 
     day = ((pd.to_datetime(searches["event_at"]) - start_day) // pd.Timedelta(days=1)).to_numpy()
     day = np.clip(day, 0, catalog.price.shape[1] - 1)
     group_key = query_idx.astype(np.int64) * (catalog.price.shape[1] + 1) + day
+    # The engine's order of the whole catalogue per query; a day shows its first active products.
+    ranked = []
+    for qi in range(len(distinct)):
+        lexical = 2.0 * title_cov[qi] + desc_cov[qi]
+        score = np.where(lexical > 0, 1.0 + lexical, np.where(catalog.category == q_cat[qi], 0.5, -1.0))
+        order = np.lexsort((np.arange(n_products), -score))
+        ranked.append(order[score[order] > 0])
     shown: dict[int, np.ndarray] = {}
     for key in np.unique(group_key):
         qi, d = divmod(int(key), catalog.price.shape[1] + 1)
-        active = catalog.active_from_day <= d
-        lexical = 2.0 * title_cov[qi] + desc_cov[qi]
-        related = (catalog.category == q_cat[qi]) & active
-        score = np.where(active & (lexical > 0), 1.0 + lexical, np.where(related, 0.5, -1.0))
-        order = np.lexsort((np.arange(n_products), -score))
-        order = order[score[order] > 0][:SHOWN_PER_SEARCH]
-        shown[int(key)] = order
+        shown[int(key)] = ranked[qi][catalog.active_from_day[ranked[qi]] <= d][:SHOWN_PER_SEARCH]
 
     lists = [shown[int(k)] for k in group_key]
     n_shown = np.array([len(x) for x in lists], dtype=np.int64)
