@@ -50,6 +50,9 @@ GUARDS: dict[str, tuple[Guard, ...]] = {
     # Replays the same sales; raw.inventory is read with snapshot_at < as-of in the query itself.
     "inventory_policy": (Guard("features.daily_item_sales", "product_id", "sales_date"),),
     "recommender": (),  # reads marts by an explicit [start, as_of) window (tasks/train/data.py)
+    # reads the search log and marts by an explicit [start, as_of) window; every feature of a search
+    # on day D counts only rows of days before D (tasks/train/search_ranker/features.py, tested)
+    "search_ranker": (),
 }
 
 
