@@ -184,5 +184,24 @@ def test_truth_catalogue_is_the_generated_one(shop_s) -> None:
     assert catalog.products["category"].tolist() == products["category"].tolist()
     np.testing.assert_array_equal(catalog.list_price, products["price"].to_numpy())
     truth = true_elasticities(catalog)
-    assert truth["own_elasticity"].between(-3.5, -1.0).all()
+    # A product that owns most of its category is inelastic (S has one at -0.77); none is positive.
+    assert truth["own_elasticity"].between(-3.5, 0.0).all()
     assert (truth["own_elasticity"] >= truth["category_elasticity"]).all()  # substitution softens it
+
+
+def test_no_price_changes_recommended_from_order_line_prices_alone(shop_s) -> None:
+    """Without a price list the shown price is the realised unit price, which bulk tiers tie to the
+    quantity ordered (UCI Online Retail): the rows are kept, with that reason."""
+    from tasks.train.pricing.serving import ORDER_PRICE_REASON, recommend_panel
+
+    panel = pricing.to_price_panel(shop_daily_sales(shop_s), shop_categories(shop_s))
+    assert panel.price_source == "order_lines"
+    fit = pricing.fit_elasticity(panel, panel.n_days, "hierarchical", prior_sd_category=1.0, prior_sd_product=0.5)
+    params = {"a": fit.a, "beta": fit.beta, "beta_se": fit.beta_se, "ref_log_price": fit.ref_log_price,
+              "level": np.array(fit.level(7))}
+    rows = recommend_panel(params, list(panel.products), list(panel.categories), panel, CFG)
+    assert len(rows) == len(panel.products)
+    assert (rows["action"] == "keep").all() and (rows["reason"] == ORDER_PRICE_REASON).all()
+    allowed = recommend_panel(params, list(panel.products), list(panel.categories), panel,
+                              pricing.PricingConfig(recommend_on_order_prices=True))
+    assert (allowed["action"] != "keep").any()

@@ -58,6 +58,10 @@ class PricingConfig(TrainConfig):
     ci_z: float = 1.645
     min_gain: float = 0.01
     recent_days: int = 7  # day effect for "tomorrow": mean of the last days' effects
+    #: Recommend changes when the only prices are realised unit prices (no price list)? Off: on
+    #: such data (UCI Online Retail) the unit price falls with the quantity ordered (bulk tiers),
+    #: so units "cause" price and the slope is not a demand response (docs/pricing.md).
+    recommend_on_order_prices: bool = False
 
     def validate(self) -> None:
         super().validate()

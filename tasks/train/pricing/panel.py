@@ -25,6 +25,8 @@ class PricePanel:
     log_price: np.ndarray  # (P, T) float, NaN where the shown price is unknown
     promo: np.ndarray  # (P, T) bool
     cost: np.ndarray  # (P,) unit cost, NaN when unknown
+    #: "price_list" (raw.prices) or "order_lines" (realised unit prices, carried forward)
+    price_source: str = "price_list"
 
     @property
     def n_days(self) -> int:
@@ -98,6 +100,7 @@ def to_price_panel(sales: pd.DataFrame, categories: dict[str, str] | None = None
         categories=np.array([str(cats.get(p, "")) for p in products], dtype=object),
         dates=dates, units=units, log_price=np.log(price), promo=promo,
         cost=np.array([float(cost_map.get(p, np.nan)) for p in products]),
+        price_source="price_list" if prices is not None and not prices.empty else "order_lines",
     )
 
 

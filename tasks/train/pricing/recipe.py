@@ -110,7 +110,7 @@ def train(as_of_date: date, run_id: str, cfg: PricingConfig | None = None) -> Tr
         preprocessing={"features": ["log_price_vs_usual", "product_effect", "day_effect"],
                        "products": [str(p) for p in panel.products],
                        "categories": [str(c) for c in panel.categories],
-                       "category_names": learned.category_names,
+                       "category_names": learned.category_names, "price_source": panel.price_source,
                        "first_date": panel.dates[0].isoformat(), "last_date": panel.dates[-1].isoformat()},
         metrics=fitted.metrics, baselines=fitted.baselines, main_metric=MAIN_METRIC, higher_is_better=False,
         evaluate_champion=evaluate_champion,

@@ -31,6 +31,10 @@ def recommendation_frame(art: Artefact, panel: PricePanel) -> pd.DataFrame:
     return recommend_panel(params, trained, list(art.preprocessing["categories"]), panel, cfg)
 
 
+ORDER_PRICE_REASON = ("prices come from order lines only (no price list): realised unit prices move with "
+                      "the quantity ordered, so the elasticity is not trusted; keep price")
+
+
 def recommend_panel(params: dict[str, np.ndarray], trained: list[str], categories: list[str], panel: PricePanel,
                     cfg: PricingConfig) -> pd.DataFrame:
     """Rows for every trained product in ``panel`` from one slope structure's parameters (``a``,
@@ -50,7 +54,9 @@ def recommend_panel(params: dict[str, np.ndarray], trained: list[str], categorie
         beta, se = float(params["beta"][i]), float(params["beta_se"][i])
         q0 = float(np.exp(params["a"][i] + level + beta * (np.log(current) - params["ref_log_price"][i])))
         cost = float(panel.cost[j]) if np.isfinite(panel.cost[j]) else None
-        if panel.promo[j, known[-1]]:
+        if panel.price_source == "order_lines" and not cfg.recommend_on_order_prices:
+            price, action, objective, reason = current, "keep", cfg.objective, ORDER_PRICE_REASON
+        elif panel.promo[j, known[-1]]:
             price, action, objective = current, "keep", cfg.objective
             reason = f"on promotion at {current:.2f}: no list-price change until the promotion ends"
         else:
