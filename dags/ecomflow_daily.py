@@ -29,7 +29,7 @@ one task group per stage:
    (`monitoring.feature_drift`, `monitoring.prediction_drift`); a part without its inputs is skipped
    with the reason in the log. Every partitioned task also records its rows and duration in
    `monitoring.pipeline_runs` (`docs/monitoring.md`). `report` writes the day's HTML reports per
-   model (charts of all of it) and logs their path; open them with **ML reports** in the navigation bar.
+   model (charts of all of it) and logs their path; open them with the **ML reports** button in the UI's side bar.
 
 The task lists come from the catalogues (`tasks/pipeline_catalogue.py`): a new feature set, model,
 scorer or suite appears here without editing this file.
@@ -158,7 +158,7 @@ with DAG(
         # warehouse, so it waits for dbt (the DuckDB file's single writer) to finish.
         monitor = MonitoringOperator(task_id="run", cadence="daily")
         # The day's HTML reports (tasks/reporting), read from what run just wrote; the log gives
-        # their path and URL ("ML reports" in the UI's navigation bar).
+        # their path and URL (the "ML reports" button in the UI's side bar).
         report = ReportOperator(task_id="report", cadence="daily")
         freshness >> monitor >> report
 

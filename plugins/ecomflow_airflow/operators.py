@@ -454,7 +454,7 @@ class ReportOperator(PartitionedOperator):
         url = f"{conf.get('api', 'base_url', fallback='http://localhost:8080/').rstrip('/')}{URL_PREFIX}/{relative}"
         self.log.info("reports of %s %s (%d models, %.1f s): %s", dag_id, partition.label, len(built.pages),
                       built.seconds, built.day_index)
-        self.log.info("open in the Airflow UI: 'ML reports' in the navigation bar, or %s", url)
+        self.log.info("open in the Airflow UI: the 'ML reports' button in the side bar, or %s", url)
         for model, page in built.pages.items():
             self.log.info("  %s: %s", model, page)
         return {"index": str(built.index), "day_index": str(built.day_index), "url": url,

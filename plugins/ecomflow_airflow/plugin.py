@@ -2,7 +2,7 @@
 
 The HTML reports (``tasks/reporting``, docs/monitoring.md "Reports") are served inside the
 Airflow 3 UI: ``fastapi_apps`` mounts ``reports_app`` on the API server at
-``/ecomflow-reports``, and an ``external_views`` entry adds "ML reports" to the navigation bar,
+``/ecomflow-reports``, and an ``external_views`` entry adds an "ML reports" button to the side bar,
 which shows that index in the UI's frame (``url_route``: the UI's address is
 ``/plugin/ecomflow-reports``). The ``href`` has no leading slash: the UI resolves it against
 its ``<base href>``, so it also works when Airflow is served under a sub-path.
@@ -33,7 +33,7 @@ class EcomflowPlugin(AirflowPlugin):
         "href": URL_PREFIX.lstrip("/") + "/",
         "destination": "nav",
         "url_route": URL_PREFIX.lstrip("/"),
-        "category": "browse",
+        "nav_top_level": True,  # its own button in the side bar, not an entry of a menu
     }]
 
     @property

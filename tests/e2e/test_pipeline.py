@@ -201,7 +201,8 @@ def test_make_run_on_duckdb_then_the_ui_as_a_person_uses_it(tmp_path: Path) -> N
 
 def check_airflow_ui(local: LocalAirflow, daily_run: str) -> None:
     """What a new user does in the UI: log in, see the three DAGs with docs and tags, open the
-    daily graph with its task groups, read a task's log, trigger a run and watch it succeed."""
+    daily graph with its task groups, read a task's log, open the day's ML reports, trigger a run
+    and watch it succeed."""
     from tests.e2e.browser import airflow_login, browser, poll, task_url
 
     url, home = local.url, local.home
@@ -226,6 +227,19 @@ def check_airflow_ui(local: LocalAirflow, daily_run: str) -> None:
         b.page.goto(task_url(url, "ecomflow_daily", daily_run, "features.compute"))
         b.wait_for_text("feature set user_profile as of", timeout_s=60)
         b.shot("task_log_features_compute")
+
+        # The day's HTML reports: monitoring.report logs where they are, and the side bar's
+        # "ML reports" (the ecomflow plugin) shows them inside the UI, charts included.
+        b.page.goto(task_url(url, "ecomflow_daily", daily_run, "monitoring.report"))
+        b.wait_for_text("open in the Airflow UI", timeout_s=60)
+        b.page.get_by_role("link", name="ML reports").click()
+        b.page.wait_for_url("**/plugin/ecomflow-reports**")
+        frame = b.page.frame_locator("iframe")
+        frame.get_by_text("ecomflow_daily").first.wait_for(timeout=30_000)
+        b.shot("reports_index")
+        frame.get_by_role("link", name="recommender").first.click()
+        frame.locator("section[data-section='Training curves'] figure svg").wait_for(timeout=30_000)
+        b.shot("reports_recommender")
 
         # Trigger the hourly DAG from its page (logical date: now; the demo source has no data
         # for this hour, so the run succeeds with its steps skipped and the reason logged).

@@ -58,7 +58,7 @@ def test_the_plugin_registers_the_app_and_a_nav_link_airflow_accepts() -> None:
     FastAPIAppResponse(app=str(app["app"]), url_prefix=app["url_prefix"], name=app["name"])
     (view,) = plugin.external_views
     parsed = ExternalViewResponse(**view)  # Airflow's own serializer of the UI's plugin list
-    assert parsed.destination == "nav" and parsed.url_route == "ecomflow-reports"
+    assert parsed.destination == "nav" and parsed.url_route == "ecomflow-reports" and parsed.nav_top_level
     assert parsed.href == "ecomflow-reports/"  # relative: resolved against the UI's <base href>
 
 
