@@ -205,3 +205,16 @@ def test_no_price_changes_recommended_from_order_line_prices_alone(shop_s) -> No
     allowed = recommend_panel(params, list(panel.products), list(panel.categories), panel,
                               pricing.PricingConfig(recommend_on_order_prices=True))
     assert (allowed["action"] != "keep").any()
+
+
+def test_evaluate_table_reads_the_recipes_main_metric() -> None:
+    """``ecomflow evaluate`` prints pricing like every model: main metric from the recipe, every baseline."""
+    from tasks.evaluate import HOLDOUT_PROTOCOL, ModelEvaluation, format_tables, main_metric
+
+    assert main_metric("pricing") == ("wape", False)
+    assert "pricing" in HOLDOUT_PROTOCOL
+    baselines = {name: {"wape": 0.5 + i / 100} for i, name in enumerate(pricing.BASELINES)}
+    text = format_tables("toy", date(2024, 3, 1), [ModelEvaluation("pricing", "champion", "pricing-2024-03-01-ab",
+                                                                   {"wape": 0.45}, baselines, "")])
+    assert "| metric | learned | no_elasticity | global_elasticity | category_elasticity |" in text
+    assert "learned beats the best other candidate (no_elasticity) on wape" in text
