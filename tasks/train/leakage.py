@@ -49,6 +49,8 @@ GUARDS: dict[str, tuple[Guard, ...]] = {
     "demand_forecaster": (Guard("features.daily_item_sales", "product_id", "sales_date"),),
     # Replays the same sales; raw.inventory is read with snapshot_at < as-of in the query itself.
     "inventory_policy": (Guard("features.daily_item_sales", "product_id", "sales_date"),),
+    # The same sales; raw.prices is read with valid_from < as-of in the query itself (pricing/data.py).
+    "pricing": (Guard("features.daily_item_sales", "product_id", "sales_date"),),
     "recommender": (),  # reads marts by an explicit [start, as_of) window (tasks/train/data.py)
     # reads the search log and marts by an explicit [start, as_of) window; every feature of a search
     # on day D counts only rows of days before D (tasks/train/search_ranker/features.py, tested)
