@@ -89,15 +89,22 @@ def build_search_impressions(seed: int, events: pd.DataFrame, catalog: Catalog, 
     # Per distinct query: title/description coverage of every product (shared by all its searches).
     queries = searches["query"].astype(str).to_numpy()
     distinct, query_idx = np.unique(queries, return_inverse=True)
-    title_cov = np.zeros((len(distinct), n_products))
-    desc_cov = np.zeros((len(distinct), n_products))
-    q_cat = np.empty(len(distinct), dtype=np.int64)
-    for qi, query in enumerate(distinct):
-        words = tokens(query)
-        q_cat[qi] = query_category(query, noun_category)
-        if words:
-            title_cov[qi] = [len(words & t) / len(words) for t in title_tokens]
-            desc_cov[qi] = [len(words & d) / len(words) for d in desc_tokens]
+    query_tokens = [tokens(q) for q in distinct]
+    q_cat = np.array([query_category(q, noun_category) for q in distinct], dtype=np.int64)
+    # Token incidence matrices: coverage = shared tokens / query tokens, as one matrix product.
+    vocab = {w: i for i, w in enumerate(sorted(set().union(*query_tokens)))}
+
+    def incidence(token_sets: list[set[str]]) -> np.ndarray:
+        out = np.zeros((len(token_sets), len(vocab)), dtype=np.float32)
+        for row, words in enumerate(token_sets):
+            out[row, [vocab[w] for w in words if w in vocab]] = 1.0
+        return out
+
+    q_matrix = incidence(query_tokens)
+    # Shared-token counts are exact in float32; the division is float64 like len(a & b) / len(a).
+    q_len = np.maximum(q_matrix.sum(axis=1, keepdims=True), 1.0).astype(np.float64)
+    title_cov = (q_matrix @ incidence(title_tokens).T).astype(np.float64) / q_len
+    desc_cov = (q_matrix @ incidence(desc_tokens).T).astype(np.float64) / q_len
 
     # The legacy engine's list per (query, day): lexical score, then related products of the category.
     day = ((pd.to_datetime(searches["event_at"]) - start_day) // pd.Timedelta(days=1)).to_numpy()
