@@ -85,8 +85,14 @@ def _dates(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values)
 
 
-def _date_axis(ax) -> None:  # noqa: ANN001
+def _date_axis(ax, dates: pd.Series | None = None) -> None:  # noqa: ANN001
+    """Concise date ticks; a single day (a young warehouse) gets a week around it, not the
+    years matplotlib would otherwise span."""
     import matplotlib.dates as mdates
+
+    if dates is not None and len(dates) and _dates(dates).nunique() == 1:
+        only = _dates(dates).iloc[0]
+        ax.set_xlim(only - pd.Timedelta(days=3), only + pd.Timedelta(days=3))
 
     locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
     ax.xaxis.set_major_locator(locator)
@@ -112,7 +118,7 @@ def metric_lines(frame: pd.DataFrame, x: str, series: str, title_of: dict[str, s
         if limits and metric in limits:
             ax.axhline(limits[metric], color="#c0392b", linestyle="--", linewidth=1, label="limit")
         ax.set_title((title_of or {}).get(metric, metric))
-        _date_axis(ax)
+        _date_axis(ax, part[x])
         dropped = part[series].nunique() - len(keep)
         ax.legend(title=f"+{dropped} more not shown" if dropped > 0 else None, loc="best")
     return to_svg(fig)

@@ -70,12 +70,14 @@ def pipeline_runs(reader: WarehouseReader, day: date) -> pd.DataFrame:
 
 
 def registry(reader: WarehouseReader, model: str, day: date) -> pd.DataFrame:
-    """The model's registered versions trained up to the end of ``day``, newest first."""
+    """The model's versions trained on data up to the end of ``day`` (the day's own training has
+    ``data_end`` = the next midnight), newest first. By the data window, not ``trained_at``: that
+    is the wall clock, and a replayed or back-filled day is trained long after it."""
     if not reader.has("ml.model_registry"):
         return pd.DataFrame()
-    return reader.frame("SELECT version, status, trained_at, artefact_uri, metrics, baseline_metrics "
-                        "FROM ml.model_registry WHERE model = :m AND (trained_at IS NULL OR trained_at < :end) "
-                        "ORDER BY trained_at DESC, version DESC",
+    return reader.frame("SELECT version, status, trained_at, data_end, artefact_uri, metrics, baseline_metrics "
+                        "FROM ml.model_registry WHERE model = :m AND (data_end IS NULL OR data_end <= :end) "
+                        "ORDER BY data_end DESC, trained_at DESC, version DESC",
                         {"m": model, "end": pd.Timestamp(day + timedelta(days=1)).to_pydatetime()})
 
 

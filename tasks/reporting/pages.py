@@ -21,8 +21,8 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5
 h1{font-size:1.4rem;margin-bottom:.2rem} h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #dde3ea}
 .sub{color:#5b6675;margin-top:0} .why{color:#8a5a00;background:#fff7e6;padding:.4rem .6rem;border-radius:4px}
 .explain{color:#4a5563;font-size:.9rem;max-width:70rem}
-table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0} th,td{padding:.25rem .6rem;text-align:left;
- border-bottom:1px solid #eef1f4} th{background:#f4f6f8} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.scroll{overflow-x:auto} table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
+th,td{padding:.25rem .6rem;text-align:left;border-bottom:1px solid #eef1f4;white-space:nowrap} th{background:#f4f6f8} td.num{text-align:right;font-variant-numeric:tabular-nums}
 svg{max-width:100%;height:auto} nav a{margin-right:1rem} .ok{color:#1e7d32} .bad{color:#b3261e}
 </style></head><body>
 <nav>{% block nav %}{% endblock %}</nav>
@@ -32,10 +32,10 @@ and serving.* tables (docs/monitoring.md, "Reports").</p>
 </body></html>
 """
 
-_TABLE = """{% macro frame_table(frame) %}<table><thead><tr>{% for c in frame.columns %}<th>{{ c }}</th>
+_TABLE = """{% macro frame_table(frame) %}<div class="scroll"><table><thead><tr>{% for c in frame.columns %}<th>{{ c }}</th>
 {% endfor %}</tr></thead><tbody>{% for row in frame.itertuples(index=False) %}<tr>{% for v in row %}
 {% if v is number %}<td class="num">{{ "%.4g"|format(v) if v == v else "" }}</td>{% else %}
-<td>{{ "" if v is none or v != v else v }}</td>{% endif %}{% endfor %}</tr>{% endfor %}</tbody></table>
+<td>{{ "" if v is none or v != v else v }}</td>{% endif %}{% endfor %}</tr>{% endfor %}</tbody></table></div>
 {% endmacro %}"""
 
 _MODEL = """{% extends "base" %}{% from "table" import frame_table %}

@@ -85,21 +85,22 @@ def _numbers(metrics: dict) -> dict[str, float]:
 
 def holdout_metrics(reader: WarehouseReader, model: str, day: date, versions: pd.DataFrame) -> Section:
     section = Section("Holdout metrics at training",
-                      "What each version scored on its time-based holdout when it was trained, next to the "
-                      "baselines it had to beat (ml.model_registry). Promotion needs both.")
+                      "What each version scored on its time-based holdout when it was trained (data_end: "
+                      "the end of its training data), next to the baselines it had to beat "
+                      "(ml.model_registry). Promotion needs both.")
     if versions.empty:
         section.missing = f"no version of {model} registered by {day}"
         return section
     rows = []
     for r in versions.head(MAX_VERSIONS).itertuples(index=False):
-        rows.append({"version": r.version, "status": r.status, "trained_at": r.trained_at,
+        rows.append({"version": r.version, "status": r.status, "data_end": r.data_end,
                      **_numbers(_json(r.metrics))})
         for name, values in sorted(_json(r.baseline_metrics).items()):
-            rows.append({"version": f"\u21b3 baseline {name}", "status": "", "trained_at": None,
+            rows.append({"version": f"\u21b3 baseline {name}", "status": "", "data_end": None,
                          **_numbers(values if isinstance(values, dict) else {})})
     table = pd.DataFrame(rows)
-    keep = ["version", "status", "trained_at"] + [c for c in table.columns if c not in
-                                                   ("version", "status", "trained_at")][:8]
+    keep = ["version", "status", "data_end"] + [c for c in table.columns if c not in
+                                                 ("version", "status", "data_end")][:8]
     section.table = table[keep]
     return section
 

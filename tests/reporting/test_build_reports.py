@@ -44,6 +44,9 @@ def test_every_chart_kind_is_drawn_from_the_warehouse(built) -> None:  # noqa: A
     assert _charts(rec["Training curves"]) == 1 and "recommender-v2" in rec["Training curves"]
     assert "loss_history" in rec["Training curves"] and "epoch kept" in rec["Training curves"]
     assert "baseline popularity" in rec["Holdout metrics at training"]
+    # versions by their data window, not the wall clock: v3 was trained on data after D
+    assert "recommender-v2" in rec["Holdout metrics at training"] and "recommender-v3" not in pages["recommender"]
+    assert "serving version: recommender-v2" in pages["recommender"]
 
     fc = _sections(pages["demand_forecaster"])
     fan = fc["Forecast fan charts vs actuals"]

@@ -38,7 +38,8 @@ def _register(home: Path, model: str, version: str, status: str, history: list[f
     row = {"model": model, "version": version, "artefact_uri": str(folder), "config": "{}",
            "data_start": _at(trained - timedelta(days=30)), "data_end": _at(trained), "seed": 42,
            "metrics": json.dumps(metrics), "baseline_metrics": json.dumps(baselines), "status": status,
-           "trained_at": _at(trained, 3), "promoted_at": None, "promoted_by": None,
+           # the wall clock of the training run: long after the (replayed) data, as in make run
+           "trained_at": datetime(2026, 11, 30, 1, 54), "promoted_at": None, "promoted_by": None,
            "data_fingerprint": None, "code_fingerprint": None}
     replace_partition("ml.model_registry", pd.DataFrame([row]), {"model": model, "version": version},
                       column_types=REGISTRY_TYPES)
@@ -53,6 +54,10 @@ def plant_warehouse(home: Path) -> None:
                   {"popularity": {metric: 0.20}}, D - timedelta(days=14))
         _register(home, model, f"{model}-v2", "champion", [0.9, 0.6, 0.5, 0.45, 0.44, 0.43], {metric: 0.35},
                   {"popularity": {metric: 0.21}}, D - timedelta(days=7))
+
+    # trained on data after D: not in D's report
+    _register(home, "recommender", "recommender-v3", "challenger", [0.8, 0.5], {"hr@10": 0.4}, {},
+              D + timedelta(days=5))
 
     # --- monitoring.realised_metrics: ranking metrics and coverage over the week, forecast horizons
     for day in DAYS:
