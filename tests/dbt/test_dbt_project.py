@@ -28,7 +28,8 @@ MARTS = ("dim_users", "dim_products", "fct_events", "fct_order_lines", "fct_tran
          "fct_session_summaries", "fct_daily_item_sales")
 SERVING = ("recommendations_enriched", "risk_review_queue", "daily_kpis", "demand_forecasts_enriched",
            "forecast_vs_actual", "session_intent_enriched", "price_recommendations_enriched",
-           "search_rankings_enriched", "user_category_affinity_enriched", "inventory_actions_enriched")
+           "search_rankings_enriched", "user_category_affinity_enriched", "inventory_actions_enriched",
+           "campaign_audiences_enriched")
 # BI use -> the serving models it reads (models/serving/_serving__exposures.yml).
 EXPOSURES = {
     "recommendations_dashboard": {"recommendations_enriched"},
@@ -38,6 +39,7 @@ EXPOSURES = {
     "session_intent_analysis": {"session_intent_enriched"},
     "price_review": {"price_recommendations_enriched"},
     "replenishment_review": {"inventory_actions_enriched"},
+    "campaign_audience_lists": {"campaign_audiences_enriched"},
     "search_personalisation": {"search_rankings_enriched", "user_category_affinity_enriched"},
 }
 # docs/CONTRACTS.md: the columns Python consumers rely on.
@@ -211,6 +213,28 @@ def _write_inventory_actions() -> None:
     ]), {"as_of_date": as_of}, model_version="inv-v1", run_id="r1")
 
 
+def _write_campaign_audiences() -> None:
+    """One campaign's audience through the scorer's own writer (u1 is in dim_users, u-gone is not)."""
+    as_of = date(2026, 1, 3)
+    base = {"campaign_id": "spring", "campaign_name": "Spring sale", "channel": "email", "propensity": 0.3,
+            "as_of_date": as_of, "model_version": "uplift-v1", "run_id": "r1", "scored_at": datetime(2026, 1, 3)}
+    write_serving("serving.campaign_audiences", pd.DataFrame([
+        {**base, "user_id": "u1", "segment": "lapsed fan", "expected_uplift": 0.2, "rank": 1,
+         "reason": "segment: lapsed fan; top drivers: target_share +, n_sessions_30d -"},
+        {**base, "user_id": "u3", "segment": "loyal fan", "expected_uplift": 0.05, "rank": 2,
+         "reason": "segment: loyal fan; top drivers: target_orders +, channel +"},
+    ]), {"as_of_date": as_of}, model_version="uplift-v1", run_id="r1")
+
+
+def _assert_campaign_audiences() -> None:
+    audience = read_frame("SELECT * FROM serving.campaign_audiences_enriched ORDER BY rank").set_index("user_id")
+    assert list(audience.index) == ["u1", "u3"] and list(audience["rank"]) == [1, 2]
+    assert audience.loc["u1", "user_country"] == "FR" and audience.loc["u1", "user_segment"] == "lapsed fan"
+    assert audience.loc["u1", "campaign_name"] == "Spring sale"
+    assert audience.loc["u1", "expected_uplift"] == pytest.approx(0.2)
+    assert "@" not in str(audience.loc["u1", "user_email_hash"])  # hashed, never the address
+
+
 def _assert_inventory_actions() -> None:
     actions = read_frame("SELECT * FROM serving.inventory_actions_enriched").set_index("product_id")
     assert sorted(actions.index) == ["p-gone", "p1"]
@@ -322,11 +346,13 @@ def test_duckdb_build_marts_then_serving(sample_raw: Path, tmp_path: Path) -> No
     _write_demand_forecasts()
     _write_session_intent()
     _write_inventory_actions()
+    _write_campaign_audiences()
 
     build_layer("serving")
     _assert_forecasts()
     _assert_session_intent()
     _assert_inventory_actions()
+    _assert_campaign_audiences()
     recs = read_frame("SELECT * FROM serving.recommendations_enriched ORDER BY rank")
     assert list(recs["item_title"].fillna("?")) == ["Lamp", "?"]
     queue = read_frame("SELECT * FROM serving.risk_review_queue")
@@ -511,7 +537,15 @@ def test_source_freshness_task_warns_on_old_data_and_reports_each_source(sample_
     finally:
         runner_log.removeHandler(handler)
 
-    assert len(results) == 14  # ten raw tables + four scoring outputs
+    import yaml
+
+    from tasks.transform.dbt_runner import DBT_PROJECT_DIR as project
+
+    declared = [f"{source['name']}.{table['name']}"
+                for path in (project / "models").rglob("_*__sources.yml")
+                for source in (yaml.safe_load(path.read_text()) or {}).get("sources", [])
+                for table in source.get("tables", [])]
+    assert sorted(results) == sorted(declared)  # every raw table and every scoring output, once
     events = results["raw.events"]
     assert events["status"] == "warn" and events["age_hours"] > 48 and events["warn_after"] == "2 day"
     assert str(events["max_loaded_at"]).startswith("2026-01-03 08:00")  # e4, the newest event
