@@ -27,6 +27,8 @@ MODULES = (
     "pandas", "pyarrow", "duckdb", "sqlalchemy", "numpy", "sklearn.linear_model", "torch",
     "great_expectations", "tasks.quality.gx_runner", "tasks.quality.pipeline_checks",
     "tasks.ingest.load", "tasks.features.pipeline", "tasks.train.pipeline", "tasks.score.pipeline",
+    # monitoring.report's charts (tasks/reporting/charts.py renders SVG with these)
+    "matplotlib.figure", "matplotlib.backends.backend_svg", "tasks.reporting.build",
 )
 FLAG = "ECOMFLOW_PRELOAD_TASK_LIBS"
 
