@@ -96,3 +96,17 @@ def test_a_rerun_writes_the_same_bytes_and_is_fast(built) -> None:  # noqa: ANN0
     elapsed = time.process_time() - started
     assert {p: p.read_bytes() for p in again.pages.values()} == before
     assert elapsed < 5, f"report build took {elapsed:.1f} s of CPU"
+
+
+@pytest.mark.postgres
+def test_the_same_report_on_postgres(postgres_home: str) -> None:
+    from tasks.settings import get_settings
+
+    plant_warehouse(get_settings().home)
+    pages = {m: p.read_text() for m, p in build_reports(D, models=MODELS).pages.items()}
+    charts = {m: {t: _charts(html) for t, html in _sections(page).items()} for m, page in pages.items()}
+    assert charts["demand_forecaster"]["Forecast fan charts vs actuals"] == 1
+    assert charts["session_intent"]["Precision-recall and calibration"] == 1
+    assert charts["session_intent"]["Drift over time"] == 1
+    assert charts["recommender"]["Realised metrics over time"] == 1 and charts["recommender"]["Training curves"] == 1
+    assert "recommender-v3" not in pages["recommender"]
