@@ -81,6 +81,16 @@ def registry(reader: WarehouseReader, model: str, day: date) -> pd.DataFrame:
                         {"m": model, "end": pd.Timestamp(day + timedelta(days=1)).to_pydatetime()})
 
 
+def served_version(reader: WarehouseReader, model: str, day: date) -> str | None:
+    """The version that served ``model``'s partitions of ``day`` (``ml.serving_versions``: the
+    daily partition, else the day's latest hour); None when nothing was recorded."""
+    if not reader.has("ml.serving_versions"):
+        return None
+    rows = reader.frame("SELECT model_version FROM ml.serving_versions WHERE model = :m AND dt = :d "
+                        "ORDER BY CASE WHEN hr IS NULL THEN 1 ELSE 0 END DESC, hr DESC", {"m": model, "d": day})
+    return None if rows.empty else str(rows["model_version"].iloc[0])
+
+
 def artefact_metrics(artefact_uri: str | None) -> dict[str, Any] | None:
     """The artefact's ``metrics.json`` (None when the folder or file is gone)."""
     if not artefact_uri:

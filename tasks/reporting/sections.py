@@ -34,6 +34,7 @@ from tasks.reporting.data import (
     registry,
     served_forecasts,
     served_scores,
+    served_version,
 )
 
 #: Versions shown in the training sections (newest first).
@@ -293,7 +294,9 @@ def model_report(reader: WarehouseReader, model: str, day: date) -> ModelReport:
     """Every section of ``model``'s report for the monitoring day ``day``."""
     versions = registry(reader, model, day)
     report = ModelReport(model, day)
-    if not versions.empty:
+    # What served that day (point-in-time), else today's champion among the day's versions.
+    report.champion = served_version(reader, model, day)
+    if report.champion is None and not versions.empty:
         champions = versions[versions["status"] == "champion"]
         report.champion = str(champions["version"].iloc[0]) if not champions.empty else None
     report.sections = [holdout_metrics(reader, model, day, versions),

@@ -48,6 +48,8 @@ def test_every_chart_kind_is_drawn_from_the_warehouse(built) -> None:  # noqa: A
     assert "recommender-v2" in rec["Holdout metrics at training"] and "recommender-v3" not in pages["recommender"]
     assert "serving version: recommender-v2" in pages["recommender"]
 
+    # the version that served D (ml.serving_versions), not today's champion
+    assert "serving version: demand_forecaster-v1" in pages["demand_forecaster"]
     fc = _sections(pages["demand_forecaster"])
     fan = fc["Forecast fan charts vs actuals"]
     assert _charts(fan) == 1 and "P10-P90" in fan and "actual units" in fan

@@ -16,6 +16,7 @@ import pandas as pd
 from tasks.monitoring.pipeline_runs import record_task_run
 from tasks.monitoring.tables import FEATURE_DRIFT, PREDICTION_DRIFT, REALISED_METRICS, write_partition
 from tasks.partitions import Partition
+from tasks.score.serving_versions import TYPES as SERVING_VERSION_TYPES
 from tasks.train.registry import REGISTRY_TYPES
 from tasks.warehouse import replace_partition
 
@@ -58,6 +59,12 @@ def plant_warehouse(home: Path) -> None:
     # trained on data after D: not in D's report
     _register(home, "recommender", "recommender-v3", "challenger", [0.8, 0.5], {"hr@10": 0.4}, {},
               D + timedelta(days=5))
+
+    # point-in-time serving: v1 (since retired) served the forecaster's partition of D
+    replace_partition("ml.serving_versions", pd.DataFrame([{
+        "scorer": "demand_forecasts", "model": "demand_forecaster", "dt": D, "hr": None,
+        "model_version": "demand_forecaster-v1", "run_id": "t", "recorded_at": _at(D + timedelta(days=1))}]), {},
+        column_types=SERVING_VERSION_TYPES)
 
     # --- monitoring.realised_metrics: ranking metrics and coverage over the week, forecast horizons
     for day in DAYS:
