@@ -20,11 +20,12 @@ from tasks.train.common import (
     save_artefact,
 )
 from tasks.train.demand_forecaster import DemandConfig
+from tasks.train.inventory_policy import InventoryConfig
 from tasks.train.recommender import RecommenderConfig
 from tasks.train.risk import RiskConfig
 from tasks.train.session_intent import SessionIntentConfig
 
-ALL_CONFIGS = [TrainConfig, RecommenderConfig, SessionIntentConfig, DemandConfig, RiskConfig]
+ALL_CONFIGS = [TrainConfig, RecommenderConfig, SessionIntentConfig, DemandConfig, RiskConfig, InventoryConfig]
 
 
 @pytest.mark.parametrize("cls", ALL_CONFIGS)
