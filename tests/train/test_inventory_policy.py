@@ -191,3 +191,22 @@ def test_calibration_can_be_switched_off(shop_s) -> None:
     demand, params = _offline(shop_s)
     fixed = fit_and_evaluate(demand, params, dataclasses.replace(CFG, calibrate_service_level=False))
     assert fixed.spec.service_level == CFG.service_level and fixed.extra["calibration"] == "calibration off"
+
+
+def test_a_served_baseline_rule_decides_and_says_so(shop_s) -> None:
+    """When a baseline won the holdout its registered version is served: its order-up-to level
+    decides, the reason names the rule, P(stock-out) is still reported."""
+    from tasks.train.inventory_policy.serving import actions
+
+    demand, params = _offline(shop_s)
+    inventory = shop_s["inventory"]
+    last = inventory[inventory["snapshot_at"] == inventory["snapshot_at"].max()]
+    as_of = shop_s.end.date()
+    spec = PolicySpec.from_artefact(PolicySpec().to_preprocessing(), "baseline:days_of_cover")
+    rows = actions(spec, CFG, demand, params, last, pd.DataFrame(), None, as_of).set_index("product_id")
+    expected = order_up_to(PolicySpec("days_of_cover"), demand.units, params, CFG)
+    assert rows["reorder_point"].to_numpy() == pytest.approx(expected)
+    assert set(rows["policy"]) == {"days_of_cover"} and set(rows["demand_source"]) == {"own_history"}
+    ordered = rows[rows["action"] == "order"]
+    assert len(ordered) and ordered["reason"].str.startswith("days-of-cover rule: position below order-up-to").all()
+    assert (ordered["inventory_position"] < ordered["reorder_point"]).all()
