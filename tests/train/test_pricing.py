@@ -64,6 +64,24 @@ def test_uncertain_estimates_keep_the_price() -> None:
     assert sure.action == "lower"
 
 
+def test_a_cut_that_only_takes_units_from_siblings_is_not_recommended() -> None:
+    """Own elasticity -1.5 says "cut" for revenue, but with cannibalisation (gamma 3, share 0.5) the
+    siblings (worth as much again per day) lose more than the product gains: raise instead.
+    By hand: 21.99 -> own 21.99*10*1.0995**-1.5 = 190.7 (-9.3), siblings 200*(1.0995**1.5 - 1) = +30.6."""
+    own_only = pricing.recommend(20.00, q0=10.0, beta=-1.5, se=0.05, cfg=CFG)
+    assert own_only.action == "lower"
+    with_siblings = pricing.recommend(20.00, q0=10.0, beta=-3.0, se=0.05, cfg=CFG, share=0.5, gamma=3.0,
+                                      gamma_se=0.1, sibling_value=200.0)
+    assert with_siblings.action == "raise" and with_siblings.price == 21.99
+    assert with_siblings.gain == pytest.approx((21.99 * 10 * 1.0995**-1.5 - 200 + 200 * (1.0995**1.5 - 1)) / 200,
+                                               abs=2e-3)
+    assert "elasticity -1.50" in with_siblings.reason and "cross-elasticity +1.50" in with_siblings.reason
+    # An uncertain cannibalisation slope keeps the price (a corner of the box loses).
+    unsure = pricing.recommend(20.00, q0=10.0, beta=-3.0, se=0.05, cfg=CFG, share=0.5, gamma=3.0,
+                               gamma_se=2.0, sibling_value=200.0)
+    assert unsure.action == "keep" and "interval end" in unsure.reason
+
+
 def test_config_is_validated() -> None:
     with pytest.raises(ValueError, match="objective"):
         pricing.PricingConfig(objective="profit")
@@ -80,19 +98,23 @@ def _shop_panel(shop) -> PricePanel:
 
 def test_elasticity_recovery_on_the_synthetic_shop(shop_s) -> None:
     """The planted own-price elasticity (docs/synthetic_ground_truth.md) is recovered: the
-    units-weighted mean within 0.35 of the truth, and the hierarchical model's error is below
-    the global-slope baseline's (which a single slope cannot get right across categories)."""
+    units-weighted mean within 0.35 of the truth (-1.87), and the learned model's error (own slope +
+    cannibalisation) below both the global and the category-average slope's; the cannibalisation
+    slope is positive and clearly non-zero (siblings' cuts take this product's units)."""
     panel = _shop_panel(shop_s)
     truth = true_elasticities(catalog_of("S")).set_index("product_id").loc[panel.products, "own_elasticity"]
     weight = panel.units.sum(1)
-    fits = {slope: pricing.fit_elasticity(panel, panel.n_days, slope, prior_sd_category=CFG.prior_sd_category,
-                                          prior_sd_product=CFG.prior_sd_product)
-            for slope in ("hierarchical", "global_elasticity")}
-    err = {k: np.average(np.abs(f.beta - truth.to_numpy()), weights=weight) for k, f in fits.items()}
-    mean = np.average(fits["hierarchical"].beta, weights=weight)
+    kwargs = {"prior_sd_category": CFG.prior_sd_category, "prior_sd_product": CFG.prior_sd_product}
+    fits = {slope: pricing.fit_elasticity(panel, panel.n_days, slope, **kwargs)
+            for slope in ("global_elasticity", "category_elasticity")}
+    fits["hierarchical"] = pricing.fit_elasticity(panel, panel.n_days, "hierarchical", cannibalisation=True, **kwargs)
+    err = {k: np.average(np.abs(f.own_elasticity - truth.to_numpy()), weights=weight) for k, f in fits.items()}
+    mean = np.average(fits["hierarchical"].own_elasticity, weights=weight)
     assert abs(mean - np.average(truth, weights=weight)) < 0.35, (mean, np.average(truth, weights=weight))
-    assert err["hierarchical"] < err["global_elasticity"], err
+    assert err["hierarchical"] < min(err["global_elasticity"], err["category_elasticity"]), err
     assert (fits["hierarchical"].beta_se > 0).all()
+    gamma, gamma_se = fits["hierarchical"].gamma, fits["hierarchical"].gamma_se
+    assert gamma - 2 * gamma_se > 0, (gamma, gamma_se)
 
 
 def test_day_effects_stop_a_planted_confounder() -> None:

@@ -50,6 +50,10 @@ class PricingConfig(TrainConfig):
     prior_sd_category: float = 1.0
     prior_sd_product: float = 0.5
     day_effects: bool = True
+    #: Learned model only: a shop-wide slope on the category's price index, so a cut that only takes
+    #: units from siblings is seen as such (docs/pricing.md, "cannibalisation").
+    cannibalisation: bool = True
+    prior_sd_gamma: float = 2.0
     objective: str = "revenue"
     max_change: float = 0.10
     price_ending: float | None = 0.99
@@ -70,7 +74,8 @@ class PricingConfig(TrainConfig):
         _check(self.min_train_days >= 2, "min_train_days must be >= 2")
         _check(self.max_history_days >= self.min_train_days + self.holdout_days,
                "max_history_days must be >= min_train_days + holdout_days")
-        _check(self.prior_sd_category > 0 and self.prior_sd_product > 0, "prior_sd_* must be > 0")
+        _check(self.prior_sd_category > 0 and self.prior_sd_product > 0 and self.prior_sd_gamma > 0,
+               "prior_sd_* must be > 0")
         _check(self.objective in OBJECTIVES, f"objective must be one of {OBJECTIVES}")
         _check(0 < self.max_change < 1, "max_change must be in (0, 1)")
         _check(self.price_ending is None or 0 <= self.price_ending < 1, "price_ending must be in [0, 1)")

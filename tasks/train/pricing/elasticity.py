@@ -55,6 +55,8 @@ class ElasticityGLM(torch.nn.Module):
         self.b = torch.nn.Parameter(torch.zeros((), dtype=f64))
         self.b_category = torch.nn.Parameter(torch.zeros(n_categories, dtype=f64))
         self.u = torch.nn.Parameter(torch.zeros(n_products, dtype=f64))
+        #: Cannibalisation: response of every product to its category's price index (learned model only).
+        self.gamma = torch.nn.Parameter(torch.zeros((), dtype=f64))
 
     def beta(self, category: torch.Tensor) -> torch.Tensor:
         n = self.a.shape[0]
@@ -83,6 +85,15 @@ class ElasticityFit:
     beta_se: np.ndarray  # (P,)
     category_beta: np.ndarray  # (C,)
     n_days: int
+    share: np.ndarray | None = None  # (P,) product's share of its category's training units
+    gamma: float = 0.0  # slope on the category price index (0 = no cannibalisation term)
+    gamma_se: float = 0.0
+
+    @property
+    def own_elasticity(self) -> np.ndarray:
+        """d log units / d log own price, siblings' prices fixed: ``beta + gamma * share`` (the product
+        also moves its own category index by its share)."""
+        return self.beta + self.gamma * (self.share if self.share is not None else 0.0)
 
     def level(self, recent_days: int) -> float:
         """The day effect used for days after the training window: mean of the last days'."""
@@ -94,7 +105,21 @@ class ElasticityFit:
         x = log_price - (self.ref_log_price if log_price.ndim == 1 else self.ref_log_price[:, None])
         bb = b if log_price.ndim == 1 else b[:, None]
         aa = self.a if log_price.ndim == 1 else self.a[:, None]
-        return np.exp(aa + level + bb * np.nan_to_num(x))
+        cross = 0.0
+        if self.gamma and self.share is not None:
+            index = category_index(np.nan_to_num(x), self.share, self.category_index, len(self.category_names))
+            cross = self.gamma * index[self.category_index]
+        return np.exp(aa + level + bb * np.nan_to_num(x) + cross)
+
+
+def category_index(x: np.ndarray, share: np.ndarray, cats: np.ndarray, n_categories: int) -> np.ndarray:
+    """Share-weighted mean log price (vs usual) of each category: (C,) for x (P,), (C, T) for x (P, T).
+
+    Its slope ``gamma`` is the cannibalisation term: when a sibling gets cheaper the category's index
+    falls and, with ``gamma > 0``, so do this product's units (docs/pricing.md)."""
+    out = np.zeros((n_categories, *x.shape[1:]))
+    np.add.at(out, cats, (share if x.ndim == 1 else share[:, None]) * x)
+    return out
 
 
 def reference_log_price(panel: PricePanel, upto: int) -> np.ndarray:
@@ -114,8 +139,12 @@ def category_codes(panel: PricePanel) -> tuple[np.ndarray, list[str]]:
 
 
 def fit_elasticity(panel: PricePanel, upto: int, slope: str, *, prior_sd_category: float,
-                   prior_sd_product: float, day_effects: bool = True, max_iter: int = 200) -> ElasticityFit:
-    """MAP fit on days ``[0, upto)``; product-days with an unknown price are left out."""
+                   prior_sd_product: float, day_effects: bool = True, max_iter: int = 200,
+                   cannibalisation: bool = False, prior_sd_gamma: float = 2.0) -> ElasticityFit:
+    """MAP fit on days ``[0, upto)``; product-days with an unknown price are left out.
+
+    ``cannibalisation`` adds ``gamma * category_index`` (one shop-wide slope, prior N(0, sd^2)):
+    the product's response to its siblings' prices, which an own-price slope alone misses."""
     torch.set_num_threads(1)  # a few thousand cells: extra threads only add synchronisation
     cats, names = category_codes(panel)
     ref = reference_log_price(panel, upto)
@@ -130,6 +159,14 @@ def fit_elasticity(panel: PricePanel, upto: int, slope: str, *, prior_sd_categor
         dow = torch.nn.Parameter(torch.zeros(7, dtype=torch.float64))
     t_x, t_y, t_m = (torch.as_tensor(v, dtype=torch.float64) for v in (x, y, mask))
     t_cat = torch.as_tensor(cats)
+    units = (y * mask).sum(1)
+    cat_units = np.bincount(cats, weights=units, minlength=len(names))
+    share = np.where(cat_units[cats] > 0, units / np.maximum(cat_units[cats], 1e-12), 0.0)
+    index = category_index(x, share, cats, len(names))  # (C, T)
+    t_index = torch.as_tensor(index[cats], dtype=torch.float64)  # (P, T)
+    if not cannibalisation:
+        glm.gamma.requires_grad_(False)
+    pg = 0.5 / prior_sd_gamma**2
     # Starting values: product and day log means, so LBFGS starts near the optimum.
     with torch.no_grad():
         rate = (y * mask).sum(1) / np.maximum(mask.sum(1), 1)
@@ -146,9 +183,9 @@ def fit_elasticity(panel: PricePanel, upto: int, slope: str, *, prior_sd_categor
         opt.zero_grad()
         # Centred day effects: the level lives in a_p alone, so the fit has no flat direction.
         day = glm.g - glm.g.mean() if day_effects else dow[torch.as_tensor(weekday)]
-        eta = glm.a[:, None] + day[None, :] + glm.beta(t_cat)[:, None] * t_x
+        eta = glm.a[:, None] + day[None, :] + glm.beta(t_cat)[:, None] * t_x + glm.gamma * t_index
         nll = ((torch.exp(eta) - t_y * eta) * t_m).sum()
-        loss = (nll + pc * (glm.b_category**2).sum() + pp * (glm.u**2).sum()) / n_obs
+        loss = (nll + pc * (glm.b_category**2).sum() + pp * (glm.u**2).sum() + pg * glm.gamma**2) / n_obs
         loss.backward()
         return loss
 
@@ -156,14 +193,22 @@ def fit_elasticity(panel: PricePanel, upto: int, slope: str, *, prior_sd_categor
     with torch.no_grad():
         glm.g.copy_(glm.g - glm.g.mean() if day_effects else dow[torch.as_tensor(weekday)])
         beta = glm.beta(t_cat).numpy().copy()
-        mu = np.exp(glm.a.numpy()[:, None] + glm.g.numpy()[None, :] + beta[:, None] * x) * mask
+        gamma = float(glm.gamma.item())
+        mu = np.exp(glm.a.numpy()[:, None] + glm.g.numpy()[None, :] + beta[:, None] * x
+                    + gamma * index[cats]) * mask
     se = standard_errors(mu, x, cats, len(names), slope, prior_sd_category, prior_sd_product)
+    gamma_se = 0.0
+    if cannibalisation:  # Laplace, a_p profiled out as for beta (the index is shared by the category)
+        xi = index[cats]
+        w = mu.sum(1, keepdims=True)
+        centred = xi - np.where(w > 0, (mu * xi).sum(1, keepdims=True) / np.maximum(w, 1e-12), 0.0)
+        gamma_se = float(1.0 / np.sqrt((mu * centred**2).sum() + 2 * pg))
     category_beta = np.array([glm.b.item() + (glm.b_category[i].item() if slope in ("hierarchical",
                               "category_elasticity") else 0.0) for i in range(len(names))])
     if slope == "no_elasticity":
         category_beta[:] = 0.0
     return ElasticityFit(glm, slope, ref, cats, names, glm.a.detach().numpy().copy(),
-                         glm.g.detach().numpy().copy(), beta, se, category_beta, upto)
+                         glm.g.detach().numpy().copy(), beta, se, category_beta, upto, share, gamma, gamma_se)
 
 
 def standard_errors(mu: np.ndarray, x: np.ndarray, cats: np.ndarray, n_categories: int, slope: str,

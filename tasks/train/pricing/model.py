@@ -15,7 +15,8 @@ import torch
 
 from tasks.train.pricing.elasticity import SLOPES, ElasticityFit
 
-FIELDS = ("a", "beta", "beta_se", "ref_log_price", "level")
+FIELDS = ("a", "beta", "beta_se", "ref_log_price", "level", "share", "gamma", "gamma_se")
+SCALARS = ("level", "gamma", "gamma_se")
 
 
 class PricingParameters(torch.nn.Module):
@@ -26,9 +27,11 @@ class PricingParameters(torch.nn.Module):
             fit = (fits or {}).get(slope)
             for name in FIELDS:
                 if fit is None:
-                    value = torch.zeros(() if name == "level" else n_products, dtype=torch.float64)
+                    value = torch.zeros(() if name in SCALARS else n_products, dtype=torch.float64)
                 elif name == "level":
                     value = torch.tensor(fit.level(recent_days), dtype=torch.float64)
+                elif name in SCALARS:
+                    value = torch.tensor(float(getattr(fit, name)), dtype=torch.float64)
                 else:
                     value = torch.as_tensor(np.asarray(getattr(fit, name), dtype=np.float64))
                 self.register_buffer(f"{slope}__{name}", value)

@@ -51,7 +51,8 @@ class Fitted:
 def _fit(panel: PricePanel, upto: int, slope: str, cfg: PricingConfig) -> ElasticityFit:
     return fit_elasticity(panel, upto, slope, prior_sd_category=cfg.prior_sd_category,
                           prior_sd_product=cfg.prior_sd_product, day_effects=cfg.day_effects,
-                          max_iter=cfg.max_iter)
+                          max_iter=cfg.max_iter, cannibalisation=cfg.cannibalisation and slope == "hierarchical",
+                          prior_sd_gamma=cfg.prior_sd_gamma)
 
 
 def check_trainable(panel: PricePanel, cfg: PricingConfig) -> None:
@@ -78,7 +79,8 @@ def fit_and_evaluate(panel: PricePanel, cfg: PricingConfig) -> Fitted:
              "n_categories": len(learned.category_names),
              "category_elasticity": dict(zip(learned.category_names, learned.category_beta.round(4).tolist(),
                                              strict=True)),
-             "median_elasticity_se": float(np.median(learned.beta_se)) if len(learned.beta_se) else None}
+             "median_elasticity_se": float(np.median(learned.beta_se)) if len(learned.beta_se) else None,
+             "cannibalisation_gamma": learned.gamma, "cannibalisation_gamma_se": learned.gamma_se}
     log.info("pricing (%d products, %d days): model %s; baselines %s", len(panel.products), panel.n_days,
              scored[LEARNED], {k: v for k, v in scored.items() if k != LEARNED})
     return Fitted(scored[LEARNED], {k: v for k, v in scored.items() if k != LEARNED}, holdout_fits, full_fits, extra)

@@ -38,35 +38,76 @@ ORDER_PRICE_REASON = ("prices come from order lines only (no price list): realis
 def recommend_panel(params: dict[str, np.ndarray], trained: list[str], categories: list[str], panel: PricePanel,
                     cfg: PricingConfig) -> pd.DataFrame:
     """Rows for every trained product in ``panel`` from one slope structure's parameters (``a``,
-    ``beta``, ``beta_se``, ``ref_log_price``, ``level``), in ``trained`` order."""
+    ``beta``, ``beta_se``, ``ref_log_price``, ``level`` and, for the cannibalisation term, ``share``,
+    ``gamma``, ``gamma_se``), in ``trained`` order."""
     category_of = dict(zip(trained, categories, strict=True))
     position = {p: i for i, p in enumerate(panel.products)}
     level = float(params["level"])
+    # gamma: the model's one shop-wide slope, or (a check's oracle) one per product.
+    gammas = np.broadcast_to(np.asarray(params.get("gamma", 0.0), dtype=float), (len(trained),))
+    gamma_se = float(np.max(params.get("gamma_se", 0.0)))
+    share = np.asarray(params.get("share", np.zeros(len(trained))), dtype=float)
+    current_prices, q0s, costs = _current_state(params, trained, panel, position, level, gammas, share, categories)
+    # Siblings' objective value at current prices: the category's total minus the product's own
+    # (their margin when the objective is margin and their cost is known, else their revenue).
+    unit_cost = np.array([c if c is not None and cfg.objective == "margin" else 0.0 for c in costs])
+    own_value = np.nan_to_num(q0s * (current_prices - unit_cost))
+    cat_codes = {c: k for k, c in enumerate(sorted(set(categories)))}
+    codes = np.array([cat_codes[c] for c in categories])
+    cat_value = np.bincount(codes, weights=own_value, minlength=len(cat_codes))
     rows = []
     for i, product in enumerate(trained):
         j = position.get(product)
-        if j is None:
+        if j is None or not np.isfinite(current_prices[i]):
             continue
         known = np.flatnonzero(np.isfinite(panel.log_price[j]))
-        if len(known) == 0:
-            continue
-        current = round(float(np.exp(panel.log_price[j, known[-1]])), 2)
+        current, q0 = float(current_prices[i]), float(q0s[i])
         beta, se = float(params["beta"][i]), float(params["beta_se"][i])
-        q0 = float(np.exp(params["a"][i] + level + beta * (np.log(current) - params["ref_log_price"][i])))
-        cost = float(panel.cost[j]) if np.isfinite(panel.cost[j]) else None
+        cost = costs[i]
         if panel.price_source == "order_lines" and not cfg.recommend_on_order_prices:
             price, action, objective, reason = current, "keep", cfg.objective, ORDER_PRICE_REASON
         elif panel.promo[j, known[-1]]:
             price, action, objective = current, "keep", cfg.objective
             reason = f"on promotion at {current:.2f}: no list-price change until the promotion ends"
         else:
-            rec = recommend(current, q0, beta, se, cfg, cost)
+            rec = recommend(current, q0, beta, se, cfg, cost, share=float(share[i]), gamma=float(gammas[i]),
+                            gamma_se=gamma_se, sibling_value=float(cat_value[codes[i]] - own_value[i]))
             price, action, objective, reason = rec.price, rec.action, rec.objective, rec.reason
-        q1 = q0 * (price / current) ** beta
+        q1 = q0 * (price / current) ** (beta + float(gammas[i]) * float(share[i]))
         rows.append({"product_id": product, "category": category_of.get(product) or None,
                      "current_price": current, "recommended_price": price,
-                     "price_change_pct": 100.0 * (price / current - 1.0), "elasticity": beta,
+                     "price_change_pct": 100.0 * (price / current - 1.0),
+                     "elasticity": beta + float(gammas[i]) * float(share[i]),
                      "elasticity_se": se, "expected_units_current": q0, "expected_units_recommended": q1,
                      "expected_revenue_current": current * q0, "expected_revenue_recommended": price * q1,
                      "objective": objective, "action": action, "reason": reason})
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _current_state(params: dict[str, np.ndarray], trained: list[str], panel: PricePanel, position: dict[str, int],
+                   level: float, gammas: np.ndarray, share: np.ndarray,
+                   categories: list[str]) -> tuple[np.ndarray, np.ndarray, list[float | None]]:
+    """Per trained product: current price (NaN when never priced), expected units per day at the
+    current prices of it and its siblings, unit cost (None when unknown)."""
+    n = len(trained)
+    current = np.full(n, np.nan)
+    costs: list[float | None] = [None] * n
+    for i, product in enumerate(trained):
+        j = position.get(product)
+        if j is None:
+            continue
+        known = np.flatnonzero(np.isfinite(panel.log_price[j]))
+        if len(known):
+            current[i] = round(float(np.exp(panel.log_price[j, known[-1]])), 2)
+        if np.isfinite(panel.cost[j]):
+            costs[i] = float(panel.cost[j])
+    x = np.where(np.isfinite(current), np.log(np.where(np.isfinite(current), current, 1.0)) - params["ref_log_price"],
+                 0.0)
+    index = np.zeros(n)
+    if gammas.any():
+        codes = {c: k for k, c in enumerate(sorted(set(categories)))}
+        cats = np.array([codes[c] for c in categories])
+        per_category = np.bincount(cats, weights=share * x, minlength=len(codes))
+        index = per_category[cats]
+    q0 = np.exp(params["a"] + level + params["beta"] * x + gammas * index)
+    return current, q0, costs
