@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.score.common import daily_scored_at, load_serving_model, write_serving
+from tasks.score.common import SERVING_SCHEMAS, daily_scored_at, load_serving_model, write_serving
 from tasks.train.common import as_of_instant, pick_device
 from tasks.train.uplift import predict
 from tasks.train.uplift.campaigns import DEFAULT_FILE, Campaign, active_campaigns
@@ -76,8 +76,9 @@ def score_campaign_audiences(as_of_date: date, run_id: str, *, rescore: bool = F
     campaigns = active_campaigns(as_of_date, campaigns_file)  # a bad file fails here, naming the key
     rows = candidate_rows(campaigns, as_of_date)
     if rows.empty:
+        # Clears the day's partition: yesterday's audience must not look like today's.
         log.warning("%s %s: no active campaign or no users; writing an empty partition", TABLE, as_of_date)
-        scored = rows
+        scored = pd.DataFrame(columns=[*SERVING_SCHEMAS[TABLE], "budget"])
     else:
         end = as_of_instant(as_of_date)
         history = History.read(end - pd.Timedelta(days=LOOKBACK_DAYS), end)

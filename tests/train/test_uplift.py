@@ -192,6 +192,14 @@ def test_train_and_score_on_synthetic_s_into_duckdb(isolated_home, shop_s, tmp_p
         score_campaign_audiences(AS_OF, "score-2", campaigns_file=bad)
     assert len(_audiences()) == n
 
+    # No campaign active that day: the partition is replaced by an empty one (and the GX gate allows it).
+    ended = tmp_path / "ended.yml"
+    ended.write_text("campaigns:\n  - {campaign_id: x, name: X, channel: email, budget: 3, target_categories: [pets],"
+                     " active_to: 2026-02-01}\n")
+    assert score_campaign_audiences(AS_OF, "score-3", campaigns_file=ended) == 0
+    assert _audiences().empty
+    run_suite("serving_campaign_audiences", {"as_of_date": AS_OF})
+
 
 def test_skips_with_a_reason_without_campaign_history(isolated_home) -> None:
     reason = skip_reason("model", up.MODEL_NAME, datetime(2026, 3, 2))
