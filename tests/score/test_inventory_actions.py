@@ -76,6 +76,13 @@ def test_train_and_score_synthetic_s(isolated_home, shop_s) -> None:
     # Re-scoring the partition replaces it with identical rows (same version: point in time).
     assert score_inventory(as_of, "run-1") == n
     pd.testing.assert_frame_equal(rows, read_frame(f"SELECT * FROM {TABLE} ORDER BY product_id"))
+    # The daily output gate passes on the real partition and fails on a broken one.
+    from tasks.quality import DataQualityError, run_suite
+
+    assert run_suite("serving_inventory_actions", {"as_of_date": as_of}).success
+    replace_partition(TABLE, rows.assign(order_quantity=-1.0), {"as_of_date": as_of})
+    with pytest.raises(DataQualityError, match="order_quantity"):
+        run_suite("serving_inventory_actions", {"as_of_date": as_of})
 
 
 def test_the_days_forecast_quantiles_are_used_when_present(isolated_home, shop_s) -> None:
