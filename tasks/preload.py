@@ -23,8 +23,14 @@ import time
 log = logging.getLogger(__name__)
 
 #: Heavy third-party libraries first, then the ecomflow modules whose imports pull them in.
+#: Not scikit-learn: a task forked from a process that imported it runs scikit-learn's OpenMP code
+#: (HistGradientBoosting, the risk and session-intent baselines) several times slower: training
+#: the risk model in a forked child took 118-203 s after preloading it vs 21-23 s without (2 cores,
+#: same data, OMP_NUM_THREADS=2; 13 s with OMP_NUM_THREADS=1, i.e. the OpenMP thread team is what
+#: suffers). Train tasks import it themselves (~1 s).
+NOT_PRELOADED = ("sklearn",)
 MODULES = (
-    "pandas", "pyarrow", "duckdb", "sqlalchemy", "numpy", "sklearn.linear_model", "torch",
+    "pandas", "pyarrow", "duckdb", "sqlalchemy", "numpy", "torch",
     "great_expectations", "tasks.quality.gx_runner", "tasks.quality.pipeline_checks",
     "tasks.ingest.load", "tasks.features.pipeline", "tasks.train.pipeline", "tasks.score.pipeline",
     # monitoring.report's charts (tasks/reporting/charts.py renders SVG with these)
