@@ -323,7 +323,8 @@ def _assert_project_documented() -> None:
     for name, reads in EXPOSURES.items():
         exposure = exposures[name]
         assert {n.split(".")[-1] for n in exposure["depends_on"]["nodes"]} == reads, name
-        assert exposure["type"] in ("dashboard", "analysis") and exposure["owner"]["name"], name
+        # application: a system that reads the model, e.g. the shop's search engine (search_personalisation)
+        assert exposure["type"] in ("dashboard", "analysis", "application") and exposure["owner"]["name"], name
         assert exposure["description"].strip(), name
     tested = {n["attached_node"] for n in manifest["nodes"].values() if n["resource_type"] == "test"}
     assert all(f"model.ecomflow.{m}" in tested for m in models), set(models) - {t.split(".")[-1] for t in tested if t}
