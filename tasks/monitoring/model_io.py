@@ -27,6 +27,7 @@ OUTPUT_COLUMNS: dict[str, tuple[str, ...]] = {
     "inventory_actions": ("order_quantity", "p_stockout", "days_of_cover", "action"),
     "search_rankings": ("score", "segment"),
     "user_category_affinity": ("affinity", "lift", "category"),
+    "price_recommendations": ("price_change_pct", "elasticity", "action"),
 }
 
 _INPUT_TABLE_ATTRIBUTE = {
@@ -37,6 +38,7 @@ _INPUT_TABLE_ATTRIBUTE = {
     "campaign_uplift": ("tasks.train.uplift", "FEATURE_TABLE"),
     "inventory_policy": ("tasks.train.inventory_policy.config", "FEATURE_TABLE"),
     "search_ranker": ("tasks.train.search_ranker.config", "FEATURE_TABLE"),
+    "pricing": ("tasks.train.pricing.config", "FEATURE_TABLE"),
 }
 
 
