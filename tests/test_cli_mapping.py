@@ -81,6 +81,8 @@ def test_inferred_mapping_passes_check_mapping(tmp_path: Path, capsys) -> None:
     report = capsys.readouterr().out
     assert "will run   recommender" in report
     assert "will skip  risk                   needs transactions" in report
+    # A replenishment policy needs sales *and* a stock table.
+    assert "will skip  inventory_policy       needs order_lines or daily_sales and inventory" in report
     assert "users         derived" in report
 
 

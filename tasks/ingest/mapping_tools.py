@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
-from tasks.applicability import FEATURE_INPUTS, MART_INPUTS, MODEL_INPUTS
+from tasks.applicability import FEATURE_INPUTS, MART_INPUTS, MODEL_ALSO_NEEDS, MODEL_INPUTS
 from tasks.ingest.pii import looks_like_pii_name
 from tasks.ingest.schema import EVENT_TYPES, PII_SOURCE_COLUMNS
 
@@ -242,12 +242,18 @@ def check_mapping(mapping_file: str | Path) -> str:
         lines += ["", f"{title}:"]
         for step, needs in table.items():
             have = [e for e in needs if e in provided]
-            if have:
+            also = MODEL_ALSO_NEEDS.get(step, ()) if table is MODEL_INPUTS else ()
+            lacking = [e for e in also if e not in provided]
+            if have and lacking:
+                lines.append(f"  will skip  {step:<22} needs {' and '.join(lacking)} too, which this mapping "
+                             "does not provide")
+            elif have:
                 lines.append(f"  will run   {step:<22} from {', '.join(have)}"
                              + (" (derived)" if set(have) <= derived else ""))
             else:
-                lines.append(f"  will skip  {step:<22} needs {' or '.join(needs)}, which this mapping does "
-                             "not provide")
+                extra = "".join(f" and {e}" for e in lacking)
+                lines.append(f"  will skip  {step:<22} needs {' or '.join(needs)}{extra}, which this mapping "
+                             "does not provide")
     lines += ["", "(a step that will run still skips at run time when its entities load no rows before the "
               "as-of instant)"]
     return "\n".join(lines)
