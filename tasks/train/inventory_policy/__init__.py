@@ -27,7 +27,7 @@ Recipe (``train(as_of_date, run_id)``)::
    beats the policy on the holdout is registered and served instead (docs/CONTRACTS.md).
 
 Scoring (``tasks/score/inventory_actions.py``, after the day's demand forecasts) writes one
-action per product with a readable reason (``serving.actions``).
+action per product with a readable reason (``serving.inventory_actions``).
 """
 
 from __future__ import annotations
