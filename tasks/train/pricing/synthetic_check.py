@@ -41,7 +41,8 @@ class SyntheticReport:
     recovery: dict[str, float]  # candidate -> units-weighted MAE vs true own elasticity
     truth_mean: float  # units-weighted mean true own elasticity
     estimate_mean: dict[str, float]
-    revenue: pd.DataFrame  # policy x (alone_pct, joint_pct, n_changed)
+    revenue: pd.DataFrame  # policy x (alone_pct, alone_siblings_pct, joint_pct, n_changed)
+    sample: pd.DataFrame  # the learned model's rows: the 2 largest raise / lower / keep by current revenue
 
 
 def _panel(size: str, seed: int) -> tuple[PricePanel, object]:
@@ -133,6 +134,10 @@ def run(size: str = "S", seed: int = 42, cfg: PricingConfig | None = None) -> Sy
     demand = cat_units.reindex(list(CATEGORY_NAMES)).fillna(0).to_numpy()
     for name, p in policies.items():
         recs = recommend_panel(p, trained, cats, panel, cfg).set_index("product_id")
+        if name.startswith("model (own price + cannibalisation)"):
+            titled = recs.join(shop["products"].set_index("product_id")["title"])
+            sample = pd.concat([titled[titled["action"] == a].nlargest(2, "expected_revenue_current")
+                                for a in ("raise", "lower", "keep")])
         proposed = base_all.copy()
         rec_price = recs["recommended_price"].reindex(panel.products).to_numpy()
         ok = np.isfinite(rec_price)
@@ -154,7 +159,7 @@ def run(size: str = "S", seed: int = 42, cfg: PricingConfig | None = None) -> Sy
     holdout = {LEARNED: fitted.metrics, **fitted.baselines}
     return SyntheticReport(size, len(panel.products), panel.n_days, fit_seconds, holdout, recovery,
                            float(np.average(true_own, weights=weight)), estimate_mean,
-                           pd.DataFrame(rows).set_index("policy"))
+                           pd.DataFrame(rows).set_index("policy"), sample)
 
 
 def format_report(report: SyntheticReport) -> str:
@@ -172,6 +177,11 @@ def format_report(report: SyntheticReport) -> str:
     for policy, row in report.revenue.iterrows():
         out.append(f"| {policy} | {row['alone_pct']:+.2f} % | {row['alone_siblings_pct']:+.2f} % | "
                    f"{row['joint_pct']:+.2f} % | {int(row['n_changed'])} |")
+    out += ["", "learned model's rows (largest current revenue per action):", "",
+            "| product | title | current -> recommended | own elasticity | action | reason |", "|---|---|---|---|---|---|"]
+    for product, row in report.sample.iterrows():
+        out.append(f"| {product} | {row['title']} | {row['current_price']:.2f} -> {row['recommended_price']:.2f} | "
+                   f"{row['elasticity']:.2f} +- {row['elasticity_se']:.2f} | {row['action']} | {row['reason']} |")
     return "\n".join(out)
 
 
