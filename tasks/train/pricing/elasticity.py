@@ -147,6 +147,9 @@ def fit_elasticity(panel: PricePanel, upto: int, slope: str, *, prior_sd_categor
     the product's response to its siblings' prices, which an own-price slope alone misses."""
     torch.set_num_threads(1)  # a few thousand cells: extra threads only add synchronisation
     cats, names = category_codes(panel)
+    # One category (a source without categories): its index moves only with the day, which the
+    # day effects already absorb, so gamma would be the prior alone; leave the term out.
+    cannibalisation = cannibalisation and len(names) > 1
     ref = reference_log_price(panel, upto)
     lp = panel.log_price[:, :upto]
     mask = np.isfinite(lp)
