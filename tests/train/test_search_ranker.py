@@ -14,6 +14,8 @@ from rank_bm25 import BM25Okapi
 
 from tasks.applicability import skip_reason
 from tasks.ingest.synthetic import generate
+from tasks.monitoring.realised import RealisedConfig
+from tasks.monitoring.realised import search_rankings as search_realised
 from tasks.quality.gx_runner import DataQualityError, run_suite
 from tasks.score import search_rankings as scoring
 from tasks.train import registry
@@ -140,7 +142,7 @@ def _load_shop(shop, with_search: bool = True) -> None:  # noqa: ANN001
 
 def test_train_and_score_s_into_duckdb(isolated_home, shop_s) -> None:  # noqa: ANN001
     _load_shop(shop_s)
-    as_of = shop_s.end.date()
+    as_of = shop_s.end.date() - timedelta(days=1)  # the shop's last day is then the served day
     assert skip_reason("model", "search_ranker", datetime(as_of.year, as_of.month, as_of.day)) is None
     result = train(as_of, "train-1")
     assert result.status == "champion", result.reason
@@ -196,6 +198,15 @@ def test_train_and_score_s_into_duckdb(isolated_home, shop_s) -> None:  # noqa: 
         again.sort_values(cols[:3]).reset_index(drop=True)[cols],
         rankings.sort_values(cols[:3]).reset_index(drop=True)[cols])
     assert len(read_frame("SELECT * FROM serving.user_category_affinity")) == n_affinity
+
+    # Monitoring: the served lists judged on the served day's searches and clicks.
+    realised = search_realised.evaluate(as_of, RealisedConfig())
+    assert realised.skipped is None, realised.skipped
+    values = {row["metric"]: row for row in realised.rows}
+    print({m: (round(r["value"], 4), r["n_rows"]) for m, r in values.items()})
+    assert set(values) == {"ndcg@10", "ndcg@10_shown_order"}
+    assert all(0 < row["value"] <= 1 and row["n_rows"] > 0 for row in values.values())
+    assert {row["model_version"] for row in realised.rows} == {result.version}
 
 
 def test_skips_on_a_source_without_search_events(isolated_home, shop_s) -> None:  # noqa: ANN001

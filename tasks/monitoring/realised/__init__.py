@@ -11,7 +11,13 @@ from datetime import date
 
 import pandas as pd
 
-from tasks.monitoring.realised import demand_forecasts, recommendations, risk_labels, session_intent
+from tasks.monitoring.realised import (
+    demand_forecasts,
+    recommendations,
+    risk_labels,
+    search_rankings,
+    session_intent,
+)
 from tasks.monitoring.realised.common import Evaluation, RealisedConfig
 from tasks.monitoring.tables import REALISED_METRICS, write_partition
 
@@ -20,6 +26,7 @@ EVALUATORS: dict[str, Callable[[date, RealisedConfig], Evaluation]] = {
     session_intent.MODEL: session_intent.evaluate,
     demand_forecasts.MODEL: demand_forecasts.evaluate,
     risk_labels.MODEL: risk_labels.evaluate,
+    search_rankings.MODEL: search_rankings.evaluate,
 }
 
 
