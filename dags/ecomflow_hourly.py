@@ -11,8 +11,9 @@
 3. **score** — `session_intent` and `risk_labels`: champion models → `serving.session_intent` and
    `serving.risk_labels` for this hour (partition replace). Risk falls back to documented rules
    (`model_version = rules-v1`) when no risk model is trained (e.g. a source without fraud labels).
-4. **serving** — one task per dbt serving model (`risk_review_queue`, `daily_kpis`, …, each with its
-   tests) rebuilds the BI serving models so BI is never more than one hour behind the scores;
+4. **serving** — one task per dbt serving model that reads the hour's scores (`risk_review_queue`,
+   `daily_kpis`, `session_intent_enriched`, each with its tests) rebuilds it so BI is never more
+   than one hour behind the scores (the models over daily outputs are rebuilt by the daily run);
    `gx_outputs` checks the hour's outputs. They skip until `ecomflow_daily` has built the marts.
 
 Task lists come from the catalogues (`tasks/pipeline_catalogue.py`).
@@ -93,7 +94,10 @@ with DAG(
                           inlets=[champion_asset(catalogue.scorer_model(scorer))])
 
     with TaskGroup("serving", tooltip="Rebuild the BI serving models that read the hour's scores") as serving:
-        serving_models = dbt_model_tasks(["serving"], nest=False, skip_unless_table="marts.fct_events")
+        # Only the BI models over the hour's scores (and what reads them); the ones over daily
+        # outputs (recommendations, forecasts, ...) did not change since the daily run.
+        serving_models = dbt_model_tasks(["serving"], nest=False, skip_unless_table="marts.fct_events",
+                                         reading=catalogue.serving_tables("hourly"))
         gx_outputs = GXCheckpointOperator(task_id="gx_outputs", cadence="hourly", scope="as_of",
                                           suites=catalogue.serving_suites("hourly"))
         serving_models.leaves >> gx_outputs

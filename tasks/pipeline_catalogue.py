@@ -56,6 +56,11 @@ def scorer_after(scorer: str) -> tuple[str, ...]:
     return SCORER_AFTER.get(scorer, ())
 
 
+def serving_tables(cadence: str) -> list[str]:
+    """The ``serving.*`` tables this cadence's scorers write."""
+    return [f"serving.{scorer}" for scorer in scorers(cadence)]
+
+
 def scorer_model(scorer: str) -> str:
     """The model whose champion a scorer serves."""
     from tasks.score.pipeline import SCORER_MODEL

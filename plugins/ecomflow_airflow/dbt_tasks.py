@@ -62,18 +62,22 @@ class DbtModelTasks:
 
 
 def dbt_model_tasks(layers: Sequence[str], *, nest: bool = True, root_trigger_rule: str | None = None,
-                    **operator_kwargs: Any) -> DbtModelTasks:
+                    reading: Sequence[str] | None = None, **operator_kwargs: Any) -> DbtModelTasks:
     """One ``DbtModelOperator`` per model of ``layers``, in the current task group.
 
     ``nest``: a nested TaskGroup per layer (``dbt.staging.stg_raw__users``); otherwise the tasks
     sit in the current group (``serving.daily_kpis``). Edges follow the manifest's refs (and
     multi-model tests); models of other layers count as built already (by an earlier group/DAG).
     ``root_trigger_rule`` overrides the trigger rule of the roots only (e.g. ``all_done`` after
-    retraining); other kwargs go to every operator.
+    retraining); ``reading``: keep only the models that read one of these tables (``schema.table``
+    of a dbt source), directly or through another kept model; other kwargs go to every operator.
     """
     from tasks.transform.dbt_graph import models_in
+    from tasks.transform.dbt_graph import reading as models_reading
 
     nodes: list[DbtModelNode] = models_in(list(layers))
+    if reading is not None:
+        nodes = models_reading(nodes, frozenset(reading))
     groups = {layer: TaskGroup(layer, tooltip=f"dbt {layer} models, each with its tests")
               for layer in dict.fromkeys(n.layer for n in nodes)} if nest else {}
     tasks: dict[str, DbtModelOperator] = {}

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 GRAPH_FILE = DBT_PROJECT_DIR / "target" / "ecomflow_dbt_graph.json"
 # What shapes the graph: models (SQL + yml tests), macros (generic tests), singular tests, config.
 _FINGERPRINTED = ("dbt_project.yml", "models", "macros", "tests")
-_FORMAT = 1
+_FORMAT = 2  # 2: models carry the sources they read
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,10 @@ class DbtModelNode:
 
     ``depends_on``: project models it refs. ``tests``: tests on several models that this model's
     task runs (its own single-model tests are selected by dbt itself). ``upstream``: models whose
-    tasks must finish first (refs plus the other parents of those tests).
+    tasks must finish first (refs plus the other parents of those tests). ``sources``: the
+    ``schema.table`` of every dbt source it reads (e.g. ``serving.risk_labels``), so a DAG can keep
+    only the models that read what it writes (the hourly DAG rebuilds the BI models over the hour's
+    scores, not the ones over daily outputs).
     """
 
     name: str
@@ -52,6 +55,7 @@ class DbtModelNode:
     depends_on: tuple[str, ...] = ()
     tests: tuple[str, ...] = ()
     upstream: tuple[str, ...] = field(default=())
+    sources: tuple[str, ...] = ()
 
 
 def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
@@ -91,19 +95,23 @@ def graph_from_manifest(manifest: dict) -> list[DbtModelNode]:
         owned[owner].append(test["name"])
         waits_for[owner].update(p for p in parents if p != owner)
 
+    sources = manifest.get("sources", {})
     graph = []
     for uid in order:
         node = models[uid]
         refs = sorted({models[p]["name"] for p in node["depends_on"]["nodes"] if p in models})
         upstream = sorted(set(refs) | {models[p]["name"] for p in waits_for[uid]})
+        read = sorted(f"{sources[p]['schema']}.{sources[p].get('identifier') or sources[p]['name']}"
+                      for p in node["depends_on"]["nodes"] if p in sources)
         graph.append(DbtModelNode(name=node["name"], layer=node["fqn"][1] if len(node["fqn"]) > 2 else "",
-                                  depends_on=tuple(refs), tests=tuple(owned[uid]), upstream=tuple(upstream)))
+                                  depends_on=tuple(refs), tests=tuple(owned[uid]), upstream=tuple(upstream),
+                                  sources=tuple(read)))
     return graph
 
 
 def _serialise(graph: list[DbtModelNode], fingerprint: str) -> str:
     models = [{"name": n.name, "layer": n.layer, "depends_on": list(n.depends_on), "tests": list(n.tests),
-               "upstream": list(n.upstream)} for n in graph]
+               "upstream": list(n.upstream), "sources": list(n.sources)} for n in graph]
     return json.dumps({"format": _FORMAT, "fingerprint": fingerprint, "models": models}, indent=1) + "\n"
 
 
@@ -133,7 +141,8 @@ def _read(path: Path) -> tuple[str | None, list[DbtModelNode]]:
     if data.get("format") != _FORMAT:
         return None, []
     nodes = [DbtModelNode(name=m["name"], layer=m["layer"], depends_on=tuple(m["depends_on"]),
-                          tests=tuple(m["tests"]), upstream=tuple(m["upstream"])) for m in data["models"]]
+                          tests=tuple(m["tests"]), upstream=tuple(m["upstream"]), sources=tuple(m["sources"]))
+             for m in data["models"]]
     return data.get("fingerprint"), nodes
 
 
@@ -159,6 +168,16 @@ def models_in(layers: tuple[str, ...] | list[str], path: Path = GRAPH_FILE) -> l
         raise ValueError(f"no dbt models in layer(s) {unknown} of {DBT_PROJECT_DIR / 'models'}; "
                          f"layers with models: {sorted(known)}")
     return [n for n in nodes if n.layer in layers]
+
+
+def reading(nodes: list[DbtModelNode], tables: set[str] | frozenset[str]) -> list[DbtModelNode]:
+    """The models of ``nodes`` that read any of ``tables`` (``schema.table`` of a dbt source),
+    directly or through another model of ``nodes`` that does; build order kept."""
+    kept: set[str] = set()
+    for node in nodes:  # build order: a model's refs come before it
+        if set(node.sources) & tables or set(node.depends_on) & kept:
+            kept.add(node.name)
+    return [n for n in nodes if n.name in kept]
 
 
 def is_current(path: Path = GRAPH_FILE, project_dir: Path = DBT_PROJECT_DIR) -> bool:

@@ -149,3 +149,40 @@ def test_a_model_task_waits_while_another_process_holds_the_duckdb_file(isolated
         holder.wait(timeout=60)
     assert waited >= 3, f"dbt cannot have run while the file was held ({waited:.1f} s)"
     assert read_frame("SELECT count(*) AS n FROM staging.stg_raw__users")["n"].iloc[0] == 2
+
+
+def test_reading_keeps_the_models_over_given_sources_and_what_reads_them() -> None:
+    from tasks.transform.dbt_graph import DbtModelNode, reading
+
+    nodes = [DbtModelNode("dim", "marts"),
+             DbtModelNode("queue", "serving", depends_on=("dim",), sources=("serving.risk_labels",)),
+             DbtModelNode("recs", "serving", depends_on=("dim",), sources=("serving.recommendations",)),
+             DbtModelNode("kpis", "serving", depends_on=("queue",))]
+    assert [n.name for n in reading(nodes, {"serving.risk_labels"})] == ["queue", "kpis"]
+    assert reading(nodes, {"serving.nothing"}) == []
+
+
+def test_hourly_dag_rebuilds_only_the_serving_models_over_hourly_scores() -> None:
+    """BI models over daily outputs (recommendations, forecasts, ...) are rebuilt by the daily run;
+    rebuilding them every hour only cost time. Those over the hour's scores stay hourly."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tasks import pipeline_catalogue as catalogue
+    from tasks.transform.dbt_graph import models_in
+    from tests.dags.test_dag_integrity import REPO
+
+    hourly = DagBag(dag_folder=str(REPO / "dags" / "ecomflow_hourly.py")).dags["ecomflow_hourly"]
+    daily = DagBag(dag_folder=str(REPO / "dags" / "ecomflow_daily.py")).dags["ecomflow_daily"]
+    serving = {n.name: n for n in models_in(["serving"])}
+    in_hourly = {t.removeprefix("serving.") for t in hourly.task_ids} & set(serving)
+    in_daily = {t.removeprefix("serving.") for t in daily.task_ids} & set(serving)
+    assert in_daily == set(serving)
+    assert {"risk_review_queue", "daily_kpis", "session_intent_enriched"} <= in_hourly
+    assert not {"recommendations_enriched", "demand_forecasts_enriched", "forecast_vs_actual"} & in_hourly
+    hourly_tables = set(catalogue.serving_tables("hourly"))
+
+    def reads_hourly(name: str) -> bool:
+        node = serving[name]
+        return bool(set(node.sources) & hourly_tables) or any(reads_hourly(d) for d in node.depends_on if d in serving)
+
+    assert in_hourly == {name for name in serving if reads_hourly(name)}
