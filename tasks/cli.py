@@ -3,7 +3,8 @@
 - ``ecomflow plan``: which daily partition and hour the demo run uses, from the source's coverage.
 - ``ecomflow backfill-ingest --until D``: historical load of every partition before D
   (the same ingestion code the DAG's ``ingest`` task runs, many days per transaction).
-- ``ecomflow summary``: where the output tables are, row counts and model metrics.
+- ``ecomflow summary``: where the output tables are, row counts, and one line per model (version,
+  main metric, best baseline, verdict; ``tasks/model_summary.py``).
 - ``ecomflow map --infer FILE``: a proposed mapping YAML for a data file.
 - ``ecomflow check-mapping MAPPING.yml``: validate a mapping and list what will and won't run on it.
 - ``ecomflow airflow start|stop|ui|backfill``: the local Airflow services ``make run`` uses
@@ -111,24 +112,10 @@ def summary() -> str:
                          "FROM audit.load_log").iloc[0]
         lines += ["", f"ingestion: {int(agg['i'] or 0)} rows in = {int(agg['a'] or 0)} accepted "
                   f"+ {int(agg['q'] or 0)} quarantined (audit.load_log, audit.quarantine)"]
-    if table_exists("ml.model_registry"):
-        reg = read_frame("SELECT model, version, status, metrics, baseline_metrics FROM ml.model_registry "
-                         "WHERE status = 'champion' ORDER BY model")
-        lines += ["", "champion models (metric vs baseline on the time-based holdout):"]
-        for _, r in reg.iterrows():
-            lines.append(f"  {r['model']:<18} {r['version']:<40} model={_fmt(r['metrics'])}")
-            baselines = json.loads(r["baseline_metrics"] or "{}")
-            for name, values in sorted(baselines.items()):
-                lines.append(f"  {'':<18} {'baseline ' + name:<40} {_fmt(values)}")
+    from tasks.model_summary import model_table
+
+    lines += ["", *model_table()]
     return "\n".join(lines)
-
-
-def _fmt(metrics: object) -> str:
-    try:
-        data = json.loads(metrics) if isinstance(metrics, str) else (metrics or {})
-    except ValueError:
-        return str(metrics)
-    return ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in data.items())
 
 
 def _airflow(args: argparse.Namespace) -> int:
