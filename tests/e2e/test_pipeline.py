@@ -167,7 +167,7 @@ def test_make_run_on_duckdb_then_the_ui_as_a_person_uses_it(tmp_path: Path) -> N
     try:
         out = _run("scripts/run_pipeline.sh", env, tmp_path / "run_pipeline.log")
         assert f"Airflow UI: {local.url}" in out and "password" in out, out[-2000:]
-        assert "serving.recommendations" in out and "served: beats best baseline by" in out  # the summary table
+        assert "serving.recommendations" in out and "models (champion vs best baseline" in out  # the summary table
         plan = dict(line.split("=", 1) for line in
                     _run("ecomflow plan --format shell", env, tmp_path / "plan.log").split())
         for dag_id in ("ecomflow_daily", "ecomflow_hourly"):
