@@ -83,7 +83,8 @@ HOLDOUT_PROTOCOL = ("whole campaigns ordered by send time: train | validation (e
 
 @dataclass(frozen=True)
 class UpliftConfig(TrainConfig):
-    """Defaults chosen on the validation campaigns of synthetic S (docs/audiences.md)."""
+    """Defaults set while building the model on synthetic S (docs/audiences.md); ``budget_share`` is
+    the share of each held-out campaign's users that counts as its audience in the metrics."""
 
     epochs: int = 30
     batch_size: int = 256
