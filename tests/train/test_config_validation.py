@@ -24,8 +24,10 @@ from tasks.train.inventory_policy import InventoryConfig
 from tasks.train.recommender import RecommenderConfig
 from tasks.train.risk import RiskConfig
 from tasks.train.session_intent import SessionIntentConfig
+from tasks.train.uplift import UpliftConfig
 
-ALL_CONFIGS = [TrainConfig, RecommenderConfig, SessionIntentConfig, DemandConfig, RiskConfig, InventoryConfig]
+ALL_CONFIGS = [TrainConfig, RecommenderConfig, SessionIntentConfig, DemandConfig, RiskConfig, InventoryConfig,
+               UpliftConfig]
 
 
 @pytest.mark.parametrize("cls", ALL_CONFIGS)
@@ -46,6 +48,8 @@ def test_json_round_trip_restores_tuples(cls: type[TrainConfig]) -> None:
     (SessionIntentConfig, {"random_prefix": "perhaps"}, "random_prefix: Input should be a valid boolean"),
     (RiskConfig, {"epochs": 2.5}, "epochs: Input should be a valid integer, got a number with a fractional"),
     (RiskConfig, {"dropout": 1.0}, "RiskConfig: config: dropout must be in [0, 1)"),
+    (UpliftConfig, {"budget_share": 1.5}, "UpliftConfig: config: budget_share must be in (0, 1)"),
+    (UpliftConfig, {"min_campaigns": 2}, "min_campaigns must be >= 3"),
 ])
 def test_bad_config_names_key_path(cls: type[TrainConfig], change: dict, expected: str) -> None:
     values = {**json.loads(json.dumps(cls().to_dict())), **change}
