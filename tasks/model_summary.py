@@ -10,8 +10,8 @@ Verdicts:
 
 - ``served: beats best baseline by +0.0700 hr_at_10`` (a learned champion; the sign is the
   improvement in the metric's own direction, so a lower-is-better WAPE gain is positive too);
-- ``baseline served`` (the recipe's learned model lost on the holdout, so a baseline is the
-  champion; docs/CONTRACTS.md);
+- ``baseline served (learned model wape 1.0134)`` (the recipe's learned model lost on the
+  holdout, so a baseline is the champion and is its own best baseline; docs/CONTRACTS.md);
 - ``not trained: <reason>`` (no champion: the source lacks the model's inputs, or the last
   decision in ``ml.promotion_log`` says why, e.g. a failed sanity check).
 """
@@ -102,10 +102,15 @@ def model_lines() -> list[ModelLine]:
                                    f"not trained: {_not_trained_reason(model)}"))
             continue
         value = _finite(_metrics(entry.metrics).get(metric)) if metric else None
-        best = best_baseline(entry.baseline_metrics, metric, higher) if metric else None
+        # a served baseline's rivals include the learned model ("learned:<model>"): not a baseline
+        rivals = {n: m for n, m in entry.baseline_metrics.items() if not n.startswith("learned:")}
+        learned = _finite((entry.baseline_metrics.get(f"learned:{model}") or {}).get(metric))
+        best = best_baseline(rivals, metric, higher) if metric else None
         name, base = best if best else (None, None)
         if "-baseline_" in entry.version:
-            verdict = "baseline served"
+            served = entry.version.split("-baseline_", 1)[1].split("-", 1)[0]
+            name, base = served, value  # the served baseline won: it is the best one
+            verdict = "baseline served" + ("" if learned is None else f" (learned model {metric} {_cell(learned)})")
         elif value is None or base is None:
             verdict = "served: no baseline to compare on " + (metric or "its main metric")
         else:

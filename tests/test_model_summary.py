@@ -39,7 +39,9 @@ def test_one_line_per_model_with_baseline_and_verdict(isolated_home) -> None:  #
     assert rec.verdict == "served: beats best baseline by +0.0900 hr_at_10"
     assert lines["demand_forecaster"].baseline == "seasonal_naive"
     assert lines["demand_forecaster"].verdict == "served: beats best baseline by +0.1500 wape"
-    assert lines["session_intent"].verdict == "baseline served"
+    intent = lines["session_intent"]
+    assert (intent.baseline, intent.baseline_value) == ("prior", 0.20)  # the served baseline, not the learned rival
+    assert intent.verdict == "baseline served (learned model pr_auc 0.1500)"
     # No transactions loaded: the reason names the missing input, not a metric dump.
     risk = lines["risk"]
     assert risk.version == "-" and risk.verdict.startswith("not trained: ")
