@@ -24,9 +24,6 @@ from tasks.settings import get_settings
 
 log = logging.getLogger("ecomflow")
 
-SERVING_TABLES = ("recommendations", "session_intent", "demand_forecasts", "risk_labels")
-
-
 def plan() -> dict[str, str]:
     """Pick the demo partitions from the source's coverage, so the run loads everything it has.
 
@@ -100,13 +97,15 @@ def summary() -> str:
     where = str(s.duckdb_path) if s.warehouse == "duckdb" else s.postgres_location
     lines = [f"warehouse: {s.warehouse} ({where})", f"lake: {s.lake_root}", f"artefacts: {s.artefact_root}",
              f"great expectations data docs: {s.gx_root}", "", "serving tables (BI reads these):"]
-    for name in SERVING_TABLES:
+    from tasks.score.pipeline import SCORERS
+
+    for name in SCORERS:  # every scorer's table: a new model's shows up without editing this
         table = f"serving.{name}"
         if table_exists(table):
             row = read_frame(f"SELECT COUNT(*) AS n, MAX(model_version) AS v FROM serving.{name}").iloc[0]
-            lines.append(f"  {table:<28} {int(row['n']):>9} rows  model_version={row['v']}")
+            lines.append(f"  {table:<34} {int(row['n']):>9} rows  model_version={row['v']}")
         else:
-            lines.append(f"  {table:<28} (missing)")
+            lines.append(f"  {table:<34} (not written: its model or inputs are missing)")
     if table_exists("audit.load_log"):
         agg = read_frame("SELECT SUM(rows_in) AS i, SUM(rows_accepted) AS a, SUM(rows_quarantined) AS q "
                          "FROM audit.load_log").iloc[0]

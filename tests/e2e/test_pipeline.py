@@ -168,6 +168,10 @@ def test_make_run_on_duckdb_then_the_ui_as_a_person_uses_it(tmp_path: Path) -> N
         out = _run("scripts/run_pipeline.sh", env, tmp_path / "run_pipeline.log")
         assert f"Airflow UI: {local.url}" in out and "password" in out, out[-2000:]
         assert "serving.recommendations" in out and "models (champion vs best baseline" in out  # the summary table
+        from tasks.score.pipeline import SCORERS
+
+        # Every model's serving table was written on S (none "not written") and is listed.
+        assert not [s for s in SCORERS if f"serving.{s}" not in out] and "not written" not in out, out[-3000:]
         plan = dict(line.split("=", 1) for line in
                     _run("ecomflow plan --format shell", env, tmp_path / "plan.log").split())
         for dag_id in ("ecomflow_daily", "ecomflow_hourly"):
