@@ -17,6 +17,7 @@ and held until the transaction ends:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,9 @@ from tasks.settings import get_settings
 from tasks.warehouse import connect
 
 _FILE_LOCKS: dict[Path, FileLock] = {}
+# Guards _FILE_LOCKS: two threads creating the first lock object for one path at once would each
+# hold a different object, and the check in lock_model would look at the other thread's.
+_FILE_LOCKS_GUARD = threading.Lock()
 
 
 class RegistryLockError(RuntimeError):
@@ -40,10 +44,11 @@ def _file_lock() -> FileLock | None:
     if settings.warehouse != "duckdb":
         return None
     path = Path(f"{settings.duckdb_path}.registry.lock")
-    if path not in _FILE_LOCKS:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _FILE_LOCKS[path] = FileLock(path)  # thread_local: each thread has its own hold count
-    return _FILE_LOCKS[path]
+    with _FILE_LOCKS_GUARD:
+        if path not in _FILE_LOCKS:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _FILE_LOCKS[path] = FileLock(path)  # thread_local: each thread has its own hold count
+        return _FILE_LOCKS[path]
 
 
 def lock_model(conn: sa.Connection, model: str) -> None:

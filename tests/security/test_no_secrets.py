@@ -37,6 +37,8 @@ ALLOWED: dict[tuple[str, str], str] = {
         "bi_reader password on the local test server, which uses trust auth and ignores it",
     ("tests/monitoring/test_operator_records_runs.py", "test-only-dummy-key"):
         "PII hash key of the operator test's throwaway warehouse; hashes no real data",
+    ("tests/reporting/test_report_task.py", "test-only-dummy-key"):
+        "PII hash key of the report task test's throwaway warehouse; hashes no real data",
     ("tests/e2e/test_scheduler.py", "test-only-dummy-bi-password"):
         "BI role password of the scheduler test's throwaway role; the local server trusts 127.0.0.1",
 }
