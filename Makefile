@@ -48,10 +48,27 @@ lint: setup  ## ruff
 dag-test: setup  ## run one DAG locally: make dag-test DAG=ecomflow_daily DATE=2026-02-28
 	@scripts/airflow_init.sh && source scripts/env.sh && airflow dags test $(DAG) $(DATE)
 
+bench: setup  ## every benchmarks/ script at a size that fits ~20 min on 2 cores, one after another, printing their tables
+	@scripts/ensure_postgres.sh
+	@source scripts/env.sh && export PYTHONPATH=$(CURDIR) && rc=0 && for cmd in \
+	  "dag_parse.py --repeat 3" \
+	  "dbt_tasks.py --rounds 1" \
+	  "historical_load.py --baseline-days 20" \
+	  "feature_jobs.py --repeats 1" \
+	  "inventory_policy.py --size S" \
+	  "recommender_compare.py --seeds 0" \
+	  "training_devices.py --scale 1 --devices cpu" \
+	  "scoring_precision.py --rows 50000 --repeat 3 --device cpu" \
+	  "warehouse_writes.py --rows 1000000 --baseline-rows 20000" \
+	  "topk_scoring.py --users 50000 --items 5000 --dim 64 --repeat 2"; do \
+	  echo "== python benchmarks/$$cmd"; start=$$SECONDS; \
+	  python benchmarks/$$cmd || { rc=1; echo "!! benchmarks/$$cmd failed"; }; \
+	  echo "== $$((SECONDS - start)) s"; done; exit $$rc
+
 lock:  ## regenerate constraints.txt from the current .venv
 	@.venv/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
 clean: stop  ## stop the local services, remove local state (warehouse, lake, artefacts, Airflow DB)
 	rm -rf .ecomflow .ecomflow-m .ecomflow-eval
 
-.PHONY: help setup run ui stop run-m test test-random lint dag-test lock clean evaluate rollback docs
+.PHONY: help setup run ui stop run-m test test-random lint dag-test lock clean evaluate rollback docs bench
