@@ -143,7 +143,7 @@ def _null_marker(frame: pd.DataFrame) -> str:
 def _arrow_csv(frame: pd.DataFrame) -> io.BytesIO | None:
     """``frame`` as CSV for PostgreSQL's ``COPY ... (FORMAT csv)``, rendered by Arrow, or None
     when Arrow cannot convert a column (mixed-type objects, nested values): the caller then
-    renders with pandas.
+    renders with pandas; also for tz-aware columns, which Arrow would write in UTC.
 
     Why: pandas' ``to_csv`` formats every value in Python and took 60 % of a 1M-row serving
     write (3.9 of 6.5 s, benchmarks/warehouse_writes.py); Arrow's writer does it in C++ in
@@ -151,6 +151,8 @@ def _arrow_csv(frame: pd.DataFrame) -> io.BytesIO | None:
     exactly COPY csv's default NULL, so an empty string ("") and a NULL stay distinct and no
     NULL marker is needed.
     """
+    if any(isinstance(frame[c].dtype, pd.DatetimeTZDtype) for c in frame.columns):
+        return None  # pandas writes the local time and offset, which a TIMESTAMP column keeps as is
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         buf = io.BytesIO()
