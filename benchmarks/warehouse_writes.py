@@ -27,6 +27,7 @@ import argparse
 import io
 import os
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -167,21 +168,14 @@ def csv_render_seconds(frame: pd.DataFrame) -> tuple[float, float]:
     return arrow, pandas
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--baseline-rows", type=int, default=20_000)
-    parser.add_argument("--only", choices=("duckdb", "postgres"), default=None)
-    args = parser.parse_args()
-
-    frame = prediction_frame(args.rows)
-    base_frame = frame.iloc[:args.baseline_rows].reset_index(drop=True)
-    root = Path(tempfile.mkdtemp(prefix="warehouse_writes_"))
+def measure_all(only: str | None, frame: pd.DataFrame, base_frame: pd.DataFrame,
+                root: Path) -> dict[str, dict[str, float]]:
+    """Both warehouses' timings (a fresh DuckDB file under ``root``, a fresh PostgreSQL database)."""
     results: dict[str, dict[str, float]] = {}
-    if args.only in (None, "duckdb"):
+    if only in (None, "duckdb"):
         _use("duckdb", root / "duckdb")
         results["DuckDB"] = run_one("duckdb", frame, base_frame)
-    if args.only in (None, "postgres"):
+    if only in (None, "postgres"):
         db = f"ecomflow_bench_{secrets.token_hex(4)}"
         _pg_admin(f'CREATE DATABASE "{db}"')
         try:
@@ -193,6 +187,23 @@ def main() -> None:
             dispose_engine()
             _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--baseline-rows", type=int, default=20_000)
+    parser.add_argument("--only", choices=("duckdb", "postgres"), default=None)
+    args = parser.parse_args()
+
+    frame = prediction_frame(args.rows)
+    base_frame = frame.iloc[:args.baseline_rows].reset_index(drop=True)
+    root = Path(tempfile.mkdtemp(prefix="warehouse_writes_"))
+    try:
+        results = measure_all(args.only, frame, base_frame, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     print(f"\nwrites of a {TABLE}-shaped frame: {len(frame):,} rows (product), {len(base_frame):,} rows "
           f"(baseline: row INSERTs via executemany); cores={os.cpu_count()} load={os.getloadavg()[0]:.1f}\n")
     print("| warehouse | product first write | product re-run (replace) | replace_partition alone, re-run "
