@@ -47,7 +47,6 @@ import torch
 from tasks.train.common import (
     Artefact,
     DataWindow,
-    TrainConfig,
     TrainResult,
     as_of_instant,
     config_from_dict,
@@ -57,7 +56,7 @@ from tasks.train.common import (
 )
 from tasks.train.gbt_baseline import fit_gbt, positive_proba
 from tasks.train.recipe import save_and_register
-from tasks.train.tabular import TabularSpec
+from tasks.train.tabular import TabularClassifierConfig, TabularSpec
 from tasks.train.uplift.features import LOOKBACK_DAYS, SEGMENTS, History, read_exposures, rule_segment
 from tasks.train.uplift.metrics import uplift_metrics
 from tasks.train.uplift.model import (
@@ -82,7 +81,7 @@ HOLDOUT_PROTOCOL = ("whole campaigns ordered by send time: train | validation (e
 
 
 @dataclass(frozen=True)
-class UpliftConfig(TrainConfig):
+class UpliftConfig(TabularClassifierConfig):
     """Defaults set while building the model on synthetic S (docs/audiences.md); ``budget_share`` is
     the share of each held-out campaign's users that counts as its audience in the metrics."""
 
@@ -102,11 +101,7 @@ class UpliftConfig(TrainConfig):
     min_rows: int = 200
 
     def validate(self) -> None:
-        super().validate()
-        if not self.hidden or min(self.hidden) < 1:
-            raise ValueError("hidden must list at least one positive layer width")
-        if not 0 <= self.dropout < 1:
-            raise ValueError("dropout must be in [0, 1)")
+        super().validate()  # TabularClassifierConfig: layer widths, dropout, holdout_share
         if self.members < 1 or self.patience < 1:
             raise ValueError("members and patience must be >= 1")
         for name in ("holdout_share", "val_share", "budget_share", "fan_share"):
