@@ -9,7 +9,10 @@ model expects the message to put off ("sleeping dog") is never selected to fill 
 
 Each row carries the expected uplift, the propensity (P(convert | sent)), the rank, the user's
 rule segment and the inputs that drove the uplift (``reason``), ``model_version`` and
-``run_id``. ``user_id`` is the shop's pseudonymous id, as in every serving table; e-mail and
+``run_id``. The champion may be a served baseline (``campaign_uplift-baseline_<name>-...``,
+registered when it beat the net on the holdout: tasks/train/uplift/__init__.py); then its
+expected uplift and propensity fill the rows, ``reason`` names the baseline and
+``model_version`` says which version served. ``user_id`` is the shop's pseudonymous id, as in every serving table; e-mail and
 name only exist as keyed hashes (``dim_users.email_hash``), which the dbt view adds for
 activation. A re-run replaces the day's partition.
 """
@@ -73,6 +76,7 @@ def score_campaign_audiences(as_of_date: date, run_id: str, *, rescore: bool = F
                              campaigns_file: Path | str = DEFAULT_FILE) -> int:
     """Write the ``as_of_date`` partition of serving.campaign_audiences; returns rows written."""
     entry, art = load_serving_model(TABLE, as_of_date, rescore=rescore)
+    log.info("%s %s: served by %s (%s)", TABLE, as_of_date, entry.version, art.serving_strategy)
     campaigns = active_campaigns(as_of_date, campaigns_file)  # a bad file fails here, naming the key
     rows = candidate_rows(campaigns, as_of_date)
     if rows.empty:

@@ -29,6 +29,14 @@ Baselines, scored on the same holdout rows:
 
 Metrics (``metrics.uplift_metrics``): Qini coefficient (main), AUUC, incremental conversions
 and uplift at the budget (top ``budget_share`` of each held-out campaign).
+
+Served baselines (``recipe.ServableBaseline``, docs/CONTRACTS.md "Served baselines"): the two
+baselines that estimate an *uplift* -- ``segment_rule`` (its per-segment control and treated
+conversion rates) and ``t_learner_gbt`` (its two fitted GBTs) -- are servable candidates. When
+the better of them beats the net's Qini on the holdout, it is registered as
+``campaign_uplift-baseline_<name>-...`` and ``predict`` serves it, so the audiences still come
+from the best candidate. ``random`` and ``propensity`` are not servable: they rank users but
+estimate no uplift, and the audience keeps only users with a positive expected uplift.
 """
 
 from __future__ import annotations
@@ -54,8 +62,8 @@ from tasks.train.common import (
     pick_device,
     setup_torch,
 )
-from tasks.train.gbt_baseline import fit_gbt, positive_proba
-from tasks.train.recipe import save_and_register
+from tasks.train.gbt_baseline import fit_gbt, load_estimator, positive_proba
+from tasks.train.recipe import ServableBaseline, save_and_register
 from tasks.train.tabular import TabularClassifierConfig, TabularSpec
 from tasks.train.uplift.features import LOOKBACK_DAYS, SEGMENTS, History, read_exposures, rule_segment
 from tasks.train.uplift.metrics import uplift_metrics
@@ -142,13 +150,19 @@ def split_campaigns(frame: pd.DataFrame, cfg: UpliftConfig) -> tuple[pd.DataFram
     return tuple(frame[frame["campaign_id"].isin(p)].reset_index(drop=True) for p in parts)  # type: ignore[return-value]
 
 
-def segment_uplift(frame: pd.DataFrame) -> dict[str, float]:
-    """Observed (treated - control) conversion rate per rule segment; missing arm -> 0."""
+def segment_rates(frame: pd.DataFrame) -> dict[str, list[float]]:
+    """Observed [control, treated] conversion rate per rule segment; a segment missing an arm
+    gets the overall rate of that arm for both, so its uplift is 0 (no evidence either way)."""
+    overall = float(frame["converted"].mean()) if len(frame) else 0.0
     out = {}
     for seg in SEGMENTS:
         part = frame[frame["segment"] == seg]
-        t, c = part[part["is_treated"]], part[~part["is_treated"]]
-        out[seg] = float(t["converted"].mean() - c["converted"].mean()) if len(t) and len(c) else 0.0
+        treated = part["is_treated"].astype(bool)
+        t, c = part[treated], part[~treated]
+        if len(t) and len(c):
+            out[seg] = [float(c["converted"].mean()), float(t["converted"].mean())]
+        else:
+            out[seg] = [overall, overall]
     return out
 
 
@@ -163,6 +177,7 @@ class Fitted:
     preprocessing: dict[str, Any]
     loss_history: list[list[float]]
     best_epochs: list[int]
+    servable: list[ServableBaseline] = dataclasses.field(default_factory=list)
 
 
 def _train_member(x: np.ndarray, y: np.ndarray, t: np.ndarray, val: pd.DataFrame, x_val: np.ndarray,
@@ -218,25 +233,33 @@ def fit_and_evaluate(frame: pd.DataFrame, cfg: UpliftConfig, device: torch.devic
     active_cut = max(active_cut, 1.0)
     for part in (train_df, hold_df):
         part["segment"] = rule_segment(part, cfg.fan_share, active_cut)
-    seg_uplift = segment_uplift(train_df)
+    rates = segment_rates(train_df)
+    seg_uplift = {seg: treated - control for seg, (control, treated) in rates.items()}
     treated = t_tr == 1
     propensity = fit_gbt(x_tr[treated], y_tr[treated], cfg.seed)
+    arms = _t_learner(x_tr, y_tr, t_tr, cfg.seed)
     scores = {
         "learned": p_ho[:, 1] - p_ho[:, 0],
         RANDOM: np.random.default_rng(cfg.seed).random(len(hold_df)),
         SEGMENT_RULE: hold_df["segment"].map(seg_uplift).to_numpy(dtype=float),
         PROPENSITY: positive_proba(propensity, x_ho),
-        T_LEARNER: _t_learner(x_tr, y_tr, t_tr, x_ho, cfg.seed),
+        T_LEARNER: positive_proba(arms[0], x_ho) - positive_proba(arms[1], x_ho),
     }
     evaluated = {name: uplift_metrics(hold_df, s, cfg.budget_share) for name, s in scores.items()}
     preprocessing = {**spec.to_dict(), "kind": "two_head", "members": cfg.members, "fan_share": cfg.fan_share,
                      "active_sessions_cut": active_cut, "segment_uplift": seg_uplift}
+    servable = [ServableBaseline(SEGMENT_RULE, None, {"segment_rates": rates}),
+                ServableBaseline(T_LEARNER, list(arms))]
     return Fitted(model, spec, evaluated.pop("learned"), evaluated, hold_df, scores, preprocessing,
-                  histories, epochs)
+                  histories, epochs, servable)
 
 
-def _t_learner(x: np.ndarray, y: np.ndarray, t: np.ndarray, x_new: np.ndarray, seed: int) -> np.ndarray:
-    """scikit-uplift's TwoModels: one GBT per arm, uplift = difference of their probabilities."""
+def _t_learner(x: np.ndarray, y: np.ndarray, t: np.ndarray, seed: int) -> tuple[Any, Any]:
+    """scikit-uplift's TwoModels fitted (one GBT per arm); returns its (treated, control) GBTs.
+
+    Its ``vanilla`` uplift is P(treated GBT) - P(control GBT); the two fitted scikit-learn
+    estimators are what a served ``t_learner_gbt`` baseline stores (``save_estimator`` keeps
+    only scikit-learn types), so serving and the holdout score the same difference."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklift.models import TwoModels
 
@@ -248,7 +271,7 @@ def _t_learner(x: np.ndarray, y: np.ndarray, t: np.ndarray, x_new: np.ndarray, s
         warnings.simplefilter("ignore", FutureWarning)
         model = TwoModels(estimator_trmnt=gbt(), estimator_ctrl=gbt(), method="vanilla")
         model.fit(x, y.astype(int), t.astype(int))
-        return np.asarray(model.predict(x_new), dtype=float)
+        return model.estimator_trmnt, model.estimator_ctrl
 
 
 # ------------------------------------------------------------- serving ------
@@ -274,19 +297,37 @@ def top_drivers(spec: TabularSpec, attributions: np.ndarray, n: int = 2) -> list
     return out
 
 
+def baseline_arms(art: Artefact, frame: pd.DataFrame, x: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """(n, 2) [control, treated] conversion probabilities of a served baseline (module docstring)."""
+    name = art.serving_strategy.split(":", 1)[1]
+    if name == SEGMENT_RULE:
+        rates = art.preprocessing["segment_rates"]
+        return np.array([rates[s] for s in segment], dtype=float).reshape(len(frame), 2)
+    if name == T_LEARNER:
+        treated, control = load_estimator(art.folder, art.preprocessing["estimator"])  # type: ignore[arg-type]
+        return np.stack([positive_proba(control, x), positive_proba(treated, x)], axis=1)
+    raise ValueError(f"{art.version}: baseline {name!r} is not servable (servable: {SEGMENT_RULE}, {T_LEARNER})")
+
+
 def predict(art: Artefact, frame: pd.DataFrame, device: torch.device) -> pd.DataFrame:
-    """expected_uplift, propensity (P(convert | sent)), p_control, segment, reason per feature row."""
+    """expected_uplift, propensity (P(convert | sent)), p_control, segment, reason per feature row,
+    from the net or, for a served baseline version, from that baseline (``reason`` names it)."""
     model, spec = load_model(art, device)
     if frame.empty:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
             ("expected_uplift", float), ("propensity", float), ("p_control", float), ("segment", object),
             ("reason", object))})
     x = spec.transform(frame)
-    p = arm_probabilities(model, x, device)
     segment = rule_segment(frame, float(art.preprocessing["fan_share"]),
                            float(art.preprocessing["active_sessions_cut"]))
-    drivers = top_drivers(spec, uplift_attributions(model, x, device))
-    reason = [f"segment: {s}; top drivers: {d}" for s, d in zip(segment, drivers, strict=True)]
+    if art.serving_strategy.startswith("baseline:"):
+        p = baseline_arms(art, frame, x, segment)
+        why = f"baseline {art.serving_strategy.split(':', 1)[1]} (it beat the net on the holdout)"
+        reason = [f"segment: {s}; {why}" for s in segment]
+    else:
+        p = arm_probabilities(model, x, device)
+        drivers = top_drivers(spec, uplift_attributions(model, x, device))
+        reason = [f"segment: {s}; top drivers: {d}" for s, d in zip(segment, drivers, strict=True)]
     return pd.DataFrame({"expected_uplift": p[:, 1] - p[:, 0], "propensity": p[:, 1], "p_control": p[:, 0],
                          "segment": segment, "reason": reason}, index=frame.index)
 
@@ -324,7 +365,7 @@ def train(as_of_date: date, run_id: str, cfg: UpliftConfig | None = None) -> Tra
         model_name=MODEL_NAME, as_of_date=as_of_date, run_id=run_id, cfg=cfg, window=window,
         model=fitted.model, preprocessing=fitted.preprocessing, metrics=fitted.metrics,
         baselines=fitted.baselines, main_metric=MAIN_METRIC, higher_is_better=True,
-        evaluate_champion=evaluate_champion,
+        evaluate_champion=evaluate_champion, servable=fitted.servable,
         training_inputs={"exposures": frame.drop(columns=["targets"])},
         extra_metrics={"loss_history": fitted.loss_history, "best_epochs": fitted.best_epochs,
                        "holdout_protocol": HOLDOUT_PROTOCOL,
