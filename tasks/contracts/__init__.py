@@ -1,4 +1,4 @@
-"""Files derived from the one declaration of each raw warehouse table (``tasks/ingest/schema.py``).
+"""Files derived from the one declaration of each raw and serving warehouse table.
 
 A table's columns, types, nullability, key, grain and value rules are declared once, in
 ``tasks.ingest.schema.ENTITIES``. The dbt sources, the generated part of every GX raw suite,
@@ -6,4 +6,9 @@ A table's columns, types, nullability, key, grain and value rules are declared o
 rendered from it here; ``python -m tasks.contracts.generate`` writes them and ``--check``
 (run by ``tests/test_contracts_declared_once.py``) fails when a committed copy drifts.
 The loader and Spark read the declaration at run time instead.
+
+The serving tables the scorers write are declared the same way in ``tasks.score.schema``:
+``dbt_serving_sources``, ``gx_serving_suites`` and ``serving_schema_doc`` render their dbt
+sources, GX suites and ``docs/serving_schema.md``, and ``write_serving`` checks every scorer's
+frame against the declaration before the write (``tests/test_serving_contracts_declared_once.py``).
 """

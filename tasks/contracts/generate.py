@@ -1,10 +1,11 @@
-"""Write (or ``--check``) every file derived from the raw table contracts.
+"""Write (or ``--check``) every file derived from the raw and serving table contracts.
 
     python -m tasks.contracts.generate          # rewrite the derived files
     python -m tasks.contracts.generate --check  # exit 1 and show the diff when one drifted
 
-Run it after changing ``tasks/ingest/schema.py``; ``tests/test_contracts_declared_once.py``
-runs the check.
+Run it after changing ``tasks/ingest/schema.py`` (raw tables) or ``tasks/score/schema.py``
+(serving tables); ``tests/test_contracts_declared_once.py`` and
+``tests/test_serving_contracts_declared_once.py`` run the check.
 """
 
 from __future__ import annotations
@@ -14,8 +15,18 @@ import difflib
 import sys
 from pathlib import Path
 
-from tasks.contracts import canonical_schema_doc, dbt_sources, gx_raw_suites, pinned_values
+from tasks.contracts import (
+    canonical_schema_doc,
+    dbt_serving_sources,
+    dbt_sources,
+    gx_raw_suites,
+    gx_serving_suites,
+    pinned_values,
+    serving_schema_doc,
+)
 from tasks.settings import REPO_ROOT
+
+DECLARATIONS = "tasks/ingest/schema.py and tasks/score/schema.py"
 
 
 def derived_files(root: Path = REPO_ROOT) -> dict[str, str]:
@@ -29,6 +40,9 @@ def derived_files(root: Path = REPO_ROOT) -> dict[str, str]:
         dbt_sources.PATH: dbt_sources.render(),
         canonical_schema_doc.PATH: canonical_schema_doc.render(),
         **gx_raw_suites.render_all(read),
+        dbt_serving_sources.PATH: dbt_serving_sources.render(),
+        serving_schema_doc.PATH: serving_schema_doc.render(),
+        **gx_serving_suites.render_all(read),
     }
     files.update(pinned_values.render_all(root, set(files)))
     return files
@@ -43,7 +57,7 @@ def drift(root: Path = REPO_ROOT) -> dict[str, str]:
         if current != wanted:
             out[relative] = "".join(difflib.unified_diff(
                 current.splitlines(keepends=True), wanted.splitlines(keepends=True),
-                fromfile=f"{relative} (committed)", tofile=f"{relative} (from tasks/ingest/schema.py)"))
+                fromfile=f"{relative} (committed)", tofile=f"{relative} (from {DECLARATIONS})"))
     return out
 
 
@@ -67,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         for diff in drifted.values():
             sys.stdout.write(diff)
         if drifted:
-            print(f"\n{len(drifted)} file(s) differ from tasks/ingest/schema.py: {sorted(drifted)}; "
+            print(f"\n{len(drifted)} file(s) differ from {DECLARATIONS}: {sorted(drifted)}; "
                   "run `python -m tasks.contracts.generate` and commit the result", file=sys.stderr)
             return 1
-        print("derived files match tasks/ingest/schema.py")
+        print(f"derived files match {DECLARATIONS}")
         return 0
     changed = write()
     print("\n".join(f"wrote {c}" for c in changed) or "nothing to write: derived files already match")

@@ -22,52 +22,16 @@ import pandas as pd
 
 from tasks.score import serving_versions
 from tasks.score.pipeline import SCORER_MODEL
+from tasks.score.schema import SERVING_TABLES, check_frame
 from tasks.train.common import Artefact, as_of_instant, load_artefact
 from tasks.train.registry import RegistryEntry, champion, version_entry
 from tasks.warehouse import connect, replace_partition
 
 log = logging.getLogger(__name__)
 
-_TAIL_DAILY = {"as_of_date": "DATE", "model_version": "TEXT", "run_id": "TEXT", "scored_at": "TIMESTAMP"}
-_TAIL_HOURLY = {"as_of_date": "DATE", "as_of_hour": "TIMESTAMP", "model_version": "TEXT", "run_id": "TEXT",
-                "scored_at": "TIMESTAMP"}
-
-# Column order and SQL types of the serving tables (docs/CONTRACTS.md).
-SERVING_SCHEMAS: dict[str, dict[str, str]] = {
-    "serving.recommendations": {"user_id": "TEXT", "item_id": "TEXT", "rank": "BIGINT",
-                                "score": "DOUBLE PRECISION", "strategy": "TEXT", **_TAIL_DAILY},
-    "serving.demand_forecasts": {"item_id": "TEXT", "forecast_date": "DATE", "p10": "DOUBLE PRECISION",
-                                 "p50": "DOUBLE PRECISION", "p90": "DOUBLE PRECISION",
-                                 "price_p50": "DOUBLE PRECISION", **_TAIL_DAILY},
-    "serving.session_intent": {"session_id": "TEXT", "user_id": "TEXT", "p_purchase": "DOUBLE PRECISION",
-                               "intent": "TEXT", "threshold": "DOUBLE PRECISION", **_TAIL_HOURLY},
-    "serving.campaign_audiences": {"campaign_id": "TEXT", "campaign_name": "TEXT", "channel": "TEXT",
-                                   "user_id": "TEXT", "segment": "TEXT", "expected_uplift": "DOUBLE PRECISION",
-                                   "propensity": "DOUBLE PRECISION", "rank": "BIGINT", "reason": "TEXT",
-                                   **_TAIL_DAILY},
-    "serving.inventory_actions": {
-        "product_id": "TEXT", "category": "TEXT", "stock_on_hand": "DOUBLE PRECISION", "on_order": "DOUBLE PRECISION",
-        "inventory_position": "DOUBLE PRECISION", "lead_time_days": "BIGINT", "review_days": "BIGINT",
-        "protection_days": "BIGINT", "pack_size": "BIGINT", "moq": "BIGINT", "demand_mean": "DOUBLE PRECISION",
-        "demand_std": "DOUBLE PRECISION", "service_level": "DOUBLE PRECISION", "safety_stock": "DOUBLE PRECISION",
-        "reorder_point": "DOUBLE PRECISION", "order_quantity": "DOUBLE PRECISION", "p_stockout": "DOUBLE PRECISION",
-        "days_of_cover": "DOUBLE PRECISION", "action": "TEXT", "reason": "TEXT", "demand_source": "TEXT",
-        "policy": "TEXT", **_TAIL_DAILY},
-    "serving.risk_labels": {"transaction_id": "TEXT", "user_id": "TEXT", "risk_score": "DOUBLE PRECISION",
-                            "label": "TEXT", "action": "TEXT", "reasons": "TEXT", **_TAIL_HOURLY},
-    "serving.price_recommendations": {
-        "product_id": "TEXT", "category": "TEXT", "current_price": "DOUBLE PRECISION",
-        "recommended_price": "DOUBLE PRECISION", "price_change_pct": "DOUBLE PRECISION",
-        "elasticity": "DOUBLE PRECISION", "elasticity_se": "DOUBLE PRECISION",
-        "expected_units_current": "DOUBLE PRECISION", "expected_units_recommended": "DOUBLE PRECISION",
-        "expected_revenue_current": "DOUBLE PRECISION", "expected_revenue_recommended": "DOUBLE PRECISION",
-        "objective": "TEXT", "action": "TEXT", "reason": "TEXT", **_TAIL_DAILY},
-    "serving.search_rankings": {"segment": "TEXT", "query": "TEXT", "rank": "BIGINT", "product_id": "TEXT",
-                                "score": "DOUBLE PRECISION", **_TAIL_DAILY},
-    "serving.user_category_affinity": {"user_id": "TEXT", "category": "TEXT", "affinity": "DOUBLE PRECISION",
-                                       "lift": "DOUBLE PRECISION", "n_interactions": "BIGINT", "rank": "BIGINT",
-                                       **_TAIL_DAILY},
-}
+# Column order and SQL types of the serving tables, from their one declaration
+# (tasks/score/schema.py; docs/serving_schema.md is generated from it).
+SERVING_SCHEMAS: dict[str, dict[str, str]] = {t.qualified: t.sql_types for t in SERVING_TABLES.values()}
 
 
 class NoChampionError(RuntimeError):
@@ -127,24 +91,12 @@ def hourly_scored_at(as_of_hour: datetime) -> datetime:
 
 def write_serving(table: str, frame: pd.DataFrame, partition: dict[str, Any], *, model_version: str,
                   run_id: str) -> int:
-    """Replace one partition of a serving table with ``frame`` (exact contract columns,
-    fixed types even when the frame is empty) and record ``model_version`` as the version that
+    """Replace one partition of a serving table with ``frame`` (checked against and cast to
+    the declaration in ``tasks/score/schema.py``: exact columns, fixed types even when the
+    frame is empty, no null where none is allowed) and record ``model_version`` as the version that
     served it, in one transaction. Returns rows written."""
     schema = SERVING_SCHEMAS[table]
-    missing = [c for c in schema if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{table}: scorer produced no column(s) {missing}")
-    out = frame[list(schema)].copy()
-    for col, typ in schema.items():
-        if typ == "TIMESTAMP":
-            out[col] = pd.to_datetime(out[col])
-        elif typ == "DOUBLE PRECISION":
-            out[col] = pd.to_numeric(out[col]).astype(float)
-        elif typ == "BIGINT":
-            out[col] = pd.to_numeric(out[col]).astype("int64")
-        elif typ == "TEXT":
-            out[col] = out[col].astype(object).where(out[col].notna(), None)
-    out = out.reset_index(drop=True)
+    out = check_frame(table, frame)  # declared columns, order and types; names table and column
     as_of = partition.get("as_of_hour", partition.get("as_of_date"))
     scorer = scorer_of(table)
     with connect() as conn:
