@@ -12,7 +12,10 @@ from datetime import date
 import pandas as pd
 
 from tasks.monitoring.realised import (
+    campaign_audiences,
     demand_forecasts,
+    inventory_actions,
+    price_recommendations,
     recommendations,
     risk_labels,
     search_rankings,
@@ -27,6 +30,9 @@ EVALUATORS: dict[str, Callable[[date, RealisedConfig], Evaluation]] = {
     demand_forecasts.MODEL: demand_forecasts.evaluate,
     risk_labels.MODEL: risk_labels.evaluate,
     search_rankings.MODEL: search_rankings.evaluate,
+    inventory_actions.MODEL: inventory_actions.evaluate,
+    price_recommendations.MODEL: price_recommendations.evaluate,
+    campaign_audiences.MODEL: campaign_audiences.evaluate,
 }
 
 

@@ -30,6 +30,11 @@ class RealisedConfig:
     ``tasks.features.windows.SESSION_MAX_SPAN`` (1 day) past the scored hour, so a day's
     intent scores are judged one day later. ``fraud_label_delay_days``: how long fraud labels
     (chargebacks) take to arrive; rows whose label is still null are left out either way.
+    ``price_window_days``: price recommendations served on ``A`` are judged on the units sold in
+    ``[A, A + window)``. ``campaign_window_days``: an audience served on ``A`` is judged on the
+    conversions of ``[A, A + window)`` (the synthetic shop attributes 7 days). Inventory actions
+    need no setting: each is judged on its own protection period (lead time + review).
+    ``inventory_max_protection_days``: how far back served inventory partitions are looked for.
     """
 
     recommendation_window_days: int = 7
@@ -37,9 +42,13 @@ class RealisedConfig:
     intent_lag_days: int = 1
     fraud_label_delay_days: int = 0
     mase_insample_days: int = 56
+    price_window_days: int = 7
+    campaign_window_days: int = 7
+    inventory_max_protection_days: int = 120
 
     def __post_init__(self) -> None:
-        for name in ("recommendation_window_days", "top_k"):
+        for name in ("recommendation_window_days", "top_k", "price_window_days", "campaign_window_days",
+                     "inventory_max_protection_days"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RealisedConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("intent_lag_days", "fraud_label_delay_days"):
