@@ -23,7 +23,7 @@ from tasks.train.metrics import (
     recall_at_precision,
     threshold_for_precision,
 )
-from tasks.train.risk_policy import MIN_REVIEW_PROBABILITY, choose_thresholds, reason_text, top_reasons
+from tasks.train.risk.policy import MIN_REVIEW_PROBABILITY, choose_thresholds, reason_text, top_reasons
 from tasks.train.tabular import time_split
 from tasks.warehouse import read_frame, replace_partition
 from tests.fixtures import synthetic_frames

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sklearn.metrics import precision_score, recall_score
 
 from tasks.monitoring.realised.common import Evaluation, RealisedConfig, day_start, served_rows
-from tasks.train.risk_policy import action_for
+from tasks.train.risk.policy import action_for
 from tasks.warehouse import connect, table_exists
 
 MODEL = "risk"
