@@ -86,6 +86,9 @@ def evaluate(day: date, cfg: RealisedConfig) -> Evaluation:
     served = served_rows(TABLE, "as_of_date = :a", {"a": served_on})
     if served is None:
         return result.skip(f"{TABLE} does not exist")
+    numeric = {c: pd.to_numeric(served[c], errors="coerce").astype(float)
+               for c in ("current_price", "recommended_price", "expected_units_current", "elasticity")}
+    served = served.assign(**numeric)
     served = served[(served["current_price"] > 0) & np.isfinite(served["expected_units_current"])
                     & np.isfinite(served["elasticity"])]
     if served.empty:
