@@ -1,5 +1,6 @@
-"""The synthetic shop's planted drift (``generate(drift_day=...)``): off by default, prices jump
-from the drift day on, nothing before it and nothing random moves."""
+"""The synthetic shop's planted drifts (``generate(drift_day=..., drift_kind=...)``): off by
+default; ``price``: prices jump from the drift day on; ``popularity``: what is bought moves to
+the hot category. Nothing before the drift day moves, and without a drift day nothing at all."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from tasks.ingest.synthetic import DEFAULT_START, config, generate
+from tasks.ingest.synthetic import DEFAULT_START, SyntheticShop, config, generate
 from tasks.settings import load_settings
 
 DAY = 40
@@ -17,6 +18,11 @@ DAY = 40
 @pytest.fixture(scope="module")
 def shops() -> tuple:
     return generate("S", 42), generate("S", 42, drift_day=DAY)
+
+
+@pytest.fixture(scope="module")
+def popular() -> SyntheticShop:
+    return generate("S", 42, drift_day=DAY, drift_kind="popularity")
 
 
 def test_prices_jump_from_the_drift_day_and_only_then(shops: tuple) -> None:
@@ -40,9 +46,40 @@ def test_prices_jump_from_the_drift_day_and_only_then(shops: tuple) -> None:
 
 def test_default_is_the_undrifted_shop(shops: tuple) -> None:
     plain, _ = shops
-    again = generate("S", 42, drift_day=None)
-    for entity, frame in plain.frames.items():
-        pd.testing.assert_frame_equal(frame, again[entity])
+    for again in (generate("S", 42, drift_day=None), generate("S", 42, drift_day=None, drift_kind="popularity")):
+        for entity, frame in plain.frames.items():
+            pd.testing.assert_frame_equal(frame, again[entity])
+
+
+def _units_by_category(shop: SyntheticShop, after: bool) -> pd.Series:
+    lines = shop["order_lines"].merge(shop["products"][["product_id", "category"]], on="product_id")
+    cut = DEFAULT_START + timedelta(days=DAY)
+    lines = lines[(lines["ordered_at"] >= cut) == after]
+    return lines.groupby("category")["quantity"].sum()
+
+
+def test_popularity_moves_what_is_bought_from_the_drift_day_only(shops: tuple, popular: SyntheticShop) -> None:
+    plain, _ = shops
+    cut = DEFAULT_START + timedelta(days=DAY)
+    for entity, at in (("order_lines", "ordered_at"), ("events", "event_at"), ("transactions", "transaction_at")):
+        a, b = plain[entity], popular[entity]
+        pd.testing.assert_frame_equal(a[a[at] < cut].reset_index(drop=True), b[b[at] < cut].reset_index(drop=True))
+    for entity in ("users", "products", "prices", "campaign_exposures"):  # prices do not move
+        pd.testing.assert_frame_equal(plain[entity], popular[entity])
+    before = _units_by_category(popular, after=False)
+    assert before.equals(_units_by_category(plain, after=False))
+    lift = _units_by_category(popular, after=True) / _units_by_category(plain, after=True)
+    hot, cold = config.DRIFT_HOT_CATEGORY, config.DRIFT_COLD_CATEGORY
+    others = lift.drop([hot, cold])
+    assert lift[hot] > 3 and lift[cold] < 0.5  # a craze and a collapse...
+    assert lift[hot] > 3 * others.max() and others.max() < 1  # ...the rest lose a share to the craze
+    # the same shopping volume, redistributed: orders and lines are the same count
+    assert len(popular["order_lines"]) == len(plain["order_lines"])
+
+
+def test_unknown_drift_kind_is_rejected() -> None:
+    with pytest.raises(ValueError, match="drift_kind"):
+        generate("S", 42, drift_day=DAY, drift_kind="weather")
 
 
 @pytest.mark.parametrize("day", [0, 60, -1])

@@ -22,12 +22,13 @@ from tasks.ingest.synthetic.campaigns import build_campaigns
 from tasks.ingest.synthetic.catalog import build_catalog
 from tasks.ingest.synthetic.config import DEFAULT_START, SIZES, ShopSize
 from tasks.ingest.synthetic.customers import build_customers
+from tasks.ingest.synthetic.drift import DRIFT_KINDS, POPULARITY, PRICE, PopularityShift, check_kind
 from tasks.ingest.synthetic.inventory import build_inventory
 from tasks.ingest.synthetic.payments import build_payments
 from tasks.ingest.synthetic.search import build_search_impressions
 from tasks.ingest.synthetic.traffic import build_sessions
 
-__all__ = ["DEFAULT_START", "SIZES", "ShopSize", "SyntheticShop", "generate", "config"]
+__all__ = ["DEFAULT_START", "DRIFT_KINDS", "SIZES", "ShopSize", "SyntheticShop", "generate", "config"]
 
 ENTITY_ORDER = ("users", "products", "prices", "inventory", "events", "order_lines", "transactions",
                 "campaign_exposures", "search_impressions")
@@ -53,28 +54,40 @@ class SyntheticShop:
 
 
 def generate(size: str | ShopSize = "S", seed: int = 42, start: datetime = DEFAULT_START,
-             drift_day: int | None = None) -> SyntheticShop:
+             drift_day: int | None = None, drift_kind: str = PRICE) -> SyntheticShop:
     """Generate the whole shop for ``[start, start + n_days)`` (sign-ups and listings start earlier).
 
     ``drift_day`` plants a drift for monitoring to find (issue 11; ``ECOMFLOW_SYNTHETIC_DRIFT_DAY``
-    through the source): from window day ``drift_day`` (0 = ``start``) every shown price is
-    ``config.DRIFT_PRICE_FACTOR`` times higher, so amounts, unit prices and the price features
-    built from them shift while sessions and what is bought stay as they were. It is applied
-    after all random draws, so the shop is the undrifted one before that day, and ``None`` (the
-    default) gives exactly the frames of a generator without the switch.
+    through the source) from window day ``drift_day`` (0 = ``start``), of ``drift_kind``
+    (``tasks/ingest/synthetic/drift.py``):
+
+    - ``"price"`` (the default kind): every shown price is ``config.DRIFT_PRICE_FACTOR`` times
+      higher, so amounts, unit prices and the price features built from them shift while
+      sessions and what is bought stay as they were;
+    - ``"popularity"``: what is bought shifts: the hot category (``config.DRIFT_HOT_CATEGORY``)
+      gains a share of every other category's events and most of the cold one's, so its units
+      sold multiply while the cold category's collapse; prices stay as they were.
+
+    Either is applied after (price) or beside (popularity, its own stream) the random draws, so
+    the shop is the undrifted one before that day, and ``drift_day=None`` (the default) gives
+    exactly the frames of a generator without the switch, whatever ``drift_kind`` says.
     """
     shop_size = SIZES[size.upper()] if isinstance(size, str) else size
     if drift_day is not None and not 1 <= drift_day < shop_size.n_days:
         raise ValueError(f"drift_day must be a window day in [1, {shop_size.n_days - 1}] for size "
                          f"{shop_size.name} ({shop_size.n_days} days), got {drift_day}")
+    check_kind(drift_kind)
+    price_day = drift_day if drift_kind == PRICE else None
+    shift = (PopularityShift(drift_day, np.random.default_rng([seed, config.DRIFT_STREAM]))
+             if drift_day is not None and drift_kind == POPULARITY else None)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
-    catalog = build_catalog(streams[0], shop_size, start, drift_day)
+    catalog = build_catalog(streams[0], shop_size, start, price_day)
     customers = build_customers(streams[1], shop_size, start)
     global_share = np.bincount(catalog.category, minlength=customers.preference.shape[1]).astype(float)
     global_share /= global_share.sum()
     sessions = build_sessions(streams[2], shop_size, start, customers, global_share,
                               first_free_device=2 * shop_size.n_users)
-    behaviour = build_behaviour(streams[3], sessions, catalog, customers, global_share)
+    behaviour = build_behaviour(streams[3], sessions, catalog, customers, global_share, shift)
     payments = build_payments(streams[4], behaviour.orders, customers, catalog, start,
                               shop_size.n_days, len(sessions))
 

@@ -18,6 +18,7 @@ from tasks.ingest.schema import EVENT_TYPES
 from tasks.ingest.synthetic import config as C
 from tasks.ingest.synthetic.catalog import Catalog
 from tasks.ingest.synthetic.customers import Customers
+from tasks.ingest.synthetic.drift import PopularityShift
 from tasks.ingest.synthetic.traffic import Sessions
 from tasks.ingest.synthetic.vocabulary import CATEGORIES
 
@@ -93,7 +94,10 @@ def _event_categories(rng: np.random.Generator, sessions: Sessions, s_idx: np.nd
 
 
 def build_behaviour(rng: np.random.Generator, sessions: Sessions, catalog: Catalog,
-                    customers: Customers, global_share: np.ndarray) -> Behaviour:
+                    customers: Customers, global_share: np.ndarray,
+                    shift: PopularityShift | None = None) -> Behaviour:
+    """Events, order lines and orders; ``shift`` (planted popularity drift, None = none) moves
+    event categories from its day on, with its own draws (``tasks/ingest/synthetic/drift.py``)."""
     n = len(sessions)
     intent = sessions.intent
     n_pre = np.array(C.INTENT_BASE_EVENTS)[intent] + rng.poisson(np.array(C.INTENT_EXTRA_EVENTS_MEAN)[intent])
@@ -108,12 +112,16 @@ def build_behaviour(rng: np.random.Generator, sessions: Sessions, catalog: Catal
     kind = np.minimum((mix < rng.random(len(pre_s))[:, None]).sum(axis=1), 2)
     pre_type = np.array([VIEW, SEARCH, CART])[kind]
     pre_cat = _event_categories(rng, sessions, pre_s, customers, global_share)
+    if shift is not None:
+        pre_cat = shift.apply(pre_cat, sessions.day[pre_s])
     pre_prod = sampler.sample(rng, sessions.day[pre_s], pre_cat)
 
     # Funnel of converting sessions: view + cart per item, then one purchase per item.
     item_s = np.repeat(np.arange(n), n_items)
     item_j = np.arange(len(item_s)) - np.repeat(np.cumsum(n_items) - n_items, n_items)
     item_cat = _event_categories(rng, sessions, item_s, customers, global_share)
+    if shift is not None:
+        item_cat = shift.apply(item_cat, sessions.day[item_s])
     item_prod = sampler.sample(rng, sessions.day[item_s], item_cat)
     base = n_pre[item_s]
     funnel_s = np.concatenate([item_s, item_s, item_s])

@@ -125,6 +125,15 @@ TRUTH_FILL_TARGET = 0.95
 # or a currency switch): unit prices, order amounts and the price rows move, what people buy
 # does not (demand weights are relative within a category, so a uniform hike leaves them).
 DRIFT_PRICE_FACTOR = 1.6
+# ``drift_kind="popularity"`` (tasks/ingest/synthetic/drift.py): from ``drift_day`` each event of
+# any other category moves to the hot category with DRIFT_HOT_SHARE_GAINED, one of the cold
+# category with DRIFT_COLD_SHARE_MOVED (a toy craze while garden sales collapse). Drawn from the
+# stream ``default_rng([seed, DRIFT_STREAM])``: the shop before the drift day is unchanged.
+DRIFT_HOT_CATEGORY = "toys"
+DRIFT_COLD_CATEGORY = "garden"
+DRIFT_HOT_SHARE_GAINED = 0.5
+DRIFT_COLD_SHARE_MOVED = 0.9
+DRIFT_STREAM = 11
 
 # ---- campaign history (issue 13: campaign audiences) ----------------------------
 # Randomised past campaigns (entity ``campaign_exposures``), drawn from their own RNG stream
