@@ -65,3 +65,44 @@ def test_realised_metric_against_the_absolute_limit(isolated_home) -> None:  # n
     strict = Thresholds.model_validate({"models": {"demand_forecaster": {"realised": {
         "metric": "wape", "higher_is_better": False, "absolute_limit": 1.3, "horizon_days": 1}}}})
     assert evaluate_thresholds(Partition(D), strict) == []  # horizon 1 alone: 1.2 <= 1.3
+
+
+def _wape_rows(day: date, version: str, value: float, n: int = 30) -> None:
+    rows = pd.DataFrame([{"dt": day, "model": "demand_forecaster", "model_version": version, "metric": "wape",
+                          "horizon_days": 1, "value": value, "n_rows": n}])
+    write_partition(REALISED_METRICS, rows, {"dt": day, "model": "demand_forecaster"})
+
+
+def _forecaster(**realised: object) -> Thresholds:
+    return Thresholds.model_validate({"models": {"demand_forecaster": {"realised": {
+        "metric": "wape", "higher_is_better": False, **realised}}}})
+
+
+def test_realised_metric_is_pooled_over_the_window(isolated_home) -> None:  # noqa: ANN001
+    _wape_rows(D - timedelta(days=3), "f1", 9.0)  # outside a 3-day window
+    _wape_rows(D - timedelta(days=2), "f1", 2.0)
+    _wape_rows(D - timedelta(days=1), "f1", 2.0, n=60)
+    _wape_rows(D, "f1", 1.0)
+    one_day = _forecaster(absolute_limit=1.5)
+    assert evaluate_thresholds(Partition(D), one_day) == []  # today alone: 1.0
+    (breach,) = evaluate_thresholds(Partition(D), _forecaster(absolute_limit=1.5, window_days=3))
+    assert breach.value == pytest.approx((2.0 * 30 + 2.0 * 60 + 1.0 * 30) / 120)
+    assert "pooled over 3 days" in breach.reason
+
+
+def test_a_version_without_rows_today_is_not_judged(isolated_home) -> None:  # noqa: ANN001
+    _wape_rows(D - timedelta(days=1), "old", 5.0)  # a bad yesterday, nothing served for today
+    assert evaluate_thresholds(Partition(D), _forecaster(absolute_limit=1.5, window_days=3)) == []
+
+
+@pytest.mark.parametrize(("higher", "expected"), [(False, 1.0 + 0.1 + 0.35 * 1.0), (True, 1.0 - 0.1 - 0.35 * 1.0)])
+def test_baseline_limit_adds_margin_and_tolerance(higher: bool, expected: float) -> None:
+    cfg = Thresholds.model_validate({"models": {"m": {"realised": {
+        "metric": "x", "higher_is_better": higher, "baseline_margin": 0.1, "baseline_tolerance": 0.35}}}})
+    realised = cfg.models["m"].realised
+    assert realised is not None and realised.baseline_limit(1.0) == pytest.approx(expected)
+
+
+def test_the_shipped_forecaster_threshold_has_slack_over_its_holdout() -> None:
+    cfg = load_thresholds().models["demand_forecaster"].realised
+    assert cfg is not None and cfg.window_days > 1 and cfg.baseline_limit(1.0) > 1.0
