@@ -116,8 +116,10 @@ def _risk_frame() -> pd.DataFrame:
     })
 
 
-def test_the_writer_check_orders_types_and_names_table_and_column() -> None:
-    out = check_frame("serving.risk_labels", _risk_frame())
+def test_the_writer_check_orders_types_and_names_table_and_column(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="tasks.score.schema"):
+        out = check_frame("serving.risk_labels", _risk_frame())
+    assert "serving.risk_labels: not writing undeclared column(s) ['working_column']" in caplog.messages
     assert list(out.columns) == list(SERVING_SCHEMAS["serving.risk_labels"])  # declared order, extras dropped
     assert out["risk_score"].dtype == float and list(out["user_id"]) == ["u1", None]
 
