@@ -242,7 +242,9 @@ class DbtSourceFreshnessOperator(SubprocessKillMixin, BaseOperator):
     def execute(self, context: Context) -> list[dict]:
         from tasks.transform.dbt_runner import source_freshness
 
-        return [result.as_dict() for result in source_freshness()]
+        end = context.get("data_interval_end") or context.get("logical_date")
+        dbt_vars = {"as_of_date": _naive_utc(end).date().isoformat()} if end else None
+        return [result.as_dict() for result in source_freshness(dbt_vars, warm=True)]
 
 
 class SparkFeatureSetsOperator(SubprocessKillMixin, PartitionedOperator):

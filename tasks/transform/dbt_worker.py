@@ -184,7 +184,9 @@ def _child(conn: socket.socket, runner_cls: type, manifest: object, args: list[s
         code = 0 if result.success else 1
         if hasattr(result.result, "write") and os.environ.get("DBT_TARGET_PATH"):
             # What --no-write-json left out and callers read (failed nodes, tests' own checks).
-            result.result.write(str(Path(os.environ["DBT_TARGET_PATH"]) / "run_results.json"))
+            # `source freshness` reports in sources.json (its result class writes that format).
+            name = "sources.json" if list(args[:2]) == ["source", "freshness"] else "run_results.json"
+            result.result.write(str(Path(os.environ["DBT_TARGET_PATH"]) / name))
         print("@result " + json.dumps({"success": bool(result.success)}), flush=True)
     except BaseException as exc:  # noqa: BLE001 - reported to the task, then the child exits
         print(f"dbt worker: {type(exc).__name__}: {exc}", flush=True)

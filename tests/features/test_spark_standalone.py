@@ -92,7 +92,21 @@ def _outputs(monkeypatch: pytest.MonkeyPatch, master: str, as_of: str) -> dict[s
     return frames
 
 
-def test_feature_jobs_on_a_standalone_cluster_match_local(write_raw, standalone_cluster: str,
+def _local_outputs(spark, as_of: str) -> dict[str, pd.DataFrame]:  # noqa: ANN001 - the session fixture
+    """The same jobs' code in the suite's local[2] session, written and read back as the cluster's
+    (spark-submit on local[*] itself is covered by test_submit_publish; a second JVM here cost ~40 s)."""
+    from tasks.features.catalogue import RunPoint
+    from tasks.features.run_job import run_feature_job
+
+    point = RunPoint.parse(as_of, None)
+    frames = {}
+    for job in JOBS:
+        frame = pd.read_parquet(run_feature_job(spark, job, point))
+        frames[job] = frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
+    return frames
+
+
+def test_feature_jobs_on_a_standalone_cluster_match_local(write_raw, standalone_cluster: str, spark,  # noqa: ANN001
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from tasks.settings import get_settings
 
@@ -100,7 +114,7 @@ def test_feature_jobs_on_a_standalone_cluster_match_local(write_raw, standalone_
     write_raw("transactions", TRANSACTIONS)
     write_raw("events", EVENTS)
     write_raw("products", PRODUCTS)
-    local = _outputs(monkeypatch, "local[2]", "2024-03-10")
+    local = _local_outputs(spark, "2024-03-10")
     cluster = _outputs(monkeypatch, standalone_cluster, "2024-03-10")
     log_text = (get_settings().home / "logs" / "features" / f"{'+'.join(JOBS)}-2024-03-10.log").read_text()
     assert f"on {standalone_cluster}" in log_text, "the second run did not use the standalone master"
