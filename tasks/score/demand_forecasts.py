@@ -9,7 +9,7 @@ the product, or ``product@location`` when the source has locations (until the
 serving contract gets a ``location_id`` column).
 
 ``price_p50`` (null for items never sold at a known price) is published once
-``serving.demand_forecasts`` declares the column in ``tasks/score/common.py``;
+``serving.demand_forecasts`` declares the column in ``tasks/score/schema.py``;
 until then ``write_serving`` keeps the contract columns only.
 """
 

@@ -15,7 +15,7 @@ global popularity. Rows say honestly which policy produced them:
 ``model_version`` is the champion version, ``segment-popularity-v1`` or
 ``popularity-v1``, and the frame's ``strategy`` column is ``model``,
 ``segment_popularity`` or ``popularity`` (published once ``serving.recommendations``
-declares the column in ``tasks/score/common.py``).
+declares the column in ``tasks/score/schema.py``).
 """
 
 from __future__ import annotations

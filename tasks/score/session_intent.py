@@ -10,8 +10,8 @@ The champion says which inputs it needs (``preprocessing.kind``):
 
 Every row carries ``model_version``, ``threshold`` (the validation-chosen cut that
 makes ``intent = 'buy'``) and the partition columns; a re-run replaces the hour.
-``threshold`` reaches the table once ``serving.session_intent`` lists it in
-``tasks.score.common.SERVING_SCHEMAS`` (write_serving keeps exactly the listed columns).
+``threshold`` reaches the table because ``serving.session_intent`` declares it in
+``tasks/score/schema.py`` (write_serving keeps exactly the declared columns).
 """
 
 from __future__ import annotations
