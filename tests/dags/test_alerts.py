@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from email.message import Message
@@ -183,7 +183,7 @@ for payload in asyncio.run(events()):
 
 
 @pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def airflow_env(tmp_path_factory: pytest.TempPathFactory, migrated_airflow_db: Callable[[Path], None]) -> dict[str, str]:
     """A migrated SQLite AIRFLOW_HOME whose DAG folder holds only the probe DAG (``dag.test()`` parses
     the whole folder); the late-run test points it at ecomflow's ``dags/``."""
     home = tmp_path_factory.mktemp("alerts_airflow")
@@ -197,8 +197,7 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "AIRFLOW__API__BASE_URL": BASE_URL, "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
     })
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
-                   capture_output=True, timeout=120)
+    migrated_airflow_db(home)
     return env
 
 

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,7 +59,7 @@ print("RESULT " + json.dumps(out))
 '''
 
 
-def test_a_retrain_request_event_makes_the_retrain_dag_due(tmp_path: Path) -> None:
+def test_a_retrain_request_event_makes_the_retrain_dag_due(tmp_path: Path, migrated_airflow_db: Callable[[Path], None]) -> None:
     home, dags = tmp_path / "airflow", tmp_path / "dags"
     dags.mkdir()
     shutil.copy(REPO / "dags" / "ecomflow_retrain.py", dags)
@@ -69,8 +70,7 @@ def test_a_retrain_request_event_makes_the_retrain_dag_due(tmp_path: Path) -> No
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False", "ECOMFLOW_HOME": str(tmp_path / "home"),
         "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
     })
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
-                   capture_output=True, timeout=180)
+    migrated_airflow_db(home)
     run = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=REPO, capture_output=True, text=True,
                          timeout=180)
     lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]

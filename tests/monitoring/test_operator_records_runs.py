@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def _read_runs():  # noqa: ANN202 - a frame
     return read_task_runs()
 
 
-def test_partitioned_operators_record_their_runs(tmp_path: Path) -> None:
+def test_partitioned_operators_record_their_runs(tmp_path: Path, migrated_airflow_db: Callable[[Path], None]) -> None:
     home = tmp_path / "airflow"
     (home / "dags").mkdir(parents=True)
     probe = home / "dags" / "ecomflow_monitoring_probe.py"
@@ -75,8 +76,7 @@ def test_partitioned_operators_record_their_runs(tmp_path: Path) -> None:
         "ECOMFLOW_HOME": str(tmp_path / "ecomflow"), "ECOMFLOW_WAREHOUSE": "duckdb",
         "ECOMFLOW_PII_KEY": "test-only-dummy-key",
     })
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
-                   capture_output=True, timeout=180)
+    migrated_airflow_db(home)
     out = subprocess.run([sys.executable, "-c", RUN, str(probe)], env=env, cwd=REPO, capture_output=True,
                          text=True, timeout=300)
     assert "RUN failed" in out.stdout, out.stdout[-3000:] + out.stderr[-3000:]  # the breaking task fails the run

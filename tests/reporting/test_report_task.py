@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,7 +37,8 @@ print("RUN", run.state, flush=True)
 '''
 
 
-def test_the_report_task_writes_the_days_reports_and_logs_where(tmp_path: Path) -> None:
+def test_the_report_task_writes_the_days_reports_and_logs_where(tmp_path: Path,
+                                                                migrated_airflow_db: Callable[[Path], None]) -> None:
     from tasks.pipeline_catalogue import models
 
     home = tmp_path / "airflow"
@@ -53,8 +55,7 @@ def test_the_report_task_writes_the_days_reports_and_logs_where(tmp_path: Path) 
         "ECOMFLOW_PII_KEY": "test-only-dummy-key",
     })
     with_ecomflow_env(env, plant_warehouse, tmp_path / "ecomflow")
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
-                   capture_output=True, timeout=180)
+    migrated_airflow_db(home)
     # the run of D's data interval: logical date = its end, D + 1 00:00 (as in test_operator_records_runs)
     out = subprocess.run([sys.executable, "-c", RUN, str(probe), f"{D + timedelta(days=1)}T00:00:00+00:00"], env=env,
                          cwd=REPO, capture_output=True, text=True, timeout=300)
