@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import pandas as pd
 import pytest
 
 from tasks.ingest.synthetic import DEFAULT_START, generate
@@ -36,6 +35,7 @@ from tasks.score.pipeline import run_scorer
 from tasks.train import registry
 from tasks.train.retrain import retrain
 from tasks.warehouse import read_frame, replace_partition
+from tests.monitoring.planting import daily_sales, plant_forecaster_features
 
 pytestmark = pytest.mark.slow  # ~1 min: two trainings and two scorings of the forecaster on S
 
@@ -43,33 +43,6 @@ MODEL = "demand_forecaster"
 DRIFT_DAY = 40
 DRIFTED = (DEFAULT_START + timedelta(days=DRIFT_DAY)).date()  # the first day with the new prices
 TRAINED_AS_OF = DRIFTED - timedelta(days=5)
-SALES_DAYS = 90  # tasks.features.windows.SALES_DAYS
-NO_HOUR = {"as_of_hour": "TIMESTAMP"}
-
-
-def _daily_sales(shop) -> pd.DataFrame:  # noqa: ANN001
-    lines = shop["order_lines"]
-    lines = lines[~lines["is_cancellation"].astype(bool)]
-    lines = lines.assign(sales_date=lines["ordered_at"].dt.date, revenue=lines["quantity"] * lines["unit_price"])
-    daily = lines.groupby(["product_id", "sales_date"], as_index=False).agg(
-        units=("quantity", "sum"), revenue=("revenue", "sum"), n_orders=("order_id", "nunique"))
-    return daily.assign(units=daily["units"].astype(float), avg_price=daily["revenue"] / daily["units"])
-
-
-def _plant_features(daily: pd.DataFrame, categories: pd.DataFrame, as_of: date) -> None:
-    """The ``as_of`` partitions the Spark jobs would write: dense daily sales, item categories."""
-    days = [as_of - timedelta(days=SALES_DAYS - i) for i in range(SALES_DAYS)]
-    window = daily[(daily["sales_date"] >= days[0]) & (daily["sales_date"] < as_of)]
-    grid = pd.MultiIndex.from_product([sorted(window["product_id"].unique()), days],
-                                      names=["product_id", "sales_date"]).to_frame(index=False)
-    dense = grid.merge(window, how="left", on=["product_id", "sales_date"])
-    dense = dense.fillna({"units": 0.0, "revenue": 0.0, "n_orders": 0}).assign(is_promo=False)
-    no_hour = pd.Series([None] * len(dense), dtype="datetime64[ns]")
-    replace_partition("features.daily_item_sales", dense.assign(as_of_date=as_of, as_of_hour=no_hour),
-                      {"as_of_date": as_of, "as_of_hour": None}, column_types=NO_HOUR)
-    items = categories.assign(as_of_date=as_of, as_of_hour=pd.Series([None] * len(categories), dtype="datetime64[ns]"))
-    replace_partition("features.item_features", items, {"as_of_date": as_of, "as_of_hour": None},
-                      column_types=NO_HOUR)
 
 
 def _psi(day: date) -> dict[str, float]:
@@ -80,18 +53,18 @@ def _psi(day: date) -> dict[str, float]:
 
 def test_price_hike_is_detected_requested_and_retrained(isolated_home) -> None:  # noqa: ANN001
     shop = generate("S", 42, drift_day=DRIFT_DAY)
-    daily = _daily_sales(shop)
+    daily = daily_sales(shop)
     replace_partition("marts.fct_daily_item_sales", daily.assign(store_id=None, is_promo=False), {})
     categories = shop["products"][["product_id", "category"]]
 
-    _plant_features(daily, categories, TRAINED_AS_OF)
+    plant_forecaster_features(daily, categories, TRAINED_AS_OF)
     first = retrain(MODEL, TRAINED_AS_OF, "weekly__before")  # the champion, trained before the hike
     champion = first["champion_after"]
     assert first["status"] == "champion" and champion
 
     limit = default_thresholds().psi_max(MODEL, FEATURE)
     for day in (DRIFTED - timedelta(days=1), DRIFTED + timedelta(days=1)):
-        _plant_features(daily, categories, day + timedelta(days=1))
+        plant_forecaster_features(daily, categories, day + timedelta(days=1))
         assert run_scorer("demand_forecasts", Partition(day), f"daily__{day}") > 0
         run_monitoring(Partition(day))
 

@@ -57,11 +57,11 @@ def test_quarantine_share_above_the_limit_and_rising(isolated_home) -> None:  # 
 def test_realised_metric_against_the_absolute_limit(isolated_home) -> None:  # noqa: ANN001
     rows = pd.DataFrame([
         {"dt": D, "model": "demand_forecaster", "model_version": "f1", "metric": "wape", "horizon_days": h,
-         "value": v, "n_rows": n} for h, v, n in ((1, 1.2, 30), (7, 2.7, 10))])
+         "value": v, "n_rows": n} for h, v, n in ((1, 1.2, 30), (7, 5.0, 10))])
     write_partition(REALISED_METRICS, rows, {"dt": D, "model": "demand_forecaster"})
     (breach,) = evaluate_thresholds(Partition(D))
     assert breach.kind == REALISED and breach.model_version == "f1" and breach.requests_retrain
-    assert breach.value == pytest.approx((1.2 * 30 + 2.7 * 10) / 40)  # weighted over horizons, > 1.5
+    assert breach.value == pytest.approx((1.2 * 30 + 5.0 * 10) / 40)  # weighted over horizons, > 2.0
     strict = Thresholds.model_validate({"models": {"demand_forecaster": {"realised": {
         "metric": "wape", "higher_is_better": False, "absolute_limit": 1.3, "horizon_days": 1}}}})
     assert evaluate_thresholds(Partition(D), strict) == []  # horizon 1 alone: 1.2 <= 1.3

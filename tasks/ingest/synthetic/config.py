@@ -131,8 +131,8 @@ DRIFT_PRICE_FACTOR = 1.6
 # stream ``default_rng([seed, DRIFT_STREAM])``: the shop before the drift day is unchanged.
 DRIFT_HOT_CATEGORY = "toys"
 DRIFT_COLD_CATEGORY = "garden"
-DRIFT_HOT_SHARE_GAINED = 0.5
-DRIFT_COLD_SHARE_MOVED = 0.9
+DRIFT_HOT_SHARE_GAINED = 0.8
+DRIFT_COLD_SHARE_MOVED = 0.95
 DRIFT_STREAM = 11
 
 # ---- campaign history (issue 13: campaign audiences) ----------------------------
