@@ -45,6 +45,11 @@ on a retry (a gate, bad input, a mapping error) fail at once instead of retrying
 replaces exactly its partition, so after fixing the cause simply *Clear* the failed task (or the
 run) to re-run it; nothing is duplicated and the previous good data stays readable until the new
 data is published.
+
+**Re-scoring a past day**: a re-run scores with the model version that served the partition
+(point-in-time serving), so yesterday's rows never change behind BI's back. To serve a past day
+with today's champion, trigger the run for that date with the `rescore` param on (Trigger →
+Advanced Options); each scorer then logs a `rescored` row in `ml.promotion_log`.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from ecomflow_airflow.assets import champion_asset, feature_asset, serving_asset
 from ecomflow_airflow.dbt_tasks import dbt_model_tasks
 from ecomflow_airflow.notifiers import daily_run_deadline, failure_callbacks
 from ecomflow_airflow.operators import (
+    RESCORE_HELP,
     DbtSourceFreshnessOperator,
     GrantBIAccessOperator,
     GXCheckpointOperator,
@@ -86,7 +92,8 @@ with DAG(
     max_active_tasks=2,
     doc_md=__doc__,
     tags=["ecomflow", "daily", "ml"],
-    params={"force_train": Param(False, type="boolean", description="Retrain every model even if not due")},
+    params={"force_train": Param(False, type="boolean", description="Retrain every model even if not due"),
+            "rescore": Param(False, type="boolean", description=RESCORE_HELP)},
     # Alerts (off until an alert connection exists): a late run, and every task that failed for good.
     deadline=daily_run_deadline(),
     default_args={

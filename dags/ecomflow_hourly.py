@@ -31,11 +31,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 from ecomflow_airflow.assets import champion_asset, feature_asset, serving_asset
 from ecomflow_airflow.dbt_tasks import dbt_model_tasks
 from ecomflow_airflow.notifiers import failure_callbacks
 from ecomflow_airflow.operators import (
+    RESCORE_HELP,
     GXCheckpointOperator,
     IngestPartitionOperator,
     PublishFeatureSetOperator,
@@ -60,6 +61,7 @@ with DAG(
     max_active_tasks=2,
     doc_md=__doc__,
     tags=["ecomflow", "hourly", "ml"],
+    params={"rescore": Param(False, type="boolean", description=RESCORE_HELP)},
     default_args={
         "owner": "data-platform",
         "on_failure_callback": failure_callbacks(),  # alerts: off until an alert connection exists

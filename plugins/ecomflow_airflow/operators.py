@@ -322,6 +322,11 @@ class TrainModelOperator(PartitionedOperator):
         return train_if_due(self.model, partition, self.run_id(context), force=force)
 
 
+#: The ``rescore`` param of the daily and hourly DAGs (shown in the UI's Trigger form).
+RESCORE_HELP = ("Re-score this partition with today's champion instead of the model version that served it "
+                "(a plain re-run reproduces the served rows); logged as 'rescored' in ml.promotion_log")
+
+
 class ScoreOperator(PartitionedOperator):
     """Batch-score with the champion model and replace the serving partition."""
 
@@ -340,8 +345,15 @@ class ScoreOperator(PartitionedOperator):
 
         partition = self.partition(context)
         self.skip_unless_applicable("scorer", self.scorer, partition)
+        run_id = self.run_id(context)
         try:
-            return run_scorer(self.scorer, partition, self.run_id(context))
+            if (context.get("params") or {}).get("rescore"):
+                # Asked for in the Trigger form: today's champion replaces the version that
+                # served this partition, and ml.promotion_log says who asked.
+                from tasks.train.retrain import rescore_partition
+
+                return int(rescore_partition(self.scorer, partition, run_id, decided_by=f"trigger:{run_id}")["rows"])
+            return run_scorer(self.scorer, partition, run_id)
         except NoChampionError as exc:
             # e.g. a source without purchase labels: the model could not be trained.
             raise AirflowSkipException(str(exc)) from exc

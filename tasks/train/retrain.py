@@ -20,23 +20,17 @@ from datetime import date, timedelta
 from typing import Any
 
 from tasks.partitions import Partition
-from tasks.score.pipeline import SCORERS, run_scorer
+from tasks.score.pipeline import SCORER_MODEL, SCORERS, run_scorer
 from tasks.score.serving_versions import recorded_version
 from tasks.warehouse import read_frame, table_exists
 
 log = logging.getLogger(__name__)
 
-# model -> scorers that serve it (the risk scorer falls back to rules without a model)
-MODEL_SCORERS = {
-    "recommender": ("recommendations",),
-    "demand_forecaster": ("demand_forecasts",),
-    "session_intent": ("session_intent",),
-    "risk": ("risk_labels",),
-    "pricing": ("price_recommendations",),
-    "campaign_uplift": ("campaign_audiences",),
-    "inventory_policy": ("inventory_actions",),
-    "search_ranker": ("search_rankings", "user_category_affinity"),
-}
+# model -> scorers that serve it, derived from the scorers' own map (the risk scorer falls back to
+# rules without a model)
+MODEL_SCORERS: dict[str, tuple[str, ...]] = {}
+for _scorer, _model in SCORER_MODEL.items():
+    MODEL_SCORERS[_model] = (*MODEL_SCORERS.get(_model, ()), _scorer)
 
 
 def retrain_partition(as_of_date: date) -> Partition:
@@ -62,12 +56,28 @@ def latest_scored_partition(scorer: str) -> Partition | None:
     return Partition(found - timedelta(days=1))  # daily serving rows carry as_of_date = dt + 1
 
 
+def _rescore(scorer: str, partition: Partition, run_id: str) -> tuple[dict[str, Any], str]:
+    """Score ``partition`` with the champion; (what ``rescore_*`` returns for it, its log line)."""
+    before = recorded_version(scorer, partition)
+    rows = run_scorer(scorer, partition, run_id, rescore=True)
+    return ({"partition": partition.label, "rows": rows, "served_before": before},
+            f"{scorer} {partition.label} (was {before or 'not recorded'})")
+
+
+def _log_rescored(model: str, replaced: list[str], decided_by: str) -> None:
+    from tasks.train.registry import champion, log_decision
+
+    entry = champion(model)
+    if replaced and entry is not None:
+        log_decision(model=model, version=entry.version, decision="rescored", decided_by=decided_by,
+                     reason=f"explicit re-score with champion {entry.version}: {'; '.join(replaced)}",
+                     main_metric=None, value=None, champion_version=entry.version, champion_value=None)
+
+
 def rescore_latest(model: str, run_id: str, decided_by: str) -> dict[str, Any]:
     """Re-score the latest serving partition of each scorer of ``model`` with its champion
     (an explicit re-score: it replaces the version that served the partition) and log it in
     ``ml.promotion_log`` as ``rescored`` by ``decided_by`` (one row per call, replaced on a re-run)."""
-    from tasks.train.registry import champion, log_decision
-
     rows: dict[str, Any] = {}
     replaced = []
     for scorer in MODEL_SCORERS[model]:
@@ -75,16 +85,21 @@ def rescore_latest(model: str, run_id: str, decided_by: str) -> dict[str, Any]:
         if partition is None:
             log.info("%s: nothing served yet; nothing to re-score", scorer)
             continue
-        before = recorded_version(scorer, partition)
-        rows[scorer] = {"partition": partition.label, "rows": run_scorer(scorer, partition, run_id, rescore=True),
-                        "served_before": before}
-        replaced.append(f"{scorer} {partition.label} (was {before or 'not recorded'})")
-    entry = champion(model)
-    if replaced and entry is not None:
-        log_decision(model=model, version=entry.version, decision="rescored", decided_by=decided_by,
-                     reason=f"explicit re-score with champion {entry.version}: {'; '.join(replaced)}",
-                     main_metric=None, value=None, champion_version=entry.version, champion_value=None)
+        rows[scorer], line = _rescore(scorer, partition, run_id)
+        replaced.append(line)
+    _log_rescored(model, replaced, decided_by)
     return rows
+
+
+def rescore_partition(scorer: str, partition: Partition, run_id: str, decided_by: str) -> dict[str, Any]:
+    """Re-score one given partition with the champion of ``scorer``'s model and log it as
+    ``rescored`` by ``decided_by``: what a daily or hourly run triggered with ``rescore`` (the
+    Trigger form in the Airflow UI) does for a past partition, instead of reproducing the
+    version that served it."""
+    result, line = _rescore(scorer, partition, run_id)
+    _log_rescored(SCORER_MODEL[scorer], [line], decided_by)
+    log.info("%s: %s re-scored by %s", scorer, line, decided_by)
+    return result
 
 
 def retrain(model: str, as_of_date: date, run_id: str) -> dict[str, Any]:

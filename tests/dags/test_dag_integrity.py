@@ -202,6 +202,13 @@ def test_schedules_use_data_intervals(dagbag) -> None:
         assert timetable.expression == expr
 
 
+def test_daily_and_hourly_runs_can_be_triggered_to_rescore(dagbag) -> None:
+    """The Trigger form offers `rescore` (off by default: a re-run reproduces what was served)."""
+    for dag_id in ("ecomflow_daily", "ecomflow_hourly"):
+        params = dagbag.dags[dag_id].params
+        assert "rescore" in params and params["rescore"] is False, (dag_id, dict(params))
+
+
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=[f.name for f in DAG_FILES])
 def test_parse_time_and_no_heavy_imports(dag_file: Path) -> None:
     """Import one DAG file in a fresh interpreter (Airflow already imported) and time it."""

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
+from ecomflow_airflow.operators import ScoreOperator
 
 from tasks.partitions import Partition
 from tasks.score.pipeline import run_scorer
@@ -102,8 +103,22 @@ def test_rerun_of_a_past_day_keeps_its_version(any_warehouse, monkeypatch) -> No
     assert run_scorer("demand_forecasts", day, "daily-1") == n
     pd.testing.assert_frame_equal(
         _rows("serving.demand_forecasts", "as_of_date = :d", {"d": D1}, "item_id, forecast_date"), served)
-    # An explicit re-score of that day uses the champion.
-    assert run_scorer("demand_forecasts", day, "daily-1", rescore=True) == n
+    # The daily DAG's score task, with the run's `rescore` param off, reproduces it too; with it on
+    # (the UI's Trigger form) the champion serves that day and ml.promotion_log says who asked.
+    context = {"data_interval_start": datetime.combine(day.dt, datetime.min.time()),
+               "data_interval_end": datetime.combine(D1, datetime.min.time()), "run_id": "manual__rescore-d1"}
+    task = ScoreOperator(task_id="score.demand_forecasts", scorer="demand_forecasts", cadence="daily")
+    # (the task first checks that the source has sales at all: tasks/applicability.py)
+    replace_partition("raw.daily_sales", pd.DataFrame({"product_id": ["p0"], "sales_date": [day.dt], "units": [1.0],
+                                                       "dt": [day.dt]}), {"dt": day.dt})
+    assert task.execute({**context, "params": {"rescore": False}}) == n
+    assert set(_rows("serving.demand_forecasts", "as_of_date = :d", {"d": D1}, "item_id")["model_version"]) \
+        == {v1.version}
+    assert task.execute({**context, "params": {"rescore": True}}) == n
     rescored = _rows("serving.demand_forecasts", "as_of_date = :d", {"d": D1}, "item_id, forecast_date")
     assert set(rescored["model_version"]) == {v2.version}
     assert recorded_version("demand_forecasts", day) == v2.version
+    log = registry.decisions("demand_forecaster")
+    entry = log[log["decision"] == "rescored"].iloc[0]
+    assert entry["version"] == v2.version and entry["decided_by"] == "trigger:manual__rescore-d1"
+    assert f"demand_forecasts {day.label} (was {v1.version})" in entry["reason"]
