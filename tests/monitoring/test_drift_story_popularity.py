@@ -34,7 +34,7 @@ from tasks.train.retrain import retrain
 from tasks.warehouse import read_frame, replace_partition
 from tests.monitoring.planting import daily_sales, plant_forecaster_features
 
-pytestmark = pytest.mark.slow  # ~2 min on 2 shared cores: 2 trainings, 11 daily scorings + monitorings
+pytestmark = pytest.mark.slow  # 243-263 s on 2 busy shared cores: 3 trainings, 19 daily scorings + monitorings
 
 MODEL = "demand_forecaster"
 DRIFT_DAY = 32
