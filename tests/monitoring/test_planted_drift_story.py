@@ -17,7 +17,8 @@ What this shows of the issue's sequence, and what it cannot:
 - Not shown: realised metrics dropping and recovering. The switch moves shown prices only
   (``tasks/ingest/synthetic/catalog.py``: demand follows the undrifted prices), so units sold,
   the forecaster's target, do not change, and on S the served candidate is a statsforecast
-  baseline refitted on the latest history at each scoring. See docs/monitoring.md.
+  baseline refitted on the latest history at each scoring. See docs/monitoring.md. The popularity
+  drift (``drift_kind="popularity"``) shows that half: tests/monitoring/test_drift_story_popularity.py.
 """
 
 from __future__ import annotations
