@@ -94,9 +94,11 @@ class Settings(BaseModel):
     source: str = "synthetic"
     synthetic_size: Literal["S", "M", "L"] = "S"
     synthetic_seed: int = Field(42, alias="ECOMFLOW_SEED")
-    # Window day from which the synthetic shop's prices jump (a planted drift for monitoring,
-    # tasks/ingest/synthetic.generate); unset: no drift.
+    # Window day from which the synthetic shop drifts (a planted drift for monitoring,
+    # tasks/ingest/synthetic.generate); unset: no drift. The kind: "price" (every shown price
+    # jumps; demand does not follow) or "popularity" (demand moves between categories).
     synthetic_drift_day: int | None = Field(None, ge=1)
+    synthetic_drift_kind: Literal["price", "popularity"] = "price"
     quarantine_max_share: float = Field(0.01, ge=0, le=1)
     train_every_days: int = Field(7, ge=1)
     promotion_margin: float = 0.0

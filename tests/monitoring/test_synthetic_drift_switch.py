@@ -98,6 +98,17 @@ def test_setting_reaches_the_source(monkeypatch: pytest.MonkeyPatch) -> None:
         assert load_settings().synthetic_drift_day == DAY
         source = SyntheticSource()
         assert source.fingerprint()["drift_day"] == DAY and source.source_id.endswith(f"-drift{DAY}")
+        assert "drift_kind" not in source.fingerprint()  # the price drift keeps its cache key
+        monkeypatch.setenv("ECOMFLOW_SYNTHETIC_DRIFT_KIND", "popularity")
+        settings.reset()
+        source = SyntheticSource()
+        assert source.drift_kind == "popularity" and source.fingerprint()["drift_kind"] == "popularity"
+        assert source.source_id.endswith(f"-drift{DAY}-popularity")
+        monkeypatch.setenv("ECOMFLOW_SYNTHETIC_DRIFT_KIND", "weather")
+        settings.reset()
+        with pytest.raises(Exception, match="ECOMFLOW_SYNTHETIC_DRIFT_KIND|synthetic_drift_kind"):
+            load_settings()
+        monkeypatch.delenv("ECOMFLOW_SYNTHETIC_DRIFT_KIND")
         monkeypatch.delenv("ECOMFLOW_SYNTHETIC_DRIFT_DAY")
         settings.reset()
         assert "drift_day" not in SyntheticSource().fingerprint()

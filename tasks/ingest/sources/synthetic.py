@@ -17,7 +17,7 @@ _GENERATOR_DIR = Path(shop_generator.__file__).parent
 
 
 class SyntheticSource(ParquetCachedSource):
-    """Generated shop; the cache key is (size, seed, start[, drift day]) plus the generator's code."""
+    """Generated shop; the cache key is (size, seed, start[, drift day and kind]) plus the generator's code."""
 
     def __init__(self, size: str | None = None, seed: int | None = None, start: datetime = DEFAULT_START) -> None:
         settings = get_settings()
@@ -28,8 +28,11 @@ class SyntheticSource(ParquetCachedSource):
         self.start = start
         self.name = "synthetic"
         self.drift_day = settings.synthetic_drift_day
+        self.drift_kind = settings.synthetic_drift_kind
+        # A price drift keeps the names it always had; another kind is named (cache, source id).
+        kind = "" if self.drift_kind == "price" else f"-{self.drift_kind}"
         self.source_id = f"synthetic-{self.size}-seed{self.seed}-{start:%Y%m%d}" + (
-            f"-drift{self.drift_day}" if self.drift_day is not None else "")
+            f"-drift{self.drift_day}{kind}" if self.drift_day is not None else "")
 
     def entities(self) -> list[str]:
         return list(ENTITY_ORDER)
@@ -39,10 +42,12 @@ class SyntheticSource(ParquetCachedSource):
                                     "code": code_fingerprint(_GENERATOR_DIR.glob("*.py"))}
         if self.drift_day is not None:  # only then: the undrifted shop keeps its cache key
             found["drift_day"] = self.drift_day
+            if self.drift_kind != "price":
+                found["drift_kind"] = self.drift_kind
         return found
 
     def build(self) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-        shop = generate(self.size, self.seed, self.start, drift_day=self.drift_day)
+        shop = generate(self.size, self.seed, self.start, drift_day=self.drift_day, drift_kind=self.drift_kind)
         out = {}
         for entity in ENTITY_ORDER:
             frame = shop[entity].copy()
