@@ -7,8 +7,10 @@ depend on what was learned) over ``--items`` items with ``--dim``-dimensional em
 * ``recommend`` (tasks/train/recommender/serving.py), what ``score_recommendations`` runs for
   the served SASRec policy: user contexts from the interactions, the network's forward pass
   (transformer over each user's history, then user vector x item matrix + bias + repeat bonus)
-  in batches of ``eval_batch_size`` users, ``top_k_items`` (numpy argpartition) and one output
-  row per (user, rank);
+  in batches of ``eval_batch_size`` users as float32 tensors, one ``torch.topk`` per batch
+  (``tasks/train/recommender/topk.py``: ties re-sorted to the lower item index) and the output
+  rows built as arrays (before issue 15: float64 numpy copies, numpy ``top_k_items`` and one
+  Python dict per (user, rank): 14 % of the baseline);
 * the same steps one by one (contexts, network forward, top-K selection, the rest = building
   rows) so the table shows where the time goes;
 * the baseline: ``torch.topk(U @ I.T, K)`` of random (users x dim) and (items x dim) float32
@@ -39,12 +41,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tasks.train.ranking_baselines import PopularityRanker, policy_scores, top_k_items  # noqa: E402
 from tasks.train.recommender.config import RecommenderConfig  # noqa: E402
 from tasks.train.recommender.evaluation import eval_batch_size  # noqa: E402
-from tasks.train.recommender.model import SASRec, SASRecRanker  # noqa: E402
+from tasks.train.recommender.model import SASRec  # noqa: E402
 from tasks.train.recommender.sequences import user_contexts  # noqa: E402
 from tasks.train.recommender.serving import recommend  # noqa: E402
+from tasks.train.recommender.topk import top_k_sorted  # noqa: E402
 
 AT = datetime(2026, 1, 15)
 
@@ -112,21 +114,22 @@ def main() -> None:
         assert len(out) == len(users) * args.k, len(out)
 
     ctx = user_contexts(inter, vocab, users, cfg.max_history, AT)
-    ranker = SASRecRanker(model, device)
-    no_fallback = PopularityRanker(np.zeros(len(vocab) + 1))
-    parts = [ctx.take(slice(s, s + batch)) for s in range(0, len(users), batch)]
-    scored = [policy_scores(ranker, p, no_fallback, cfg.exclude_seen) for p in parts[:1]]
+    n_pos = model.pos.weight.shape[0]
+    seqs = [torch.as_tensor(ctx.items[s:s + batch, -n_pos:]) for s in range(0, len(users), batch)]
+    with torch.inference_mode():
+        scored = model(seqs[0])
 
     def contexts() -> None:
         user_contexts(inter, vocab, users, cfg.max_history, AT)
 
-    def forward() -> None:
-        for p in parts:
-            policy_scores(ranker, p, no_fallback, cfg.exclude_seen)
+    def forward() -> None:  # as recommend(): item vectors once, float32 logits per batch
+        items = model.item_vectors()
+        for seq in seqs:
+            model(seq, items)
 
     def select() -> None:  # the product's top-K on score matrices of the batch shape
-        for _ in parts:
-            top_k_items(scored[0], args.k)
+        for _ in seqs:
+            top_k_sorted(scored, args.k)
 
     gen = torch.Generator().manual_seed(1)
     user_vecs = torch.randn(args.users, args.dim, generator=gen)
@@ -138,12 +141,12 @@ def main() -> None:
             torch.topk(user_vecs[s:s + batch] @ item_vecs.T, args.k, dim=1)
 
     rows = {}
-    with torch.no_grad():
+    with torch.inference_mode():
         for name, fn in [("baseline: torch matmul + topk", matmul_topk),
                          ("product: recommend() (all steps)", product),
                          ("  step: user contexts", contexts),
-                         ("  step: SASRec forward (float64 scores)", forward),
-                         ("  step: top_k_items (numpy)", select)]:
+                         ("  step: SASRec forward (float32 logits)", forward),
+                         ("  step: top_k_sorted (torch.topk)", select)]:
             rows[name] = measure(fn, args.repeat)
     total = rows["product: recommend() (all steps)"][0]
     steps = sum(rows[n][0] for n in rows if n.startswith("  step"))
@@ -156,10 +159,10 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, (sec, peak) in rows.items():
         print(f"| {name} | {sec:.2f} | {args.users / sec:,.0f} | {base / sec:.0%} | {peak:,.0f} MiB |")
-    print(f"|   rest: output rows (Python dict per row) | {max(total - steps, 0):.2f} | | | |")
+    print(f"|   rest: output rows (arrays), fallbacks | {max(total - steps, 0):.2f} | | | |")
     full = args.users * (args.items + 1) * 4 / 2**20
-    per_batch = batch * (args.items + 1) * 8 / 2**20
-    print(f"\nchunked by {batch} users, one batch's float64 score matrix is {per_batch:,.0f} MiB; unchunked, "
+    per_batch = batch * (args.items + 1) * 4 / 2**20
+    print(f"\nchunked by {batch} users, one batch's float32 score matrix is {per_batch:,.0f} MiB; unchunked, "
           f"the (users x items) float32 score matrix alone would be {full:,.0f} MiB. RSS growth misses memory "
           "the allocator reuses from an earlier step. Target (issue 15): product >= 50 % of the matmul+topk "
           "throughput.")

@@ -123,9 +123,11 @@ class SASRec(nn.Module):
         out = torch.zeros(len(b_idx), n_cols, device=seq.device, dtype=vals.dtype)
         return out.scatter_add_(1, ctx, vals)
 
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        """(B, V+1) scores of every item after the last position (padding scored -inf)."""
-        items = self.item_vectors()
+    def forward(self, seq: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, V+1) scores of every item after the last position (padding scored -inf).
+        ``items``: ``item_vectors()`` computed once by a caller that scores many batches
+        with the same weights (serving), instead of once per batch."""
+        items = self.item_vectors() if items is None else items
         h = self.hidden(seq, items)
         last = torch.zeros_like(seq, dtype=torch.bool)
         last[:, -1] = True

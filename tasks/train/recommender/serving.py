@@ -8,20 +8,20 @@ these, so a version is evaluated exactly as it is served.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from tasks.train.common import Artefact, config_from_dict
-from tasks.train.ranking_baselines import PopularityRanker, Ranker, policy_scores, top_k_items
+from tasks.train.ranking_baselines import Contexts, Ranker
 from tasks.train.recommender.baselines import build_baselines, extra_components, make_holdout
 from tasks.train.recommender.config import RecommenderConfig
 from tasks.train.recommender.evaluation import eval_batch_size
 from tasks.train.recommender.fusion import HybridRanker
 from tasks.train.recommender.model import SASRec, SASRecRanker
 from tasks.train.recommender.sequences import user_contexts
+from tasks.train.recommender.topk import fallback_rows, mask_seen_, ranked_rows, rows_frame, top_k_sorted
 
 
 def policy_ranker(strategy: str, model: SASRec | None, vocab: list[str], cfg: RecommenderConfig,
@@ -86,26 +86,42 @@ def recommend(model: SASRec | Ranker, vocab: list[str], cfg: RecommenderConfig, 
     user_fallback = user_fallback or {}
     ctx = user_contexts(inter, vocab, users, cfg.max_history, at)
     warm = ctx.has_history
-    rows: list[dict[str, Any]] = []
-    warm_users = [u for u, w in zip(users, warm, strict=True) if w]
+    users_arr = np.asarray(users, dtype=object)
+    warm_users = users_arr[warm]
     wctx = ctx.take(warm)
-    ranker: Ranker = SASRecRanker(model, device) if isinstance(model, SASRec) else model
-    no_fallback = PopularityRanker(np.zeros(len(vocab) + 1))
+    vocab_arr = np.asarray(vocab, dtype=object)
     batch_size = min(batch_size, eval_batch_size(len(vocab)))
-    for start in range(0, len(warm_users), batch_size):  # batches: a (users x catalogue) matrix is GBs on M
-        part = wctx.take(slice(start, start + batch_size))
-        scores = policy_scores(ranker, part, no_fallback, cfg.exclude_seen)
-        top = top_k_items(scores, k)
-        for user, idxs, s in zip(warm_users[start:start + batch_size], top, scores, strict=True):
-            for r, i in enumerate(idxs[np.isfinite(s[idxs])], start=1):
-                rows.append({"user_id": user, "item_id": vocab[i - 1], "rank": r, "score": float(s[i]),
-                             "strategy": strategy})
-    for user in (u for u, w in zip(users, warm, strict=True) if not w):
+    parts: list[tuple[np.ndarray, ...]] = []
+    if isinstance(model, SASRec):
+        model = model.to(device).eval()  # as SASRecRanker did: dropout off
+    with torch.inference_mode():
+        items = model.item_vectors() if isinstance(model, SASRec) else None
+        for start in range(0, len(warm_users), batch_size):  # batches: a (users x catalogue) matrix is GBs on M
+            part = wctx.take(slice(start, start + batch_size))
+            scores = _batch_scores(model, items, part, device, cfg.exclude_seen)
+            row, item, rank, score = ranked_rows(*top_k_sorted(scores, k))
+            parts.append((warm_users[start:][row], vocab_arr[item - 1], rank, score,
+                          np.full(len(row), strategy, dtype=object)))
+    cold = [u for u, w in zip(users, warm, strict=True) if not w]
+    keys = []
+    for user in cold:
         key = user_fallback.get(user, "popularity")
-        if key not in fallbacks or fallbacks[key].empty:
-            key = "popularity"
-        pop = fallbacks[key]
-        share = pop / pop.sum() if len(pop) else pop
-        for r, (item, s) in enumerate(share.iloc[:k].items(), start=1):
-            rows.append({"user_id": user, "item_id": item, "rank": r, "score": float(s), "strategy": key})
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "rank", "score", "strategy"])
+        keys.append(key if key in fallbacks and not fallbacks[key].empty else "popularity")
+    parts.append(fallback_rows(cold, keys, fallbacks, k))
+    return rows_frame(parts)
+
+
+def _batch_scores(model: SASRec | Ranker, items: torch.Tensor | None, part: Contexts, device: torch.device,
+                  exclude_seen: bool) -> torch.Tensor:
+    """One batch's (users x catalogue) scores under the policy, history masked when the shop
+    excludes seen items. The network's float32 logits stay a tensor on ``device`` (no float64
+    numpy copy: float32 -> float64 is exact, so ranks and served scores are unchanged); a
+    ``Ranker``'s matrix is copied only when masking would write into it."""
+    if isinstance(model, SASRec):
+        n_pos = model.pos.weight.shape[0]
+        scores = model(torch.as_tensor(part.items[:, -n_pos:], device=device), items)
+    else:
+        raw = model.scores(part)
+        copy = exclude_seen or not raw.flags.writeable or not raw.flags.c_contiguous
+        scores = torch.from_numpy(np.array(raw, copy=True) if copy else raw)
+    return mask_seen_(scores, part.items) if exclude_seen else scores
