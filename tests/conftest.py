@@ -152,6 +152,51 @@ def _parallel(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+# Expected seconds of the longest tests (alone on 2 cores; see tests/README.md). Only their order
+# matters: `pytest_collection_modifyitems` starts them first, spread over the xdist workers.
+_LONG_TESTS = {"tests/e2e/test_pipeline.py": 420, "tests/e2e/test_scheduler.py": 400,
+               "tests/scenarios/test_scenario_dags.py": 140, "tests/monitoring/test_drift_story_popularity.py": 100}
+_SLOW_DEFAULT_S = 40
+
+
+def _expected_seconds(item: pytest.Item) -> float:
+    path = item.nodeid.split("::")[0]
+    if path in _LONG_TESTS:
+        return _LONG_TESTS[path]
+    return _SLOW_DEFAULT_S if item.get_closest_marker("slow") else 1.0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``-n N --dist worksteal``, start the long tests first on every worker.
+
+    xdist hands worker i the i-th contiguous share of the collection and later moves tests from
+    the back of a busy worker's queue to an idle one. In file order one worker's share held the
+    two end-to-end tests and the scenarios at its end, so the run ended with one worker on a
+    10-minute test and the other idle. Here the slow tests are dealt longest first to the share
+    with the least expected time, each share starts with its slow tests and is topped up with
+    the others in file order; the order is deterministic, so every worker collects the same list.
+    """
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 0))
+    if workers < 2:
+        return
+    slow = sorted((i for i in items if _expected_seconds(i) > 1), key=_expected_seconds, reverse=True)
+    if not slow:
+        return
+    shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    for item in slow:  # longest processing time first
+        min(shares, key=lambda share: sum(map(_expected_seconds, share))).append(item)
+    rest = [i for i in items if _expected_seconds(i) <= 1]
+    ordered: list[pytest.Item] = []
+    remaining = len(items)
+    for k, share in enumerate(shares):
+        size = remaining // (workers - k)  # what xdist's first schedule gives worker k
+        top_up = max(size - len(share), 0)
+        ordered += share + rest[:top_up]
+        rest = rest[top_up:]
+        remaining -= size
+    items[:] = ordered + rest
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if getattr(config.option, "numprocesses", None) and not _parallel(config):
