@@ -30,12 +30,18 @@ class CausalBlock(nn.Module):
         self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * dim, dim))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """(B, n, d), or (B, 1, d) for the last position alone with ``last_only``: scoring
+        reads only that one, and the projection + feed-forward of the other n - 1 were most
+        of the serving time (issue 15). Attention still runs for every query: its kernel
+        rounds a lone query differently, and served scores must not move."""
         b, n, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                              dropout_p=self.dropout if self.training else 0.0)
-        x = x + self.drop(self.proj(att.transpose(1, 2).reshape(b, n, d)))
+        if last_only:
+            att, x = att[:, :, -1:], x[:, -1:]
+        x = x + self.drop(self.proj(att.transpose(1, 2).reshape(b, x.shape[1], d)))
         return x + self.drop(self.ff(self.ln2(x)))
 
 
@@ -85,8 +91,10 @@ class SASRec(nn.Module):
                + self.words(self.item_tokens))
         return torch.cat([torch.zeros_like(vec[:1]), vec[1:]])
 
-    def hidden(self, seq: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, L, d) hidden state after each position of right-aligned ``seq``."""
+    def hidden(self, seq: torch.Tensor, items: torch.Tensor | None = None, last_only: bool = False,
+               ) -> torch.Tensor:
+        """(B, L, d) hidden state after each position of right-aligned ``seq``; (B, 1, d)
+        after the last one alone with ``last_only`` (the final block skips the others)."""
         items = self.item_vectors() if items is None else items
         n = seq.shape[1]
         x = items[seq] + self.pos.weight[None, :n]
@@ -95,8 +103,8 @@ class SASRec(nn.Module):
         eye = torch.eye(n, dtype=torch.bool, device=seq.device)
         causal = torch.tril(torch.ones(n, n, dtype=torch.bool, device=seq.device))
         mask = (causal[None] & real[:, None, :]) | eye[None]  # a padded row still attends to itself
-        for block in self.blocks:
-            x = block(x, mask[:, None])
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask[:, None], last_only=last_only and i == len(self.blocks) - 1)
         return self.ln(x)
 
     def repeat_bonus(self, seq: torch.Tensor, h: torch.Tensor, rows: torch.Tensor, n_cols: int,
@@ -128,7 +136,7 @@ class SASRec(nn.Module):
         ``items``: ``item_vectors()`` computed once by a caller that scores many batches
         with the same weights (serving), instead of once per batch."""
         items = self.item_vectors() if items is None else items
-        h = self.hidden(seq, items)
+        h = self.hidden(seq, items, last_only=True).expand(-1, seq.shape[1], -1)  # a view: h[:, -1] is it
         last = torch.zeros_like(seq, dtype=torch.bool)
         last[:, -1] = True
         logits = h[:, -1] @ items.T + self.bias + self.repeat_bonus(seq, h, last, len(items))

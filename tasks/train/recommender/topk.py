@@ -36,18 +36,21 @@ def top_k_sorted(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
 
     torch orders equal scores arbitrarily, so the k selected are re-sorted by (score
     descending, index ascending); a row whose k-th score also belongs to an item left
-    out (a tie across the cut), or that holds NaN, is redone by ``top_k_items`` so the
-    lower index wins exactly as before. Such rows are rare on real scores.
+    out (a tie across the cut, e.g. fewer than k finite scores), or that holds NaN, is
+    redone by ``top_k_items`` so the lower index wins exactly as before. Such rows are
+    rare on real scores.
     """
     n, n_cols = scores.shape
     k = min(k, n_cols - 1)
     if k <= 0 or n == 0:
         return np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=np.float64)
-    vals, idx = torch.topk(scores, k, dim=1)
-    idx, perm = idx.sort(dim=1)
-    vals, perm = vals.gather(1, perm).sort(dim=1, descending=True, stable=True)
+    # One more than needed: the (k+1)-th equal to the k-th is a tie across the cut (a full
+    # pass counting scores >= the k-th cost more than the topk itself). torch puts NaN first.
+    vals, idx = torch.topk(scores, k + 1, dim=1)
+    ambiguous = (vals[:, k] == vals[:, k - 1]) | torch.isnan(vals).any(dim=1)
+    idx, perm = idx[:, :k].sort(dim=1)
+    vals, perm = vals[:, :k].gather(1, perm).sort(dim=1, descending=True, stable=True)
     idx = idx.gather(1, perm)
-    ambiguous = ((scores >= vals[:, -1:]).sum(dim=1) != k) | torch.isnan(vals).any(dim=1)
     idx_np = idx.cpu().numpy()
     vals_np = vals.cpu().numpy().astype(np.float64)
     redo = np.flatnonzero(ambiguous.cpu().numpy())
