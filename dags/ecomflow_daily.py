@@ -48,8 +48,9 @@ data is published.
 
 **Re-scoring a past day**: a re-run scores with the model version that served the partition
 (point-in-time serving), so yesterday's rows never change behind BI's back. To serve a past day
-with today's champion, trigger the run for that date with the `rescore` param on (Trigger →
-Advanced Options); each scorer then logs a `rescored` row in `ml.promotion_log`.
+with today's champion, run that date with the `rescore` param on: a backfill of the date with
+run conf `{"rescore": true}` (README, "Operating the DAGs"); each scorer then logs a `rescored`
+row in `ml.promotion_log`.
 """
 
 from __future__ import annotations
