@@ -22,7 +22,7 @@ import pandas as pd
 
 from tasks.score import serving_versions
 from tasks.score.pipeline import SCORER_MODEL
-from tasks.score.schema import SERVING_TABLES, check_frame
+from tasks.score.schema import SERVING_TABLES, check_table
 from tasks.train.common import Artefact, as_of_instant, load_artefact
 from tasks.train.registry import RegistryEntry, champion, version_entry
 from tasks.warehouse import connect, replace_partition
@@ -94,9 +94,14 @@ def write_serving(table: str, frame: pd.DataFrame, partition: dict[str, Any], *,
     """Replace one partition of a serving table with ``frame`` (checked against and cast to
     the declaration in ``tasks/score/schema.py``: exact columns, fixed types even when the
     frame is empty, no null where none is allowed) and record ``model_version`` as the version that
-    served it, in one transaction. Returns rows written."""
+    served it, in one transaction. Returns rows written.
+
+    The checked rows are an Arrow table in the declared types, built column by column in C
+    (``check_table``): DuckDB inserts from it without converting Python objects and
+    PostgreSQL's COPY gets its CSV from it, 2-3x faster than typing and scanning the pandas frame
+    (benchmarks/warehouse_writes.py)."""
     schema = SERVING_SCHEMAS[table]
-    out = check_frame(table, frame)  # declared columns, order and types; names table and column
+    out = check_table(table, frame)  # declared columns, order and types; names table and column
     as_of = partition.get("as_of_hour", partition.get("as_of_date"))
     scorer = scorer_of(table)
     with connect() as conn:

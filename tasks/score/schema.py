@@ -22,7 +22,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from tasks.ingest.schema import Column
 
@@ -31,6 +33,11 @@ log = logging.getLogger(__name__)
 # Declared type -> SQL type of the serving table (DuckDB and PostgreSQL alike).
 SQL_TYPES = {"string": "TEXT", "int": "BIGINT", "float": "DOUBLE PRECISION", "bool": "BOOLEAN",
              "timestamp": "TIMESTAMP", "date": "DATE"}
+# Declared type -> Arrow type of the typed table ``check_table`` builds. Timestamps keep the
+# unit they arrive in (pandas' datetime64[ns] or [us]), as the pandas path did; both load into
+# TIMESTAMP, which stores microseconds in DuckDB and PostgreSQL.
+ARROW_TYPES = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
+               "timestamp": pa.timestamp("us"), "date": pa.date32()}
 
 
 @dataclass(frozen=True)
@@ -349,6 +356,8 @@ class ServingContractError(ValueError):
 
 
 def _typed(values: pd.Series, type_: str) -> pd.Series:
+    """pandas' parsing of a column into ``type_`` (strings to numbers or times, floats to ints):
+    the fallback of ``_arrow_column`` for columns Arrow cannot take as they are."""
     if type_ == "timestamp":
         return pd.to_datetime(values)
     if type_ == "float":
@@ -361,19 +370,95 @@ def _typed(values: pd.Series, type_: str) -> pd.Series:
             raise ValueError(f"fractional values, e.g. {numbers[numbers != numbers.round()].iloc[0]!r}")
         return numbers.astype("int64")
     if type_ == "date":
-        pd.to_datetime(values)  # validates only: date objects and date-like timestamps both load into DATE
-        return values
+        return pd.to_datetime(values)  # date-like text and timestamps; the time of day is dropped below
     if type_ == "bool":
         return values.astype(object).where(values.notna(), None).map(lambda v: v if v is None else bool(v))
     return values.astype(object).where(values.notna(), None)  # string
 
 
-def check_frame(qualified: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` as ``qualified`` stores it: exactly the declared columns in declared order, each
-    cast to its declared type; raises ``ServingContractError`` naming the table and the column
-    when a declared column is missing, a value does not fit the type, or a non-nullable column
-    holds a null. Extra columns (a scorer's working columns, or one not yet declared) are left
-    out, and logged, so publishing a column is one edit here."""
+_ARROW_MISFIT = (pa.ArrowException, ValueError, TypeError, OverflowError)
+
+
+def _numpy_kind(values: pd.Series) -> str:
+    """The numpy kind of ``values`` ("O" object, "f" float, "M" datetime ...); "" for extension
+    dtypes (nullable Int64, string, category ...), which take the pandas route."""
+    return values.dtype.kind if isinstance(values.dtype, np.dtype) else ""
+
+
+def _arrow_direct(values: pd.Series, type_: str) -> pa.Array | None:
+    """``values`` as an Arrow array of ``type_`` in one pass in C, when they already are values
+    of that type (Python ``str``/``date``/``bool`` objects, numpy numbers, naive datetime64);
+    None when they need pandas' parsing first (text numbers, text times, mixed objects).
+
+    Missing values (None, NaN, NaT, pd.NA) become Arrow nulls, exactly what ``Series.isna``
+    counts, so the array's ``null_count`` is the not-null check. Why: the serving write spent
+    half its time in per-column pandas casts (``astype(object).where(...)``, ``isna`` over
+    Python objects) and in DuckDB scanning Python objects; an Arrow table is typed once and
+    scanned by DuckDB without a copy (benchmarks/warehouse_writes.py)."""
+    kind = _numpy_kind(values)
+    try:
+        if type_ == "string" and kind in ("O", "U"):
+            return pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        if type_ == "float" and kind in ("f", "i", "u", "b"):
+            return pa.array(values.to_numpy(dtype=np.float64), from_pandas=True)  # NaN -> null
+        if type_ == "int" and kind in ("i", "u"):
+            return pa.array(values.to_numpy(dtype=np.int64))
+        if type_ == "timestamp" and kind == "M":
+            return pa.array(values, from_pandas=True)  # naive datetime64 of any unit
+        if type_ == "date" and kind == "O":  # date (or datetime: the time of day is dropped) objects
+            return pa.array(values.to_numpy(dtype=object), type=pa.date32(), from_pandas=True)
+        if type_ == "date" and kind == "M":
+            return pa.array(values, from_pandas=True).cast(pa.date32(), safe=False)
+        if type_ == "bool" and kind in ("b", "O"):
+            return pa.array(values.to_numpy(dtype=object) if kind == "O" else values, type=pa.bool_(),
+                            from_pandas=True)
+    except _ARROW_MISFIT:
+        return None
+    return None
+
+
+def _arrow_parsed(values: pd.Series, type_: str) -> pa.Array:
+    """``_typed``'s result as an Arrow array of ``type_`` (raises ValueError/TypeError when the
+    values do not fit). Timestamps with a time zone are stored as naive UTC, the convention of
+    every timestamp in the warehouse."""
+    typed = _typed(values, type_)
+    if type_ in ("timestamp", "date") and isinstance(typed.dtype, pd.DatetimeTZDtype):
+        typed = typed.dt.tz_convert("UTC").dt.tz_localize(None)
+    if type_ == "date":
+        return pa.array(typed, from_pandas=True).cast(pa.date32(), safe=False)
+    if type_ == "string":
+        try:
+            return pa.array(typed.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        except _ARROW_MISFIT:  # numbers among the strings: stored as their text
+            text = typed.map(lambda v: v if v is None or isinstance(v, str) else str(v))
+            return pa.array(text.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    return pa.array(typed, type=ARROW_TYPES[type_] if type_ != "timestamp" else None, from_pandas=True)
+
+
+def _arrow_column(qualified: str, column: ServingColumn, values: pd.Series) -> pa.Array:
+    """One declared column as Arrow: directly when the values already have the type, else
+    through pandas' parsing; raises ``ServingContractError`` naming table and column for a
+    null in a not-null column (checked first, as the count of ``Series.isna``) or a misfit."""
+    where = f"{qualified}.{column.name}"
+    array = _arrow_direct(values, column.type)
+    if array is not None:
+        nulls = array.null_count
+    else:
+        nulls = int(values.isna().sum())
+    if not column.nullable and nulls:
+        raise ServingContractError(f"{where}: {nulls} null value(s) in a column declared not null "
+                                   f"(tasks/score/schema.py)")
+    if array is None:
+        try:
+            array = _arrow_parsed(values, column.type)
+        except _ARROW_MISFIT as exc:
+            raise ServingContractError(f"{where}: values do not fit the declared type {column.type!r}: "
+                                       f"{exc}") from None
+    return array
+
+
+def _declared(qualified: str, frame: pd.DataFrame) -> ServingTable:
+    """``qualified``'s declaration, after checking ``frame`` has every declared column."""
     spec = table(qualified)
     missing = [c for c in spec.column_names if c not in frame.columns]
     if missing:
@@ -382,15 +467,23 @@ def check_frame(qualified: str, frame: pd.DataFrame) -> pd.DataFrame:
     extra = [c for c in frame.columns if c not in spec.column_names]
     if extra:
         log.debug("%s: not writing undeclared column(s) %s", qualified, extra)
-    out = frame[spec.column_names].copy()
-    for column in spec.all_columns:
-        values = out[column.name]
-        if not column.nullable and values.isna().any():
-            raise ServingContractError(f"{qualified}.{column.name}: {int(values.isna().sum())} null value(s) in a "
-                                       f"column declared not null (tasks/score/schema.py)")
-        try:
-            out[column.name] = _typed(values, column.type)
-        except (ValueError, TypeError) as exc:
-            raise ServingContractError(f"{qualified}.{column.name}: values do not fit the declared type "
-                                       f"{column.type!r}: {exc}") from None
-    return out.reset_index(drop=True)
+    return spec
+
+
+def check_table(qualified: str, frame: pd.DataFrame) -> pa.Table:
+    """``frame`` as ``qualified`` stores it, as an Arrow table: exactly the declared columns in
+    declared order, each in its declared type (``ARROW_TYPES``; timestamps keep their unit);
+    raises ``ServingContractError`` naming the table and the column when a declared column is
+    missing, a value does not fit the type, or a non-nullable column holds a null. Extra
+    columns (a scorer's working columns, or one not yet declared) are left out, and logged, so
+    publishing a column is one edit here. What ``write_serving`` inserts: DuckDB scans it
+    without a copy, PostgreSQL's COPY gets its CSV from Arrow."""
+    spec = _declared(qualified, frame)
+    arrays = [_arrow_column(qualified, column, frame[column.name]) for column in spec.all_columns]
+    return pa.Table.from_arrays(arrays, names=spec.column_names)
+
+
+def check_frame(qualified: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """``check_table`` as a pandas frame (strings and dates as Python objects with None for
+    null, floats with NaN, int64, datetime64): the same checks and errors."""
+    return check_table(qualified, frame).to_pandas(date_as_object=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
@@ -62,6 +63,42 @@ def sql_type(series: pd.Series) -> str:
     return _PANDAS_TO_SQL.get(dtype.kind, "TEXT")
 
 
+_ARROW_TO_SQL = (
+    (pa.types.is_boolean, "BOOLEAN"), (pa.types.is_integer, "BIGINT"), (pa.types.is_floating, "DOUBLE PRECISION"),
+    (pa.types.is_timestamp, "TIMESTAMP"), (pa.types.is_date, "DATE"),
+)
+
+# What the writers take: a pandas frame, or an Arrow table already in the table's types
+# (``write_serving``), which DuckDB scans without converting Python objects.
+Frame = pd.DataFrame | pa.Table
+
+
+def arrow_sql_type(type_: pa.DataType) -> str:
+    """SQL column type for an Arrow column (the same portable subset as ``sql_type``)."""
+    return next((sql for test, sql in _ARROW_TO_SQL if test(type_)), "TEXT")
+
+
+def _column_names(frame: Frame) -> list[str]:
+    return list(frame.column_names if isinstance(frame, pa.Table) else frame.columns)
+
+
+def _column_sql_type(frame: Frame, column: str) -> str:
+    if isinstance(frame, pa.Table):
+        return arrow_sql_type(frame.schema.field(column).type)
+    return sql_type(frame[column])
+
+
+def _all_in_partition(frame: Frame, column: str, value: Any) -> bool:
+    """Whether every row of ``frame`` has ``column`` = ``value`` (null when ``value`` is None)."""
+    if isinstance(frame, pa.Table):
+        values = frame.column(column)
+        if value is None:
+            return values.null_count == len(values)
+        equal = pc.equal(values, pa.scalar(value))
+        return equal.null_count == 0 and bool(pc.all(equal).as_py())
+    return bool(frame[column].isna().all() if value is None else (frame[column] == value).all())
+
+
 def ensure_schema(conn: sa.Connection, schema: str) -> None:
     """Create ``schema`` unless it exists, safe when two tasks do it at the same moment.
 
@@ -106,11 +143,11 @@ def table_exists(table: str) -> bool:
         return table_columns(conn, table) is not None
 
 
-def _create_table(conn: sa.Connection, table: str, frame: pd.DataFrame,
+def _create_table(conn: sa.Connection, table: str, frame: Frame,
                   column_types: Mapping[str, str] | None) -> None:
     types = dict(column_types or {})
     cols = ", ".join(
-        f"{quote_ident(c)} {types.get(c) or sql_type(frame[c])}" for c in frame.columns
+        f"{quote_ident(c)} {types.get(c) or _column_sql_type(frame, c)}" for c in _column_names(frame)
     )
     conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {qualified(table)} ({cols})"))
 
@@ -154,20 +191,26 @@ def _arrow_csv(frame: pd.DataFrame) -> io.BytesIO | None:
     if any(isinstance(frame[c].dtype, pd.DatetimeTZDtype) for c in frame.columns):
         return None  # pandas writes the local time and offset, which a TIMESTAMP column keeps as is
     try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        buf = io.BytesIO()
-        pa_csv.write_csv(table, buf, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+        return _table_csv(pa.Table.from_pandas(frame, preserve_index=False))
     except (pa.ArrowException, TypeError, ValueError):
         return None
+
+
+def _table_csv(table: pa.Table) -> io.BytesIO:
+    """An Arrow table as CSV for ``COPY ... (FORMAT csv)`` (see ``_arrow_csv``)."""
+    buf = io.BytesIO()
+    pa_csv.write_csv(table, buf, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
     buf.seek(0)
     return buf
 
 
-def _insert(conn: sa.Connection, table: str, frame: pd.DataFrame) -> None:
-    if frame.empty:
+def _insert(conn: sa.Connection, table: str, frame: Frame) -> None:
+    """Bulk insert: DuckDB scans the registered frame (an Arrow table without a copy),
+    PostgreSQL streams a CSV through ``COPY``."""
+    if len(frame) == 0:
         return
     dialect = conn.dialect.name
-    cols = ", ".join(quote_ident(c) for c in frame.columns)
+    cols = ", ".join(quote_ident(c) for c in _column_names(frame))
     if dialect == "duckdb":
         raw = conn.connection.driver_connection
         raw.register("_ecomflow_incoming", frame)
@@ -179,7 +222,7 @@ def _insert(conn: sa.Connection, table: str, frame: pd.DataFrame) -> None:
             raw.unregister("_ecomflow_incoming")
     elif dialect == "postgresql":
         cursor = conn.connection.driver_connection.cursor()
-        arrow_csv = _arrow_csv(frame)
+        arrow_csv = _table_csv(frame) if isinstance(frame, pa.Table) else _arrow_csv(frame)
         if arrow_csv is not None:
             cursor.copy_expert(f"COPY {qualified(table)} ({cols}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')",
                                arrow_csv)
@@ -192,6 +235,7 @@ def _insert(conn: sa.Connection, table: str, frame: pd.DataFrame) -> None:
             f"COPY {qualified(table)} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '{null_marker}')", buf
         )
     else:  # pragma: no cover - only two warehouses are supported
+        frame = frame.to_pandas() if isinstance(frame, pa.Table) else frame
         frame.to_sql(table.split(".")[1], conn, schema=table.split(".")[0],
                      if_exists="append", index=False)
 
@@ -214,7 +258,7 @@ def lock_table_for_write(conn: sa.Connection, table: str) -> None:
 
 def replace_partition(
     table: str,
-    frame: pd.DataFrame,
+    frame: Frame,
     partition: Mapping[str, Any],
     column_types: Mapping[str, str] | None = None,
     conn: sa.Connection | None = None,
@@ -227,15 +271,15 @@ def replace_partition(
     evolution is additive only). Returns the number of rows written.
 
     Pass ``conn`` to make several partition writes one transaction (the caller
-    commits); otherwise the write gets its own transaction.
+    commits); otherwise the write gets its own transaction. ``frame`` may be an Arrow table
+    already in the table's types (``write_serving``): DuckDB then inserts it without
+    converting Python objects.
     """
     qualified(table)  # a clear error for anything but a valid 'schema.table'
     for col, value in partition.items():
-        if col not in frame.columns:
+        if col not in _column_names(frame):
             raise ValueError(f"{table}: frame lacks partition column {col!r}")
-        if not frame.empty and not (
-            frame[col].isna().all() if value is None else (frame[col] == value).all()
-        ):
+        if len(frame) and not _all_in_partition(frame, col, value):
             raise ValueError(f"{table}: rows outside partition {col}={value!r}")
     if conn is None:
         with connect() as own:
@@ -247,7 +291,7 @@ def replace_partition(
     return len(frame)
 
 
-def _prepare_table(conn: sa.Connection, table: str, frame: pd.DataFrame,
+def _prepare_table(conn: sa.Connection, table: str, frame: Frame,
                    column_types: Mapping[str, str] | None) -> None:
     """Lock ``table`` for this transaction; create it, or add ``frame``'s new columns (additive only)."""
     lock_table_for_write(conn, table)
@@ -256,9 +300,9 @@ def _prepare_table(conn: sa.Connection, table: str, frame: pd.DataFrame,
     if existing is None:
         _create_table(conn, table, frame, column_types)
         return
-    for col in frame.columns:
+    for col in _column_names(frame):
         if col not in existing:
-            typ = (column_types or {}).get(col) or sql_type(frame[col])
+            typ = (column_types or {}).get(col) or _column_sql_type(frame, col)
             conn.execute(sa.text(f"ALTER TABLE {qualified(table)} ADD COLUMN {quote_ident(col)} {typ}"))
 
 
