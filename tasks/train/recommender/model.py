@@ -116,6 +116,13 @@ class SASRec(nn.Module):
         is item ``cols[j]`` and ``n_cols`` must be ``len(cols)``: the bonus is never built
         over the whole catalogue, which would be (P x V) on a huge one.
         """
+        ctx, vals = self._repeat_values(seq, h, rows, cols)
+        out = torch.zeros(len(ctx), n_cols, device=seq.device, dtype=vals.dtype)
+        return out.scatter_add_(1, ctx, vals)
+
+    def _repeat_values(self, seq: torch.Tensor, h: torch.Tensor, rows: torch.Tensor,
+                       cols: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(column, value), each (P, L): ``repeat_bonus`` before it is scattered."""
         n = seq.shape[1]
         steps = torch.arange(n, device=seq.device)
         back = steps[:, None] - steps[None, :]  # (t, s): how many steps s is before t
@@ -128,8 +135,7 @@ class SASRec(nn.Module):
             at = torch.searchsorted(cols, ctx).clamp(max=len(cols) - 1)
             vals = vals * (cols[at] == ctx)
             ctx = at
-        out = torch.zeros(len(b_idx), n_cols, device=seq.device, dtype=vals.dtype)
-        return out.scatter_add_(1, ctx, vals)
+        return ctx, vals
 
     def forward(self, seq: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         """(B, V+1) scores of every item after the last position (padding scored -inf).
@@ -139,7 +145,16 @@ class SASRec(nn.Module):
         h = self.hidden(seq, items, last_only=True).expand(-1, seq.shape[1], -1)  # a view: h[:, -1] is it
         last = torch.zeros_like(seq, dtype=torch.bool)
         last[:, -1] = True
-        logits = h[:, -1] @ items.T + self.bias + self.repeat_bonus(seq, h, last, len(items))
+        logits = h[:, -1] @ items.T
+        logits += self.bias
+        # The repeat bonus touches at most L items per row: summed per distinct item in the
+        # order repeat_bonus's scatter_add_ sums them, then added to those items only. Serving
+        # once built a zero (B x V) matrix for it and added the whole of it (the same sums; an
+        # untouched item gained + 0.0).
+        ctx, vals = self._repeat_values(seq, h, last)
+        first = (ctx[:, :, None] == ctx[:, None, :]).to(torch.uint8).argmax(dim=2)  # first slot of the item
+        summed = torch.zeros_like(vals).scatter_add_(1, first, vals).gather(1, first)
+        logits.scatter_(1, ctx, logits.gather(1, ctx) + summed)
         logits = logits.float()
         logits[:, 0] = float("-inf")
         return logits
