@@ -43,6 +43,22 @@ def build_queries(inter: pd.DataFrame, vocab: list[str], max_history: int, start
     return Queries(ctx, users, days, np.where(targets > 0, targets, -1), target_query)
 
 
+def _by_user_and_time(hist: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.Index]:
+    """``hist`` sorted by (user, time), stable, with its sorted user codes and names.
+
+    Sorting the integer codes of ``factorize(sort=True)`` gives the order of a stable
+    ``sort_values(["user_id", "ts"])`` at half its cost (string comparisons were half of
+    a scoring run's contexts, issue 15); missing users or times take that sort."""
+    codes, names = pd.factorize(hist["user_id"], sort=True)
+    ts = hist["ts"]
+    if (codes < 0).any() or ts.isna().any() or not pd.api.types.is_datetime64_any_dtype(ts):
+        hist = hist.sort_values(["user_id", "ts"], kind="stable")
+        codes, names = pd.factorize(hist["user_id"], sort=True)
+        return hist, codes, pd.Index(names)
+    order = np.lexsort((np.asarray(ts.array.asi8), codes))
+    return hist.iloc[order], codes[order], pd.Index(names)
+
+
 def _contexts(idx: pd.DataFrame, users: list[str], days: list[pd.Timestamp], max_history: int) -> Contexts:
     """Row r = the last ``max_history`` known items of ``users[r]`` before ``days[r]``.
 
@@ -52,10 +68,10 @@ def _contexts(idx: pd.DataFrame, users: list[str], days: list[pd.Timestamp], max
     items = np.zeros((n, max_history), dtype=np.int64)
     weights = np.zeros((n, max_history), dtype=np.float32)
     ages = np.zeros((n, max_history), dtype=np.float32)
-    hist = idx[idx["item_idx"] > 0].sort_values(["user_id", "ts"], kind="stable")
+    hist = idx[idx["item_idx"] > 0]
     if n == 0 or hist.empty:
         return Contexts(items, weights, ages)
-    codes, names = pd.factorize(hist["user_id"], sort=True)
+    hist, codes, names = _by_user_and_time(hist)
     origin = hist["ts"].min().floor("D") - pd.Timedelta(days=1)
     secs = ((hist["ts"] - origin) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
     keys = codes.astype(np.int64) * 2**34 + secs
