@@ -4,13 +4,16 @@ Builds a ``serving.recommendations``-shaped frame (``--rows`` rows: 100k users x
 as_of_date, user_id, item_id, rank, score, strategy, model_version, run_id, scored_at) and, on
 a fresh DuckDB file and a fresh PostgreSQL database (created here, dropped at the end), times
 
-* ``write_serving`` (tasks/score/common.py: contract types, then ``replace_partition`` in one
-  transaction with the serving-version row), the path every scorer writes through: DuckDB
-  inserts from the registered frame, PostgreSQL streams a CSV through ``COPY``. Run twice on the
-  same partition: the first write (empty table) and the re-run that replaces it (DELETE of the
-  partition's rows + insert), which is what an idempotent retry costs;
-* ``replace_partition`` alone (tasks/warehouse/io.py) on the frame already in contract types,
-  re-run on its partition: the warehouse layer without ``write_serving``'s per-column typing;
+* ``write_serving`` (tasks/score/common.py: ``check_table`` types the frame once into an Arrow
+  table in the contract's types, then ``replace_partition`` in one transaction with the
+  serving-version row), the path every scorer writes through: DuckDB scans the Arrow table
+  without a copy, PostgreSQL streams its CSV (rendered by Arrow) through ``COPY``. Run twice on
+  the same partition: the first write (empty table) and the re-run that replaces it (DELETE of
+  the partition's rows + insert), which is what an idempotent retry costs;
+* ``replace_partition`` alone (tasks/warehouse/io.py), re-run on its partition, with the Arrow
+  table ``check_table`` built (the warehouse layer without the typing) and with the same rows
+  as a typed pandas frame (``check_frame``: Python ``str``/``date`` objects, what the write path
+  inserted before it went through Arrow);
 * the baseline, in the same run: plain ``INSERT ... VALUES (?, ...)`` through the driver's
   ``executemany`` (one statement per row), on the first ``--baseline-rows`` rows (row inserts
   of a million rows would take many minutes), in one transaction.
@@ -38,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -76,13 +80,14 @@ def product_write(frame: pd.DataFrame) -> float:
                                         model_version="recommender-v1", run_id="bench-run"))
 
 
-def partition_write(frame: pd.DataFrame) -> float:
-    """``replace_partition`` alone on a frame already in the contract's types (what
-    ``write_serving`` hands it), into its own table: the warehouse layer without the typing."""
+def partition_write(frame: pd.DataFrame | pa.Table, table: str) -> float:
+    """``replace_partition`` alone on rows already in contract types (an Arrow table, what
+    ``write_serving`` hands it, or a pandas frame), into its own table: the warehouse layer
+    without the typing."""
     from tasks.score.common import SERVING_SCHEMAS
     from tasks.warehouse import replace_partition
 
-    return _timed(lambda: replace_partition("bench.typed_partition", frame, {"as_of_date": AS_OF},
+    return _timed(lambda: replace_partition(table, frame, {"as_of_date": AS_OF},
                                             column_types=SERVING_SCHEMAS[TABLE]))
 
 
@@ -145,17 +150,21 @@ def _pg_admin(sql: str) -> None:
 
 
 def run_one(warehouse: str, frame: pd.DataFrame, base_frame: pd.DataFrame) -> dict[str, float]:
+    from tasks.score.schema import check_frame, check_table
+
     first = product_write(frame)
     rerun = product_write(frame)
-    typed = frame.assign(scored_at=pd.to_datetime(frame["scored_at"]))
-    partition_write(typed)
-    layer = partition_write(typed)  # the re-run: same state as ``rerun``
+    typing = _timed(lambda: check_table(TABLE, frame))
+    layers = {}
+    for name, typed in (("layer", check_table(TABLE, frame)), ("layer_pandas", check_frame(TABLE, frame))):
+        partition_write(typed, f"bench.{name}")
+        layers[name] = partition_write(typed, f"bench.{name}")  # the re-run: same state as ``rerun``
     base = baseline_inserts(base_frame)
     product_rows, baseline_rows = count_rows()
     if (product_rows, baseline_rows) != (len(frame), len(base_frame)):
         raise SystemExit(f"{warehouse}: wrote {product_rows}/{baseline_rows} rows, expected "
                          f"{len(frame)}/{len(base_frame)}")
-    return {"first": first, "rerun": rerun, "layer": layer, "baseline": base}
+    return {"first": first, "rerun": rerun, "typing": typing, **layers, "baseline": base}
 
 
 def csv_render_seconds(frame: pd.DataFrame) -> tuple[float, float]:
@@ -206,13 +215,15 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     print(f"\nwrites of a {TABLE}-shaped frame: {len(frame):,} rows (product), {len(base_frame):,} rows "
           f"(baseline: row INSERTs via executemany); cores={os.cpu_count()} load={os.getloadavg()[0]:.1f}\n")
-    print("| warehouse | product first write | product re-run (replace) | replace_partition alone, re-run "
-          "| row INSERTs | ratio (first / rows) |")
-    print("|---|---|---|---|---|---|")
+    print("| warehouse | product first write | product re-run (replace) | check_table (typing) "
+          "| replace_partition alone, re-run: Arrow table | same, typed pandas frame | row INSERTs "
+          "| ratio (first / rows) |")
+    print("|---|---|---|---|---|---|---|---|")
+    n = len(frame)
     for name, r in results.items():
-        first, rerun, base = len(frame) / r["first"], len(frame) / r["rerun"], len(base_frame) / r["baseline"]
-        print(f"| {name} | {first:,.0f} rows/s ({r['first']:.2f} s) | {rerun:,.0f} rows/s ({r['rerun']:.2f} s) "
-              f"| {len(frame) / r['layer']:,.0f} rows/s ({r['layer']:.2f} s) | {base:,.0f} rows/s ({r['baseline']:.2f} s) | {first / base:,.0f}x |")
+        first, base = n / r["first"], len(base_frame) / r["baseline"]
+        cells = [f"{n / r[k]:,.0f} rows/s ({r[k]:.2f} s)" for k in ("first", "rerun", "typing", "layer", "layer_pandas")]
+        print(f"| {name} | {' | '.join(cells)} | {base:,.0f} rows/s ({r['baseline']:.2f} s) | {first / base:,.0f}x |")
     if "PostgreSQL (COPY)" in results:
         arrow_s, pandas_s = csv_render_seconds(frame)
         r = results["PostgreSQL (COPY)"]
