@@ -16,11 +16,14 @@ depend on what was learned) over ``--items`` items with ``--dim``-dimensional em
 * the baseline: ``torch.topk(U @ I.T, K)`` of random (users x dim) and (items x dim) float32
   matrices in the same batches, i.e. only the scoring matmul and the selection.
 
-Throughput is users/s (median of ``--repeat`` runs); peak memory is the growth of the process's
+Every measurement runs once per round, rounds interleaved (``--repeat`` of them), so a burst of
+load from other processes hits the baseline and the product alike: seconds are the fastest round
+(the least disturbed), "vs matmul+topk" the median over rounds of that round's baseline / product
+(on a shared 2-core machine single runs varied 3x). Peak memory is the growth of the process's
 peak RSS (VmHWM, reset before each measurement through /proc/self/clear_refs) over its RSS
 before. An unchunked matmul would hold the whole (users x items) float32 score matrix at once.
 
-    .venv/bin/python benchmarks/topk_scoring.py [--users 50000] [--items 5000] [--dim 64] [--k 10] [--repeat 2]
+    .venv/bin/python benchmarks/topk_scoring.py [--users 50000] [--items 5000] [--dim 64] [--k 10] [--repeat 5] [--threads 1]
 """
 
 from __future__ import annotations
@@ -58,20 +61,16 @@ def _status_kib(field: str) -> int:
     return 0
 
 
-def measure(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """(median seconds, peak RSS growth in MiB) of ``fn``."""
-    times, peaks = [], []
-    for _ in range(repeat):
-        try:
-            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-        except OSError:
-            pass
-        before = _status_kib("VmRSS")
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-        peaks.append((_status_kib("VmHWM") - before) / 1024)
-    return statistics.median(times), max(peaks)
+def measure(fn: Callable[[], object]) -> tuple[float, float]:
+    """(seconds, peak RSS growth in MiB) of one run of ``fn``."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    except OSError:
+        pass
+    before = _status_kib("VmRSS")
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start, (_status_kib("VmHWM") - before) / 1024
 
 
 def interactions(n_users: int, n_items: int, history: int, seed: int = 0) -> pd.DataFrame:
@@ -96,8 +95,13 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--history", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default). 1 is steadier when other processes share the cores: "
+                             "with 2 threads on 2 busy cores single runs varied 3-10x")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device("cpu")
 
@@ -140,26 +144,33 @@ def main() -> None:
         for s in range(0, args.users, batch):
             torch.topk(user_vecs[s:s + batch] @ item_vecs.T, args.k, dim=1)
 
-    rows = {}
+    steps = {"baseline: torch matmul + topk": matmul_topk,
+             "product: recommend() (all steps)": product,
+             "  step: user contexts": contexts,
+             "  step: SASRec forward (float32 logits)": forward,
+             "  step: top_k_sorted (torch.topk)": select}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in steps}
     with torch.inference_mode():
-        for name, fn in [("baseline: torch matmul + topk", matmul_topk),
-                         ("product: recommend() (all steps)", product),
-                         ("  step: user contexts", contexts),
-                         ("  step: SASRec forward (float32 logits)", forward),
-                         ("  step: top_k_sorted (torch.topk)", select)]:
-            rows[name] = measure(fn, args.repeat)
-    total = rows["product: recommend() (all steps)"][0]
-    steps = sum(rows[n][0] for n in rows if n.startswith("  step"))
-    base = rows["baseline: torch matmul + topk"][0]
+        for _ in range(args.repeat):
+            for name, fn in steps.items():
+                runs[name].append(measure(fn))
+    rows = {name: (min(t for t, _ in r), max(p for _, p in r)) for name, r in runs.items()}
+    base_name, product_name = "baseline: torch matmul + topk", "product: recommend() (all steps)"
+    ratio = statistics.median(b / p for (b, _), (p, _) in zip(runs[base_name], runs[product_name], strict=True))
+    total = rows[product_name][0]
+    step_sum = sum(rows[n][0] for n in rows if n.startswith("  step"))
+    base = rows[base_name][0]
 
     print(f"\ntop-{args.k} for {args.users:,} users x {args.items:,} items x {args.dim} dims, batches of {batch} "
           f"users, CPU, torch threads={torch.get_num_threads()}, cores={os.cpu_count()}, "
-          f"load={os.getloadavg()[0]:.1f}; median of {args.repeat}\n")
+          f"load={os.getloadavg()[0]:.1f}; fastest of {args.repeat} interleaved rounds\n")
     print("| what | seconds | users/s | vs matmul+topk | peak RSS growth |")
     print("|---|---|---|---|---|")
     for name, (sec, peak) in rows.items():
         print(f"| {name} | {sec:.2f} | {args.users / sec:,.0f} | {base / sec:.0%} | {peak:,.0f} MiB |")
-    print(f"|   rest: output rows (arrays), fallbacks | {max(total - steps, 0):.2f} | | | |")
+    print(f"|   rest: output rows (arrays), fallbacks | {max(total - step_sum, 0):.2f} | | | |")
+    print(f"\nproduct / baseline throughput, median over rounds: {ratio:.0%} "
+          f"(per round: {', '.join(f'{b / p:.0%}' for (b, _), (p, _) in zip(runs[base_name], runs[product_name], strict=True))})")
     full = args.users * (args.items + 1) * 4 / 2**20
     per_batch = batch * (args.items + 1) * 4 / 2**20
     print(f"\nchunked by {batch} users, one batch's float32 score matrix is {per_batch:,.0f} MiB; unchunked, "
