@@ -7,7 +7,7 @@ depend on what was learned) over ``--items`` items with ``--dim``-dimensional em
 * ``recommend`` (tasks/train/recommender/serving.py), what ``score_recommendations`` runs for
   the served SASRec policy: user contexts from the interactions, the network's forward pass
   (transformer over each user's history, then user vector x item matrix + bias + repeat bonus)
-  in batches of ``eval_batch_size`` users as float32 tensors, one ``torch.topk`` per batch
+  in batches of ``serving_batch`` users (256 for the network) as float32 tensors, one ``torch.topk`` per batch
   (``tasks/train/recommender/topk.py``: ties re-sorted to the lower item index) and the output
   rows built as arrays (before issue 15: float64 numpy copies, numpy ``top_k_items`` and one
   Python dict per (user, rank): 14 % of the baseline);
@@ -45,10 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tasks.train.recommender.config import RecommenderConfig  # noqa: E402
-from tasks.train.recommender.evaluation import eval_batch_size  # noqa: E402
 from tasks.train.recommender.model import SASRec  # noqa: E402
 from tasks.train.recommender.sequences import user_contexts  # noqa: E402
-from tasks.train.recommender.serving import recommend  # noqa: E402
+from tasks.train.recommender.serving import recommend, serving_batch  # noqa: E402
 from tasks.train.recommender.topk import top_k_sorted  # noqa: E402
 
 AT = datetime(2026, 1, 15)
@@ -111,7 +110,7 @@ def main() -> None:
     inter = interactions(args.users, args.items, args.history)
     users = sorted(inter["user_id"].unique())
     pop = inter["item_id"].value_counts()
-    batch = min(2048, eval_batch_size(len(vocab)))  # what recommend() uses
+    batch = serving_batch(model, len(vocab))  # what recommend() uses
 
     def product() -> None:
         out = recommend(model, vocab, cfg, inter, users, AT, {"popularity": pop}, device, args.k)
