@@ -110,7 +110,7 @@ def main() -> None:
     inter = interactions(args.users, args.items, args.history)
     users = sorted(inter["user_id"].unique())
     pop = inter["item_id"].value_counts()
-    batch = serving_batch(model, len(vocab))  # what recommend() uses
+    batch = serving_batch(model, len(vocab), device)  # what recommend() uses
 
     def product() -> None:
         out = recommend(model, vocab, cfg, inter, users, AT, {"popularity": pop}, device, args.k)

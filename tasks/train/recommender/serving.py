@@ -71,14 +71,15 @@ def served_policy(art: Artefact) -> tuple[str, dict[str, float]]:
 # Users per network batch: the attention block's activations for 1024 users x 30 positions
 # (qkv alone 24 MB) fall out of the CPU caches; 256 users ran the forward ~2x faster with
 # bit-identical scores (issue 15). The score matrix per batch shrinks alike (5 MiB at 5k items).
+# CPU only: an accelerator wants large batches, and keeps the batches it was measured with.
 NETWORK_BATCH = 256
 
 
-def serving_batch(model: SASRec | Ranker, n_items: int, batch_size: int = 2048) -> int:
+def serving_batch(model: SASRec | Ranker, n_items: int, device: torch.device, batch_size: int = 2048) -> int:
     """Users scored together by ``recommend``: at most ``batch_size`` and ``eval_batch_size``
-    (a (users x catalogue) matrix per component), and ``NETWORK_BATCH`` for the network."""
+    (a (users x catalogue) matrix per component), and ``NETWORK_BATCH`` for the network on CPU."""
     size = min(batch_size, eval_batch_size(n_items))
-    return min(size, NETWORK_BATCH) if isinstance(model, SASRec) else size
+    return min(size, NETWORK_BATCH) if isinstance(model, SASRec) and device.type == "cpu" else size
 
 
 def recommend(model: SASRec | Ranker, vocab: list[str], cfg: RecommenderConfig, inter: pd.DataFrame,
@@ -103,7 +104,7 @@ def recommend(model: SASRec | Ranker, vocab: list[str], cfg: RecommenderConfig, 
     warm_users = users_arr[warm]
     wctx = ctx.take(warm)
     vocab_arr = np.asarray(vocab, dtype=object)
-    batch_size = serving_batch(model, len(vocab), batch_size)
+    batch_size = serving_batch(model, len(vocab), device, batch_size)
     parts: list[tuple[np.ndarray, ...]] = []
     if isinstance(model, SASRec):
         model = model.to(device).eval()  # as SASRecRanker did: dropout off
