@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import importlib
 import logging
 import shutil
 from datetime import date, datetime
@@ -192,27 +191,20 @@ def test_the_generated_suites_check_every_declared_rule() -> None:
                            and k.get("max_value") == column.max_value for k in kwargs), column.name
 
 
-def _first_attribute(candidates: tuple[str, ...], name: str) -> tuple[str, ...]:
-    """``name`` from the first importable module (the model packages move between releases)."""
-    for module in candidates:
-        try:
-            return tuple(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    raise AssertionError(f"{name} not found in any of {candidates}")
-
-
 def test_value_lists_agree_with_the_model_code() -> None:
     """The declaration types the lists (it must not import torch); the model code is the behaviour."""
-    assert schema.INTENTS == _first_attribute(("tasks.train.session_intent.config", "tasks.train.session_intent"),
-                                              "INTENTS")
-    risk_modules = ("tasks.train.risk.policy", "tasks.train.risk_policy")
-    assert schema.RISK_LABELS == _first_attribute(risk_modules, "LABELS")
-    assert schema.RISK_ACTIONS == _first_attribute(risk_modules, "ACTIONS")
-    assert schema.PRICE_OBJECTIVES == _first_attribute(("tasks.train.pricing.config",), "OBJECTIVES")
-    assert schema.INVENTORY_POLICIES == ("policy", *_first_attribute(("tasks.train.inventory_policy.config",),
-                                                                     "BASELINES"))
-    assert schema.AUDIENCE_SEGMENTS == _first_attribute(("tasks.train.uplift.features",), "SEGMENTS")
+    from tasks.train.inventory_policy.config import BASELINES
+    from tasks.train.pricing.config import OBJECTIVES
+    from tasks.train.risk.policy import ACTIONS, LABELS
+    from tasks.train.session_intent.config import INTENTS
+    from tasks.train.uplift.features import SEGMENTS
+
+    assert schema.INTENTS == tuple(INTENTS)
+    assert schema.RISK_LABELS == tuple(LABELS)
+    assert schema.RISK_ACTIONS == tuple(ACTIONS)
+    assert schema.PRICE_OBJECTIVES == tuple(OBJECTIVES)
+    assert schema.INVENTORY_POLICIES == ("policy", *BASELINES)
+    assert schema.AUDIENCE_SEGMENTS == tuple(SEGMENTS)
 
 
 def test_the_risk_scorer_writes_exactly_the_declared_columns(isolated_home: Path,

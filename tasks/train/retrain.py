@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 
 # model -> scorers that serve it, derived from the scorers' own map (the risk scorer falls back to
 # rules without a model)
-MODEL_SCORERS: dict[str, tuple[str, ...]] = {}
-for _scorer, _model in SCORER_MODEL.items():
-    MODEL_SCORERS[_model] = (*MODEL_SCORERS.get(_model, ()), _scorer)
+MODEL_SCORERS: dict[str, tuple[str, ...]] = {
+    model: tuple(s for s, m in SCORER_MODEL.items() if m == model) for model in dict.fromkeys(SCORER_MODEL.values())
+}
 
 
 def retrain_partition(as_of_date: date) -> Partition:

@@ -85,11 +85,13 @@ def _outputs(monkeypatch: pytest.MonkeyPatch, master: str, as_of: str) -> dict[s
     monkeypatch.delenv("ECOMFLOW_SPARK_REMOTE", raising=False)
     get_settings.cache_clear()
     assert get_settings().spark_master == master
-    frames = {}
-    for job, folder in submit_feature_jobs(JOBS, as_of).items():
-        frame = pd.read_parquet(folder)
-        frames[job] = frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
-    return frames
+    return {job: _read_sorted(folder) for job, folder in submit_feature_jobs(JOBS, as_of).items()}
+
+
+def _read_sorted(folder: str) -> pd.DataFrame:
+    """A written feature set, in a fixed row order (by its first two columns) for comparison."""
+    frame = pd.read_parquet(folder)
+    return frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
 
 
 def _local_outputs(spark, as_of: str) -> dict[str, pd.DataFrame]:  # noqa: ANN001 - the session fixture
@@ -99,11 +101,7 @@ def _local_outputs(spark, as_of: str) -> dict[str, pd.DataFrame]:  # noqa: ANN00
     from tasks.features.run_job import run_feature_job
 
     point = RunPoint.parse(as_of, None)
-    frames = {}
-    for job in JOBS:
-        frame = pd.read_parquet(run_feature_job(spark, job, point))
-        frames[job] = frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
-    return frames
+    return {job: _read_sorted(run_feature_job(spark, job, point)) for job in JOBS}
 
 
 def test_feature_jobs_on_a_standalone_cluster_match_local(write_raw, standalone_cluster: str, spark,  # noqa: ANN001
