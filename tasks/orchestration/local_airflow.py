@@ -128,6 +128,13 @@ class LocalAirflow:
             # left ~0.7 s idle between two short tasks (measured: a daily run on a source most
             # of whose steps skip, 108 s -> 88 s at 0.2 s with 4 task slots).
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": env.get("AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME", "0.2"),
+            # The task supervisor waits up to this long in select() between checks of its task
+            # process; when the task closes its sockets before its process has exited (about one
+            # task in three here), it sleeps the whole interval with nothing left to wake it, so
+            # Airflow's 5 s default kept each such task's executor slot (and a skipped task's
+            # end) 5 s past its last log line: 25 of 75 tasks of one scenario run, 126 s in all.
+            # 1 s bounds that tail; the price is a heartbeat per running task per second.
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": env.get("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", "1"),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "GX_ANALYTICS_ENABLED": "False",
@@ -196,6 +203,7 @@ class LocalAirflow:
                                         "set ECOMFLOW_SPARK_CONNECT_PORT to a free port")
         env_file.write_text(json.dumps(wanted, indent=1))
         services = self.wanted(base)
+        fresh_spark = SPARK_SERVICE in services and not self.pid(SPARK_SERVICE)
         for service in services:
             if self.pid(service):
                 continue
@@ -208,7 +216,17 @@ class LocalAirflow:
                                         stdin=subprocess.DEVNULL, start_new_session=True)
             self.pid_file(service).write_text(str(proc.pid))
         self._wait_until_ready(services, timeout_s)
+        if fresh_spark:
+            self._warm_up_spark(env)
         return env
+
+    def _warm_up_spark(self, env: Mapping[str, str]) -> None:
+        """Start ``spark_connect.warm_up`` in the background against the new server (it exits by
+        itself; its output goes to ``spark-warm-up.log``). A failed warm-up only costs the time."""
+        with self.log_file("spark-warm-up").open("ab") as out:
+            subprocess.Popen([sys.executable, "-m", "tasks.orchestration.spark_connect", "--warm-up",
+                              "--port", str(self.spark_port)], cwd=REPO_ROOT, env=dict(env), stdout=out,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def _port_free_or_fail(self) -> None:
         with socket.socket() as s:
