@@ -17,6 +17,7 @@ REST API (``/api/v2``), so this module works against any Airflow it can reach.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -262,6 +263,14 @@ class LocalAirflow:
             signal_group(pid, signal.SIGTERM)
         stopped = list(pids)
         deadline = time.monotonic() + timeout_s
+        # The triggerer then waits a fixed 10 s for its trigger runner (which the group signal has
+        # already stopped) before exiting; a second SIGTERM is its documented "do not wait".
+        # Measured: every stop of the local stack took ~10 s more than the others' < 1 s.
+        if "triggerer" in pids:
+            time.sleep(1.0)
+            if self.pid("triggerer"):
+                with contextlib.suppress(OSError):
+                    os.kill(pids["triggerer"], signal.SIGTERM)
         for service in stopped:
             while self.pid(service) and time.monotonic() < deadline:
                 time.sleep(0.5)

@@ -186,3 +186,37 @@ def test_hourly_dag_rebuilds_only_the_serving_models_over_hourly_scores() -> Non
         return bool(set(node.sources) & hourly_tables) or any(reads_hourly(d) for d in node.depends_on if d in serving)
 
     assert in_hourly == {name for name in serving if reads_hourly(name)}
+
+
+def test_one_parse_serves_every_partition_and_each_build_filters_by_its_own_date(isolated_home, daily_dag) -> None:
+    """The warm worker keys its parsed project on the project and profile, not on --vars: an
+    hourly run used to re-parse the whole project for its new hour. Each build must still
+    filter by its own as_of_date (dbt compiles the SQL per invocation with that invocation's vars)."""
+    from tasks.transform.dbt_runner import dbt_home
+    from tasks.warehouse import read_frame
+
+    load_sample_raw()
+    task = daily_dag.get_task("dbt.staging.stg_raw__events")
+    latest_dt = {}
+    for day in (datetime(2026, 1, 2), datetime(2026, 1, 3)):
+        end = datetime(day.year, day.month, day.day + 1)
+        task.execute({"data_interval_start": day, "data_interval_end": end, "logical_date": day})
+        found = read_frame("SELECT max(dt) AS dt FROM staging.stg_raw__events")["dt"].iloc[0]
+        latest_dt[day.day] = str(found)[:10]
+    assert latest_dt == {2: "2026-01-02", 3: "2026-01-03"}, latest_dt
+    parses = (dbt_home() / "worker.log").read_text().count("parsed the project")
+    assert parses == 1, f"the worker parsed the project {parses} times for two partitions"
+
+
+def test_no_dbt_config_or_yml_reads_a_var() -> None:
+    """What lets the worker ignore --vars when it caches the parsed project: vars are read only in
+    SQL that dbt compiles per invocation (the as_of_filter macro), never in configs or yml."""
+    import re
+
+    from tests.dags.test_dag_integrity import REPO
+
+    project = REPO / "dbt_project"
+    readers = sorted(str(p.relative_to(project)) for p in project.rglob("*")
+                     if p.suffix in (".sql", ".yml", ".yaml") and not {"target", "dbt_packages", "logs"} & set(p.parts)
+                     and re.search(r"(?<![\w.])var\(", p.read_text()))
+    assert readers == ["macros/as_of_filter.sql"], readers
