@@ -201,7 +201,16 @@ def _child(conn: socket.socket, runner_cls: type, manifest: object, args: list[s
 
 def serve(path: Path, idle_exit_s: float = IDLE_EXIT_S) -> None:
     """Listen on ``path`` and run dbt commands one at a time until idle for ``idle_exit_s``."""
+    # What every forked build would otherwise redo: import the build/freshness tasks (dbt imports
+    # them lazily, ~0.1 s) and scan all of site-packages for dbt plugin modules (~0.06-0.2 s per
+    # build; dbt keeps the scan only with its module cache on, which caches nothing else that a
+    # long-lived process could see go stale: the scan and jinja's static macro extraction by source).
+    import dbt.task.build  # noqa: F401
+    import dbt.task.freshness  # noqa: F401
     from dbt.cli.main import dbtRunner  # the expensive import, once for every request
+    from dbt_common.tests import enable_test_caching
+
+    enable_test_caching()
 
     manifests: dict[str, object] = {}
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
