@@ -11,4 +11,9 @@ The serving tables the scorers write are declared the same way in ``tasks.score.
 ``dbt_serving_sources``, ``gx_serving_suites`` and ``serving_schema_doc`` render their dbt
 sources, GX suites and ``docs/serving_schema.md``, and ``write_serving`` checks every scorer's
 frame against the declaration before the write (``tests/test_serving_contracts_declared_once.py``).
+
+The marts dbt builds for Python are declared in ``tasks.contracts.marts_schema``:
+``dbt_marts_models``, ``gx_marts_suites`` and ``marts_schema_doc`` render the marts' dbt yml
+(contract and column tests), GX suites and ``docs/marts_schema.md``
+(``tests/test_marts_contracts_declared_once.py``).
 """

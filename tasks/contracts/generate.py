@@ -1,11 +1,12 @@
-"""Write (or ``--check``) every file derived from the raw and serving table contracts.
+"""Write (or ``--check``) every file derived from the raw, serving and marts table contracts.
 
     python -m tasks.contracts.generate          # rewrite the derived files
     python -m tasks.contracts.generate --check  # exit 1 and show the diff when one drifted
 
-Run it after changing ``tasks/ingest/schema.py`` (raw tables) or ``tasks/score/schema.py``
-(serving tables); ``tests/test_contracts_declared_once.py`` and
-``tests/test_serving_contracts_declared_once.py`` run the check.
+Run it after changing ``tasks/ingest/schema.py`` (raw tables), ``tasks/score/schema.py``
+(serving tables) or ``tasks/contracts/marts_schema.py`` (marts);
+``tests/test_contracts_declared_once.py``, ``tests/test_serving_contracts_declared_once.py`` and
+``tests/test_marts_contracts_declared_once.py`` run the check.
 """
 
 from __future__ import annotations
@@ -17,16 +18,19 @@ from pathlib import Path
 
 from tasks.contracts import (
     canonical_schema_doc,
+    dbt_marts_models,
     dbt_serving_sources,
     dbt_sources,
+    gx_marts_suites,
     gx_raw_suites,
     gx_serving_suites,
+    marts_schema_doc,
     pinned_values,
     serving_schema_doc,
 )
 from tasks.settings import REPO_ROOT
 
-DECLARATIONS = "tasks/ingest/schema.py and tasks/score/schema.py"
+DECLARATIONS = "tasks/ingest/schema.py, tasks/score/schema.py and tasks/contracts/marts_schema.py"
 
 
 def derived_files(root: Path = REPO_ROOT) -> dict[str, str]:
@@ -43,6 +47,9 @@ def derived_files(root: Path = REPO_ROOT) -> dict[str, str]:
         dbt_serving_sources.PATH: dbt_serving_sources.render(),
         serving_schema_doc.PATH: serving_schema_doc.render(),
         **gx_serving_suites.render_all(read),
+        dbt_marts_models.PATH: dbt_marts_models.render(),
+        marts_schema_doc.PATH: marts_schema_doc.render(),
+        **gx_marts_suites.render_all(read),
     }
     files.update(pinned_values.render_all(root, set(files)))
     return files
