@@ -43,6 +43,7 @@ ENV_PREFIX = "ECOMFLOW_"
 #: Listed so that every other ``ECOMFLOW_*`` name can be rejected as a typo.
 OTHER_ECOMFLOW_VARIABLES = frozenset({
     "ECOMFLOW_AIRFLOW_PORT", "ECOMFLOW_SPARK_CONNECT_PORT", "ECOMFLOW_SPARK_CONNECT",  # scripts, local_airflow
+    "ECOMFLOW_SPARK_WARM_UP",  # local_airflow (0: no warm-up job; benchmarks/local_stack.py)
     "ECOMFLOW_DEMO_HOURS",  # scripts/run_pipeline.sh
     "ECOMFLOW_PRELOAD_TASK_LIBS",  # tasks/preload.py (read before any settings exist)
     "ECOMFLOW_ONLINE_RETAIL_PATH",  # tasks/ingest/sources/uci_online_retail.py

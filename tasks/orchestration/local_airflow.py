@@ -204,7 +204,8 @@ class LocalAirflow:
                                         "set ECOMFLOW_SPARK_CONNECT_PORT to a free port")
         env_file.write_text(json.dumps(wanted, indent=1))
         services = self.wanted(base)
-        fresh_spark = SPARK_SERVICE in services and not self.pid(SPARK_SERVICE)
+        fresh_spark = (SPARK_SERVICE in services and not self.pid(SPARK_SERVICE)
+                       and base.get("ECOMFLOW_SPARK_WARM_UP", "1") != "0")
         for service in services:
             if self.pid(service):
                 continue

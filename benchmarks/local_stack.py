@@ -1,0 +1,137 @@
+"""The local Airflow stack's own overhead: one daily + one hourly DAG run with Airflow's defaults vs ecomflow's settings.
+
+Run: `.venv/bin/python benchmarks/local_stack.py [--rounds 1] [--scenario clickstream]`.
+
+Each run is `make run`'s pipeline (scripts/run_pipeline.sh: historical load, the local services,
+the daily DAG and one hour of the hourly DAG as Airflow backfills) on a small issue-14 scenario
+(tests/scenarios: a clickstream of ~650 events, most models skip) in a fresh temp
+``$ECOMFLOW_HOME``, so the time is almost all per-task overhead, not data. Two configurations,
+interleaved per round so load from other processes hits both alike:
+
+- ``airflow defaults``: ``[workers] min_heartbeat_interval`` 5 s (Airflow's default) and no Spark
+  Connect warm-up (``ECOMFLOW_SPARK_WARM_UP=0``);
+- ``ecomflow``: what tasks/orchestration/local_airflow.py sets: 1 s, and the warm-up job.
+
+Columns: the DAG runs' wall times as run_pipeline.sh reports them, ``features.compute``'s
+duration, and the tasks whose process was still held >= 4 s after its last log line (the task
+supervisor's wait that min_heartbeat_interval bounds; read from the scheduler's log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CONFIGS = {
+    "airflow defaults": {"AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "5", "ECOMFLOW_SPARK_WARM_UP": "0"},
+    "ecomflow": {},
+}
+
+
+def _free_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
+def _held_tasks(scheduler_log: Path) -> int:
+    """Tasks whose supervisor reported the workload finished >= 4 s after the task's last line."""
+    last: dict[str, datetime] = {}
+    held = 0
+    for line in scheduler_log.read_text(errors="replace").splitlines():
+        try:
+            at = datetime.fromisoformat(line[:26].replace("T", " ").rstrip("Z"))
+        except ValueError:
+            continue
+        if "Workload finished" in line and (found := re.search(r"workload_id=(\S+)", line)):
+            if found.group(1) in last and (at - last[found.group(1)]).total_seconds() >= 4:
+                held += 1
+        elif (ti := re.search(r"ti_id=(\S+)", line)) and ("[task]" in line or "tasks." in line):
+            last[ti.group(1)] = at
+    return held
+
+
+def _compute_seconds(airflow_db: Path) -> float:
+    with sqlite3.connect(airflow_db) as conn:
+        row = conn.execute("SELECT duration FROM task_instance WHERE dag_id = 'ecomflow_daily' "
+                           "AND task_id = 'features.compute' ORDER BY start_date DESC LIMIT 1").fetchone()
+    return float(row[0]) if row and row[0] is not None else float("nan")
+
+
+def run_once(config: str, scenario: str, folder: Path) -> dict[str, float]:
+    from tasks.orchestration.local_airflow import LocalAirflow
+    from tests.scenarios import generators
+
+    mappings = REPO / "tests" / "scenarios" / "mappings"
+
+    data = folder / "data"
+    data.mkdir(parents=True)
+    mapping = data / f"{scenario}.yml"
+    shutil.copy(mappings / f"{scenario}.yml", mapping)
+    getattr(generators, scenario)(data)
+    home = folder / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ECOMFLOW_", "AIRFLOW"))}
+    env.update({"ECOMFLOW_HOME": str(home), "ECOMFLOW_WAREHOUSE": "duckdb", "ECOMFLOW_SOURCE": str(mapping),
+                "ECOMFLOW_PII_KEY": "benchmark-only-dummy-key", "ECOMFLOW_SPARK_MASTER": "local[2]",
+                "AIRFLOW_HOME": str(home / "airflow"), "ECOMFLOW_DEMO_HOURS": "1",
+                "ECOMFLOW_AIRFLOW_PORT": _free_port(), "ECOMFLOW_SPARK_CONNECT_PORT": _free_port(),
+                **CONFIGS[config]})
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(["bash", "scripts/run_pipeline.sh"], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=1200)
+        wall = time.monotonic() - started
+        out = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            raise SystemExit(f"{config}: run_pipeline.sh failed:\n{out[-3000:]}")
+        daily = re.search(r"ecomflow_daily \S+: success in (\d+) s", out)
+        hourly = re.search(r"ecomflow_hourly \S+: success in (\d+) s", out)
+        services = home / "airflow" / "services"
+        return {"daily_s": float(daily.group(1)) if daily else float("nan"),
+                "hourly_s": float(hourly.group(1)) if hourly else float("nan"),
+                "compute_s": _compute_seconds(home / "airflow" / "airflow.db"),
+                "held": float(_held_tasks(services / "scheduler.log")), "wall_s": wall}
+    finally:
+        LocalAirflow(home / "airflow").stop()
+        from tasks.transform.dbt_worker import stop_worker
+
+        stop_worker(home / "dbt")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--scenario", default="clickstream", choices=["clickstream", "card_transactions"])
+    args = parser.parse_args()
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGS}
+    for round_no in range(args.rounds):
+        for name in CONFIGS:
+            with tempfile.TemporaryDirectory(prefix="ecomflow-bench-stack-") as folder:
+                results[name].append(run_once(name, args.scenario, Path(folder)))
+                print(f"round {round_no + 1} {name}: {results[name][-1]}", flush=True)
+    base = min(r["daily_s"] for r in results["airflow defaults"])
+    print(f"\n{args.scenario} scenario, best of {args.rounds} round(s) (load {os.getloadavg()[0]:.1f})")
+    print("| configuration | daily DAG s | hourly DAG s | features.compute s | tasks held >= 4 s | pipeline wall s "
+          "| daily vs defaults |")
+    print("|---|---|---|---|---|---|---|")
+    for name, runs in results.items():
+        best = min(runs, key=lambda r: r["daily_s"])
+        print(f"| {name} | {best['daily_s']:.0f} | {best['hourly_s']:.0f} | {best['compute_s']:.1f} "
+              f"| {best['held']:.0f} | {best['wall_s']:.0f} | {best['daily_s'] / base:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
