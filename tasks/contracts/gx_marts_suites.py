@@ -12,7 +12,8 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from tasks.contracts.gx_raw_suites import MARKER, _expectation, _flow, _render_item, hand_written_part
+from tasks.contracts.gx_raw_suites import MARKER as MARKER  # re-exported: tests read the marker here
+from tasks.contracts.gx_raw_suites import _expectation, render_suite
 from tasks.contracts.gx_serving_suites import generated_expectations as _serving_expectations
 from tasks.contracts.marts_schema import MARTS_TABLES, MartTable
 
@@ -37,19 +38,10 @@ def generated_expectations(spec: MartTable) -> list[dict[str, Any]]:
 
 def render(spec: MartTable, existing: str | None) -> str:
     partition = f"{{column: {spec.partition}}}" if spec.partition else "null"
-    head = [
-        HEADER.rstrip("\n"),
-        f"suite: marts_{spec.name}",
-        f"table: {spec.qualified}",
-        f"description: {_flow(spec.purpose)}",
-        f"partition: {partition}",
-        *textwrap.wrap(spec.empty_note, 100, initial_indent="# ", subsequent_indent="# "),
-        f"allow_empty: {'true' if spec.allow_empty else 'false'}",
-        "expectations:",
-        *(_render_item(item) for item in generated_expectations(spec)),
-        MARKER,
-    ]
-    return "\n".join(head) + "\n" + hand_written_part(existing)
+    return render_suite(
+        HEADER, suite=f"marts_{spec.name}", table=spec.qualified, description=spec.purpose,
+        partition=partition, notes=textwrap.wrap(spec.empty_note, 98),
+        allow_empty=spec.allow_empty, expectations=generated_expectations(spec), existing=existing)
 
 
 def render_all(read: Any) -> dict[str, str]:

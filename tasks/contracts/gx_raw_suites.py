@@ -96,24 +96,37 @@ def hand_written_part(text: str | None) -> str:
     return text.split(MARKER + "\n", 1)[1] if MARKER + "\n" in text else ""
 
 
+def render_suite(header: str, *, suite: str, table: str, description: str, partition: str,
+                 notes: list[str], allow_empty: bool, expectations: list[dict[str, Any]],
+                 existing: str | None) -> str:
+    """One suite file: the generated head (``notes`` as comment lines above ``allow_empty``), the
+    marker, then the hand-written part of ``existing`` kept verbatim. Shared by the raw, serving
+    and marts suites."""
+    head = [
+        header.rstrip("\n"),
+        f"suite: {suite}",
+        f"table: {table}",
+        f"description: {_flow(description)}",
+        f"partition: {partition}",
+        *(f"# {note}" for note in notes),
+        f"allow_empty: {'true' if allow_empty else 'false'}",
+        "expectations:",
+        *(_render_item(item) for item in expectations),
+        MARKER,
+    ]
+    return "\n".join(head) + "\n" + hand_written_part(existing)
+
+
 def render(entity: Entity, existing: str | None) -> str:
     partitions = "hourly partitions (dt, hr)" if entity.hourly else "daily partitions (dt)"
     description = (f"Accepted rows of raw.{entity.name} after ingestion. {entity.description} "
                    f"Key: {', '.join(entity.key)}; {partitions}.")
-    head = [
-        HEADER.rstrip("\n"),
-        f"suite: raw_{entity.name}",
-        f"table: raw.{entity.name}",
-        f"description: {_flow(description)}",
-        "partition: {column: dt, hourly_column: hr}",
-        "# The loader creates every raw table, so a source without this entity gives an empty",
-        "# partition, which passes (logged as empty), never fails.",
-        "allow_empty: true",
-        "expectations:",
-        *(_render_item(item) for item in generated_expectations(entity)),
-        MARKER,
-    ]
-    return "\n".join(head) + "\n" + hand_written_part(existing)
+    return render_suite(
+        HEADER, suite=f"raw_{entity.name}", table=f"raw.{entity.name}", description=description,
+        partition="{column: dt, hourly_column: hr}",
+        notes=["The loader creates every raw table, so a source without this entity gives an empty",
+               "partition, which passes (logged as empty), never fails."],
+        allow_empty=True, expectations=generated_expectations(entity), existing=existing)
 
 
 def render_all(read: Any) -> dict[str, str]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.contracts.gx_raw_suites import MARKER, _expectation, _flow, _render_item, hand_written_part
+from tasks.contracts.gx_raw_suites import MARKER as MARKER  # re-exported: tests read the marker here
+from tasks.contracts.gx_raw_suites import _expectation, render_suite
 from tasks.score.schema import SERVING_TABLES, ServingTable
 
 HEADER = """\
@@ -63,19 +64,10 @@ def render(spec: ServingTable, existing: str | None) -> str:
     partition = "{column: as_of_date, hourly_column: as_of_hour}" if spec.hourly else "{column: as_of_date}"
     cadence = "hourly partitions (as_of_date, as_of_hour)" if spec.hourly else "daily partitions (as_of_date)"
     description = f"{spec.description} Key: {', '.join(spec.key)}; {cadence}."
-    head = [
-        HEADER.rstrip("\n"),
-        f"suite: serving_{spec.name}",
-        f"table: {spec.qualified}",
-        f"description: {_flow(description)}",
-        f"partition: {partition}",
-        *([f"# {spec.empty_why}"] if spec.empty_why else []),
-        f"allow_empty: {'true' if spec.allow_empty else 'false'}",
-        "expectations:",
-        *(_render_item(item) for item in generated_expectations(spec)),
-        MARKER,
-    ]
-    return "\n".join(head) + "\n" + hand_written_part(existing)
+    return render_suite(
+        HEADER, suite=f"serving_{spec.name}", table=spec.qualified, description=description,
+        partition=partition, notes=[spec.empty_why] if spec.empty_why else [],
+        allow_empty=spec.allow_empty, expectations=generated_expectations(spec), existing=existing)
 
 
 def render_all(read: Any) -> dict[str, str]:
