@@ -29,8 +29,10 @@ tables' SQL spelling, which DuckDB and PostgreSQL share (``text``, ``bigint``,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from tasks.ingest.schema import Column, entity
+from tasks.contracts.columns import ColumnLookup, column_factory, table_lookup
+from tasks.ingest.schema import entity
 from tasks.score.schema import ServingColumn
 
 
@@ -47,12 +49,11 @@ class MartColumn(ServingColumn):
     references: str = ""
     reference_warn_only: bool = False
     values_from: str = ""
+    # dbt, not pandas, writes the marts, so a nullable bigint is fine.
+    written_by_pandas: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        # Not ServingColumn's: dbt, not pandas, writes the marts, so a nullable bigint is fine.
-        Column.__post_init__(self)
-        if self.max_value is None and self.strict_max:
-            raise ValueError(f"column {self.name!r}: strict_max without max_value")
+        super().__post_init__()
         if self.reference_warn_only and not self.references:
             raise ValueError(f"column {self.name!r}: reference_warn_only without references")
         if self.values_from and not self.allowed_values:
@@ -60,8 +61,8 @@ class MartColumn(ServingColumn):
 
 
 @dataclass(frozen=True)
-class MartTable:
-    """One ``marts.<name>`` table.
+class MartTable(ColumnLookup[MartColumn]):
+    """One ``marts.<name>`` table (``column_names``, ``required``, ``column(name)``: ``ColumnLookup``).
 
     ``key`` is its grain (unique, never null). ``partition``: the date column the GX gate
     validates one day at a time (None: the whole table after each build). ``purpose``: who reads
@@ -90,12 +91,8 @@ class MartTable:
         return self.columns
 
     @property
-    def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-    @property
-    def required(self) -> list[str]:
-        return [c.name for c in self.columns if not c.nullable]
+    def _column_owner(self) -> str:
+        return self.qualified
 
     @property
     def partition_columns(self) -> tuple[str, ...]:
@@ -106,15 +103,8 @@ class MartTable:
         """``{column: SQL type}`` in model order (the dbt contract's ``data_type``, lower-cased)."""
         return {c.name: c.sql_type.lower() for c in self.columns}
 
-    def column(self, name: str) -> MartColumn:
-        for col in self.columns:
-            if col.name == name:
-                return col
-        raise KeyError(f"{self.qualified} has no column {name!r}")
 
-
-def _c(name: str, type_: str, nullable: bool = True, description: str = "", **rules: object) -> MartColumn:
-    return MartColumn(name, type_, nullable, description, **rules)  # type: ignore[arg-type]
+_c = column_factory(MartColumn)
 
 
 def _pinned(qualified: str) -> dict[str, object]:
@@ -310,8 +300,4 @@ MARTS_TABLES: dict[str, MartTable] = {
 
 def table(qualified: str) -> MartTable:
     """``marts.<name>`` -> its declaration (a clear error for an undeclared table)."""
-    schema, _, name = qualified.partition(".")
-    if schema != "marts" or name not in MARTS_TABLES:
-        raise KeyError(f"{qualified} is not a declared mart (tasks/contracts/marts_schema.py); "
-                       f"known: {sorted(MARTS_TABLES)}")
-    return MARTS_TABLES[name]
+    return table_lookup(MARTS_TABLES, "marts", "mart", "tasks/contracts/marts_schema.py", qualified)

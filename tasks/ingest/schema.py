@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tasks.contracts.columns import ColumnLookup, column_factory
+
 TYPES = ("string", "int", "float", "bool", "timestamp", "date")
 
 # The only definition of the behaviour event types: everything else imports it or is generated
@@ -70,8 +72,8 @@ class Column:
 
 
 @dataclass(frozen=True)
-class Entity:
-    """One canonical raw table.
+class Entity(ColumnLookup[Column]):
+    """One canonical raw table (``column_names``, ``required``, ``column(name)``: ``ColumnLookup``).
 
     ``time_column`` decides the partition (``dt`` = its UTC date and, for
     ``hourly`` entities, ``hr`` = its UTC hour).
@@ -85,22 +87,16 @@ class Entity:
     description: str
 
     @property
-    def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
+    def all_columns(self) -> tuple[Column, ...]:
+        """The columns (the serving and marts tables' name, for ``ColumnLookup``)."""
+        return self.columns
 
     @property
-    def required(self) -> list[str]:
-        return [c.name for c in self.columns if not c.nullable]
-
-    def column(self, name: str) -> Column:
-        for col in self.columns:
-            if col.name == name:
-                return col
-        raise KeyError(f"entity {self.name!r} has no column {name!r}")
+    def _column_owner(self) -> str:
+        return f"entity {self.name!r}"
 
 
-def _c(name: str, type_: str, nullable: bool = True, description: str = "", **rules: object) -> Column:
-    return Column(name, type_, nullable, description, **rules)  # type: ignore[arg-type]
+_c = column_factory(Column)
 
 
 # Filled by the loader from the mapping's ``features:`` (see ``LOADER_FILLED``).

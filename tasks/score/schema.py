@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from tasks.contracts.columns import ColumnLookup, column_factory, table_lookup
 from tasks.ingest.schema import Column
 
 log = logging.getLogger(__name__)
@@ -51,12 +53,15 @@ class ServingColumn(Column):
     max_value: float | None = None
     strict_max: bool = False
     why: str = ""
+    # pandas writes serving tables (``write_serving``); dbt writes the marts (``MartColumn``).
+    written_by_pandas: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.max_value is None and self.strict_max:
             raise ValueError(f"column {self.name!r}: strict_max without max_value")
-        if self.type == "int" and self.nullable:  # pandas int64 has no null: the writer could not keep one
+        # pandas int64 has no null: the writer could not keep one
+        if self.written_by_pandas and self.type == "int" and self.nullable:
             raise ValueError(f"column {self.name!r}: an int column must be declared not null")
 
     @property
@@ -65,18 +70,14 @@ class ServingColumn(Column):
 
     @property
     def rule_text(self) -> str:
-        rules = []
-        if self.allowed_values:
-            rules.append("one of " + ", ".join(f"`{v}`" for v in self.allowed_values))
-        if self.min_value is not None:
-            rules.append(f"{'>' if self.strict_min else '>='} {self.min_value:g}")
+        rules = [super().rule_text] if super().rule_text else []
         if self.max_value is not None:
             rules.append(f"{'<' if self.strict_max else '<='} {self.max_value:g}")
         return "; ".join(rules)
 
 
 @dataclass(frozen=True)
-class ServingTable:
+class ServingTable(ColumnLookup[ServingColumn]):
     """One ``serving.<name>`` table, partitioned by ``as_of_date`` (and ``as_of_hour`` if hourly).
 
     ``columns`` are the scorer's own; ``all_columns`` adds the run columns every row carries.
@@ -112,27 +113,16 @@ class ServingTable:
         return (*self.columns, *(RUN_COLUMNS_HOURLY if self.hourly else RUN_COLUMNS_DAILY))
 
     @property
-    def column_names(self) -> list[str]:
-        return [c.name for c in self.all_columns]
-
-    @property
-    def required(self) -> list[str]:
-        return [c.name for c in self.all_columns if not c.nullable]
+    def _column_owner(self) -> str:
+        return self.qualified
 
     @property
     def sql_types(self) -> dict[str, str]:
         """``{column: SQL type}`` in write order (what ``write_serving`` creates the table with)."""
         return {c.name: c.sql_type for c in self.all_columns}
 
-    def column(self, name: str) -> ServingColumn:
-        for col in self.all_columns:
-            if col.name == name:
-                return col
-        raise KeyError(f"{self.qualified} has no column {name!r}")
 
-
-def _c(name: str, type_: str, nullable: bool = True, description: str = "", **rules: object) -> ServingColumn:
-    return ServingColumn(name, type_, nullable, description, **rules)  # type: ignore[arg-type]
+_c = column_factory(ServingColumn)
 
 
 _AS_OF_DATE = _c("as_of_date", "date", False, "Partition: the day the row serves from (00:00 UTC).")
@@ -344,11 +334,7 @@ SERVING_TABLES: dict[str, ServingTable] = {
 
 def table(qualified: str) -> ServingTable:
     """``serving.<name>`` -> its declaration (a clear error for an undeclared table)."""
-    schema, _, name = qualified.partition(".")
-    if schema != "serving" or name not in SERVING_TABLES:
-        raise KeyError(f"{qualified} is not a declared serving table (tasks/score/schema.py); "
-                       f"known: {sorted(SERVING_TABLES)}")
-    return SERVING_TABLES[name]
+    return table_lookup(SERVING_TABLES, "serving", "serving table", "tasks/score/schema.py", qualified)
 
 
 class ServingContractError(ValueError):
