@@ -19,7 +19,6 @@ Verdicts:
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,14 +46,6 @@ def _metrics(raw: object) -> dict[str, Any]:
         return json.loads(raw) if raw else {}
     except (TypeError, ValueError):
         return {}
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _main_metric(model: str) -> tuple[str | None, bool]:
@@ -87,7 +78,7 @@ def _not_trained_reason(model: str) -> str:
 def model_lines() -> list[ModelLine]:
     """One :class:`ModelLine` per catalogue model and per model with a champion."""
     from tasks import pipeline_catalogue
-    from tasks.train.registry import best_baseline, champion
+    from tasks.train.registry import best_baseline, champion, finite_or_none
     from tasks.warehouse import read_frame, table_exists
 
     registered: list[str] = []
@@ -101,10 +92,10 @@ def model_lines() -> list[ModelLine]:
             lines.append(ModelLine(model, "-", metric or "-", None, None, None,
                                    f"not trained: {_not_trained_reason(model)}"))
             continue
-        value = _finite(_metrics(entry.metrics).get(metric)) if metric else None
+        value = finite_or_none(_metrics(entry.metrics).get(metric)) if metric else None
         # a served baseline's rivals include the learned model ("learned:<model>"): not a baseline
         rivals = {n: m for n, m in entry.baseline_metrics.items() if not n.startswith("learned:")}
-        learned = _finite((entry.baseline_metrics.get(f"learned:{model}") or {}).get(metric))
+        learned = finite_or_none((entry.baseline_metrics.get(f"learned:{model}") or {}).get(metric))
         best = best_baseline(rivals, metric, higher) if metric else None
         name, base = best if best else (None, None)
         if "-baseline_" in entry.version:

@@ -22,7 +22,6 @@ passes the frames it trained on as ``training_inputs``.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -64,24 +63,16 @@ def baseline_version(model_name: str, version: str, baseline: str) -> str:
     return f"{model_name}-baseline_{baseline}-{version[len(model_name) + 1:]}"
 
 
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def winning_baseline(metrics: dict[str, float], baselines: dict[str, dict[str, float]],
                      servable: Sequence[ServableBaseline], main_metric: str,
                      higher_is_better: bool) -> ServableBaseline | None:
     """The servable baseline that strictly beats the learned model on the holdout (the best
     such one), or None when the learned model is at least as good (ties go to the model)."""
     sign = 1.0 if higher_is_better else -1.0
-    learned = _finite(metrics.get(main_metric))
+    learned = registry.finite_or_none(metrics.get(main_metric))
     best: tuple[float, ServableBaseline] | None = None
     for candidate in servable:
-        value = _finite((baselines.get(candidate.name) or {}).get(main_metric))
+        value = registry.finite_or_none((baselines.get(candidate.name) or {}).get(main_metric))
         if value is None or (learned is not None and sign * value <= sign * learned):
             continue
         if best is None or sign * value > sign * best[0]:

@@ -128,7 +128,8 @@ def _to_json(values: dict[str, Any]) -> str:
     return json.dumps(json_safe(values), sort_keys=True, default=str, allow_nan=False)
 
 
-def _finite_or_none(value: Any) -> float | None:
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float, or None when it is missing, not a number, NaN or infinite."""
     if value is None:
         return None
     try:
@@ -273,7 +274,7 @@ def best_baseline(baselines: dict[str, dict[str, float]], main_metric: str,
                   higher_is_better: bool) -> tuple[str, float] | None:
     """The strongest baseline on the main metric, or None when there is none."""
     scored = [(name, value) for name, m in baselines.items()
-              if (value := _finite_or_none((m or {}).get(main_metric))) is not None]
+              if (value := finite_or_none((m or {}).get(main_metric))) is not None]
     if not scored:
         return None
     return max(scored, key=lambda item: item[1] if higher_is_better else -item[1])
@@ -287,8 +288,8 @@ def log_decision(*, model: str, version: str, decision: str, reason: str, main_m
     so re-running the same training run replaces its row instead of adding one)."""
     row = pd.DataFrame([{
         "model": model, "version": version, "decision": decision, "reason": reason,
-        "main_metric": main_metric, "value": _finite_or_none(value), "champion_version": champion_version,
-        "champion_value": _finite_or_none(champion_value), "decided_by": decided_by,
+        "main_metric": main_metric, "value": finite_or_none(value), "champion_version": champion_version,
+        "champion_value": finite_or_none(champion_value), "decided_by": decided_by,
         "decided_at": decided_at or datetime.now(UTC).replace(tzinfo=None),
     }])
     for col in ("value", "champion_value"):
@@ -406,8 +407,8 @@ def register(
     current = rows[rows["status"] == "champion"]
     rows = rows[rows["version"] != version].copy()
     margin = get_settings().promotion_margin
-    value = _finite_or_none(metrics.get(main_metric))
-    champion_value = _finite_or_none(champion_value)
+    value = finite_or_none(metrics.get(main_metric))
+    champion_value = finite_or_none(champion_value)
 
     insane = sanity_failures(metrics, main_metric)
     best = best_baseline(baselines, main_metric, higher_is_better)
@@ -486,15 +487,15 @@ def write_evaluations(*, model: str, version: str, as_of_date: date, metrics: di
     numeric = {m: v for m, v in sorted(metrics.items())
                if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))}
     rows = [
-        {"metric": m, "value": _finite_or_none(v), "baseline": name,
-         "baseline_value": _finite_or_none((bm or {}).get(m))}
+        {"metric": m, "value": finite_or_none(v), "baseline": name,
+         "baseline_value": finite_or_none((bm or {}).get(m))}
         for name, bm in sorted(baselines.items()) for m, v in numeric.items()
-    ] or [{"metric": m, "value": _finite_or_none(v), "baseline": None, "baseline_value": None}
+    ] or [{"metric": m, "value": finite_or_none(v), "baseline": None, "baseline_value": None}
           for m, v in numeric.items()]
     if champion_version is not None and champion_version != version:
-        rows.append({"metric": main_metric, "value": _finite_or_none(metrics.get(main_metric)),
+        rows.append({"metric": main_metric, "value": finite_or_none(metrics.get(main_metric)),
                      "baseline": f"champion:{champion_version}",
-                     "baseline_value": _finite_or_none(champion_value)})
+                     "baseline_value": finite_or_none(champion_value)})
     frame = pd.DataFrame(rows)
     frame.insert(0, "model", model)
     frame.insert(1, "version", version)
