@@ -175,18 +175,23 @@ class TabularSpec:
                    mean=list(d["mean"]), std=list(d["std"]))
 
 
+def hidden_layers(n_in: int, hidden: tuple[int, ...], dropout: float) -> tuple[list[nn.Module], int]:
+    """The hidden part of an MLP (Linear, ReLU, Dropout per width in ``hidden``) and its output width."""
+    layers: list[nn.Module] = []
+    width = n_in
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+        width = h
+    return layers, width
+
+
 class BinaryMLP(nn.Module):
     """in -> hidden layers (ReLU, dropout) -> one logit."""
 
     def __init__(self, n_in: int, hidden: tuple[int, ...], dropout: float = 0.0) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = n_in
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
-            width = h
-        layers.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*layers)
+        layers, width = hidden_layers(n_in, hidden, dropout)
+        self.net = nn.Sequential(*layers, nn.Linear(width, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)

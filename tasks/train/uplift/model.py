@@ -12,15 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from tasks.train.tabular import hidden_layers
+
 
 class TwoHeadUpliftNet(nn.Module):
     def __init__(self, n_in: int, hidden: tuple[int, ...], dropout: float) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = n_in
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
-            width = h
+        layers, width = hidden_layers(n_in, hidden, dropout)
         self.trunk = nn.Sequential(*layers)
         self.heads = nn.Linear(width, 2)  # column 0: control, column 1: treated
 
