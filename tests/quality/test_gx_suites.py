@@ -3,15 +3,12 @@ fail planted bad data with a message an on-call engineer can act on."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
-from tasks import settings as settings_module
 from tasks.ingest.load import ensure_raw_tables, raw_rows, raw_table_columns
 from tasks.ingest.schema import ENTITIES
 from tasks.ingest.validate import validate_partition
@@ -26,7 +23,8 @@ from tasks.quality import (
     run_suites_for_partition,
 )
 from tasks.quality.gx_runner import build_expectation
-from tasks.warehouse import dispose_engine, replace_partition
+from tasks.warehouse import replace_partition
+from tests.fixtures.postgres_warehouse import postgres_warehouse
 
 D = date(2026, 1, 2)
 PART = {"dt": D, "hr": 10}
@@ -307,27 +305,12 @@ def test_serving_risk_labels_hourly_partition(isolated_home: Path) -> None:
 @pytest.mark.postgres
 def test_run_suite_on_postgres(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Same reader and checkpoint against PostgreSQL (typed columns come back as Python objects)."""
-    db_name = f"ecomflow_gx_test_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
-                             isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
-    monkeypatch.setenv("ECOMFLOW_WAREHOUSE", "postgres")
-    monkeypatch.setenv("ECOMFLOW_PG_DB", db_name)
-    monkeypatch.delenv("ECOMFLOW_PG_URL", raising=False)
-    settings_module.reset()
-    dispose_engine()
-    try:
+    with postgres_warehouse(monkeypatch, "ecomflow_gx_test"):
         replace_partition("raw.events", _events(), PART)
         assert run_suite("raw_events", PART).success
         replace_partition("raw.events", _events(price=[1.0, -2.0, 3.0, None]), PART)
         with pytest.raises(DataQualityError, match="on price"):
             run_suite("raw_events", PART)
-    finally:
-        dispose_engine()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 # ---- Airflow partition -> suite partition ---------------------------------------------
