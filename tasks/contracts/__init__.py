@@ -16,4 +16,10 @@ The marts dbt builds for Python are declared in ``tasks.contracts.marts_schema``
 ``dbt_marts_models``, ``gx_marts_suites`` and ``marts_schema_doc`` render the marts' dbt yml
 (contract and column tests), GX suites and ``docs/marts_schema.md``
 (``tests/test_marts_contracts_declared_once.py``).
+
+The columns of the Spark feature tables are declared in ``tasks.contracts.features_schema`` (key
+and derived-column definitions read from ``tasks.features.catalogue``): ``gx_features_suites`` and
+``feature_schema_doc`` render their GX suites and ``docs/feature_schema.md``, and
+``publish_feature_set`` checks every run's Parquet against the declaration before the write
+(``tests/test_feature_contracts_declared_once.py``).
 """

@@ -1,12 +1,14 @@
-"""Write (or ``--check``) every file derived from the raw, serving and marts table contracts.
+"""Write (or ``--check``) every file derived from the raw, serving, marts and feature table contracts.
 
     python -m tasks.contracts.generate          # rewrite the derived files
     python -m tasks.contracts.generate --check  # exit 1 and show the diff when one drifted
 
 Run it after changing ``tasks/ingest/schema.py`` (raw tables), ``tasks/score/schema.py``
-(serving tables) or ``tasks/contracts/marts_schema.py`` (marts);
-``tests/test_contracts_declared_once.py``, ``tests/test_serving_contracts_declared_once.py`` and
-``tests/test_marts_contracts_declared_once.py`` run the check.
+(serving tables), ``tasks/contracts/marts_schema.py`` (marts) or
+``tasks/contracts/features_schema.py`` (Spark feature tables; with ``FeatureJob.definitions`` in
+``tasks/features/catalogue.py``); ``tests/test_contracts_declared_once.py``,
+``tests/test_serving_contracts_declared_once.py``, ``tests/test_marts_contracts_declared_once.py``
+and ``tests/test_feature_contracts_declared_once.py`` run the check.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from tasks.contracts import (
     dbt_marts_models,
     dbt_serving_sources,
     dbt_sources,
+    feature_schema_doc,
+    gx_features_suites,
     gx_marts_suites,
     gx_raw_suites,
     gx_serving_suites,
@@ -30,7 +34,8 @@ from tasks.contracts import (
 )
 from tasks.settings import REPO_ROOT
 
-DECLARATIONS = "tasks/ingest/schema.py, tasks/score/schema.py and tasks/contracts/marts_schema.py"
+DECLARATIONS = ("tasks/ingest/schema.py, tasks/score/schema.py, tasks/contracts/marts_schema.py and "
+                "tasks/contracts/features_schema.py")
 
 
 def derived_files(root: Path = REPO_ROOT) -> dict[str, str]:
@@ -50,6 +55,8 @@ def derived_files(root: Path = REPO_ROOT) -> dict[str, str]:
         dbt_marts_models.PATH: dbt_marts_models.render(),
         marts_schema_doc.PATH: marts_schema_doc.render(),
         **gx_marts_suites.render_all(read),
+        feature_schema_doc.PATH: feature_schema_doc.render(),
+        **gx_features_suites.render_all(read),
     }
     files.update(pinned_values.render_all(root, set(files)))
     return files

@@ -50,7 +50,8 @@ class FeatureJob:
     description: str = ""
     # column -> definition, for every ratio/derived column whose range matters: each must be
     # bounded by construction for any event pattern (buys without views, repeat buys, bulk
-    # orders, no prices, zero/negative amounts), since its GX suite range-checks it.
+    # orders, no prices, zero/negative amounts), since its GX suite range-checks it. The text is
+    # the column's description in tasks/contracts/features_schema.py and docs/feature_schema.md.
     definitions: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -3,7 +3,9 @@
 Runs without Spark (pyarrow + pandas), so the warehouse write happens in the
 scheduler's process where the DuckDB single-writer lock is managed. The table
 partition ``(as_of_date, as_of_hour)`` is replaced atomically: re-publishing the
-same run never duplicates rows.
+same run never duplicates rows. Before the write, the run's columns (names in order, warehouse
+types) must be the ones declared in ``tasks/contracts/features_schema.py``; otherwise
+``FeatureOutputMismatch`` names the table and the column.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
+from tasks.contracts.features_schema import FeatureOutputMismatch, check_output
 from tasks.features.catalogue import RunPoint, get_job
 from tasks.features.paths import feature_output_path, lake_uri
 from tasks.warehouse import replace_partition
 
 log = logging.getLogger(__name__)
+
+__all__ = ["FeatureOutputMismatch", "FeatureOutputMissing", "publish_feature_set", "read_feature_output",
+           "sql_type", "to_warehouse_frame"]
 
 
 class FeatureOutputMissing(FileNotFoundError):
@@ -85,13 +91,15 @@ def publish_feature_set(
 ) -> int:
     """Replace partition ``(as_of_date, as_of_hour)`` of ``features.<set>`` with the lake output.
 
-    Returns the number of rows published.
+    Returns the number of rows published. Raises ``FeatureOutputMismatch`` (nothing written) when
+    the output's columns or their types differ from the declaration.
     """
     get_job(feature_set)  # validates the name before it reaches SQL
     point = RunPoint.parse(as_of_date, as_of_hour)
     table = read_feature_output(feature_set, point.as_of_date, point.as_of_hour)
-    frame = to_warehouse_frame(table)
     column_types = {field.name: sql_type(field.type) for field in table.schema}
+    check_output(feature_set, column_types.items())
+    frame = to_warehouse_frame(table)
     partition = {"as_of_date": point.as_of_date, "as_of_hour": point.as_of_hour}
     rows = replace_partition(f"features.{feature_set}", frame, partition, column_types=column_types)
     log.info("published %d rows to features.%s for %s", rows, feature_set, point.label)
