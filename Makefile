@@ -60,7 +60,8 @@ bench: setup  ## every benchmarks/ script at a size that fits ~20 min on 2 cores
 	  "training_devices.py --scale 1 --devices cpu" \
 	  "scoring_precision.py --rows 50000 --repeat 3 --device cpu" \
 	  "warehouse_writes.py --rows 1000000 --baseline-rows 20000" \
-	  "topk_scoring.py --users 50000 --items 5000 --dim 64 --repeat 2"; do \
+	  "topk_scoring.py --users 50000 --items 5000 --dim 64 --repeat 2" \
+	  "local_stack.py --rounds 1"; do \
 	  echo "== python benchmarks/$$cmd"; start=$$SECONDS; \
 	  python benchmarks/$$cmd || { rc=1; echo "!! benchmarks/$$cmd failed"; }; \
 	  echo "== $$((SECONDS - start)) s"; done; exit $$rc
