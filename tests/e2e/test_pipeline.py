@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from tasks.orchestration.local_airflow import LocalAirflow
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
 
 
 def _env(home: Path, warehouse: str, pg_db: str | None) -> dict[str, str]:
@@ -50,7 +50,7 @@ def _env(home: Path, warehouse: str, pg_db: str | None) -> dict[str, str]:
 
 def _run(cmd: str, env: dict[str, str], log: Path) -> str:
     proc = subprocess.run(["bash", "-c", f"source scripts/env.sh && {cmd}"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1200)
+                          capture_output=True, text=True, timeout=2400)
     log.write_text(proc.stdout + proc.stderr)
     assert proc.returncode == 0, f"`{cmd}` failed (log {log}):\n{(proc.stdout + proc.stderr)[-4000:]}"
     return proc.stdout

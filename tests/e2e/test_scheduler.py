@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import _pg_admin_execute
 from tests.e2e.test_pipeline import _assert_no_raw_pii, _check_serving, _env, _fingerprints, _run
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(3000)]
 BI_PASSWORD = "test-only-dummy-bi-password"  # the local server trusts 127.0.0.1 and ignores it
 
 

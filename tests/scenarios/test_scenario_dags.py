@@ -25,7 +25,7 @@ from tests.scenarios import generators
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPINGS = Path(__file__).parent / "mappings"
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 # scenario -> (generator, the serving tables it must fill, tasks that must have run (not skipped))
 SCENARIOS: dict[str, tuple[Callable[[Path], object], tuple[str, ...], tuple[str, ...]]] = {
@@ -106,7 +106,7 @@ def test_scenario_runs_both_dags(scenario: str, tmp_path: Path, airflow_home: Pa
     generate(data)
     env = _env(tmp_path / "home", airflow_home, mapping)
     proc = subprocess.run(["bash", "scripts/run_pipeline.sh"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=840)
+                          text=True, timeout=1400)
     out = proc.stdout + proc.stderr
     (tmp_path / "run.log").write_text(out)
     assert proc.returncode == 0, f"{scenario}: make run's pipeline failed:\n{out[-5000:]}"
