@@ -48,6 +48,12 @@ START_TIMEOUT_S = 90
 # config, source or yml reads a var (tests/dags/test_dbt_model_tasks.py checks both). Keyed on
 # the vars, every hourly run re-parsed the whole project (~2.5 s on 2 cores) for its new hour.
 _PARSE_FLAGS = ("--target", "-t", "--project-dir", "--profiles-dir")
+# The environment the parsed project depends on: dbt's own DBT_* settings and the ECOMFLOW_*
+# values the profile reads with env_var() (no model, source or yml reads one; the test below
+# checks). Not the whole environment: an Airflow task's has per-task values (AIRFLOW_CTX_TASK_ID,
+# its try number, ...), so keyed on all of it the worker re-parsed the project for every model
+# task, ~1-2 s each (75 parses in one run of tests/e2e/test_scheduler.py).
+_PARSE_ENV_PREFIXES = ("DBT_", "ECOMFLOW_")
 
 _CHILDREN: set[int] = set()
 _CHILDREN_LOCK = threading.Lock()
@@ -166,7 +172,8 @@ def _parse_key(args: Sequence[str], env: Mapping[str, str], cwd: str) -> tuple[s
         if arg in _PARSE_FLAGS and i + 1 < len(args):
             parse_args += [arg, args[i + 1]]
     project = Path(args[args.index("--project-dir") + 1]) if "--project-dir" in args else Path(cwd)
-    key = json.dumps([project_fingerprint(project), parse_args, sorted(env.items()), cwd])
+    parse_env = sorted((k, v) for k, v in env.items() if k.startswith(_PARSE_ENV_PREFIXES))
+    key = json.dumps([project_fingerprint(project), parse_args, parse_env, cwd])
     return hashlib.sha256(key.encode()).hexdigest(), parse_args
 
 

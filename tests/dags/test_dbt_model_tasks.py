@@ -188,10 +188,12 @@ def test_hourly_dag_rebuilds_only_the_serving_models_over_hourly_scores() -> Non
     assert in_hourly == {name for name in serving if reads_hourly(name)}
 
 
-def test_one_parse_serves_every_partition_and_each_build_filters_by_its_own_date(isolated_home, daily_dag) -> None:
-    """The warm worker keys its parsed project on the project and profile, not on --vars: an
-    hourly run used to re-parse the whole project for its new hour. Each build must still
-    filter by its own as_of_date (dbt compiles the SQL per invocation with that invocation's vars)."""
+def test_one_parse_serves_every_partition_and_each_build_filters_by_its_own_date(
+        isolated_home, daily_dag, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm worker keys its parsed project on the project, profile and dbt settings, not on
+    --vars (an hourly run re-parsed the whole project for its new hour) nor on the per-task
+    variables Airflow sets in each task's environment (every model task re-parsed it). Each build
+    must still filter by its own as_of_date (dbt compiles the SQL per invocation with its vars)."""
     from tasks.transform.dbt_runner import dbt_home
     from tasks.warehouse import read_frame
 
@@ -200,6 +202,7 @@ def test_one_parse_serves_every_partition_and_each_build_filters_by_its_own_date
     latest_dt = {}
     for day in (datetime(2026, 1, 2), datetime(2026, 1, 3)):
         end = datetime(day.year, day.month, day.day + 1)
+        monkeypatch.setenv("AIRFLOW_CTX_DAG_RUN_ID", f"scheduled__{day:%Y-%m-%d}")  # as a task process has
         task.execute({"data_interval_start": day, "data_interval_end": end, "logical_date": day})
         found = read_frame("SELECT max(dt) AS dt FROM staging.stg_raw__events")["dt"].iloc[0]
         latest_dt[day.day] = str(found)[:10]
