@@ -31,6 +31,8 @@ ALLOWED: dict[tuple[str, str], str] = {
         "PII hash key of the test session's throwaway warehouse; hashes test data only",
     ("tests/scenarios/test_scenario_dags.py", "test-only-dummy-key"):
         "PII hash key of each scenario's throwaway warehouse; hashes generated data only",
+    ("benchmarks/local_stack.py", "benchmark-only-dummy-key"):
+        "PII hash key of each benchmark run's throwaway warehouse (a temp dir); hashes generated data only",
     ("tests/test_docker_compose.py", "test-only-dummy-bi-password"):
         "bi_reader password on the local test server, which uses trust auth and ignores it",
     ("tests/security/test_bi_reader.py", "test-only-dummy-bi-password"):
