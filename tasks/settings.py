@@ -89,6 +89,14 @@ class Settings(BaseModel):
     pg_db: str = "ecomflow"
     spark_master: str = "local[*]"
     spark_driver_memory: str = "2g"
+    # JVM flags of the Spark driver (in local[*] and in the local Spark Connect server, the whole
+    # Spark). A feature run is a few seconds of many small queries, so the JVM's optimising
+    # compiler (C2) and parallel GC threads spend more CPU than they save: with C1 only and the
+    # serial GC, the daily feature sets on S took 13-15 s instead of 20-24 s on a fresh server,
+    # and the server used 36-57 core-s instead of 76-84 for a day and an hour run twice or three
+    # times (benchmarks/spark_jvm.py). On long jobs over much more data C2 pays off: `none` keeps
+    # the JVM's defaults.
+    spark_driver_java_options: str = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
     # sc://host:port of a long-lived Spark Connect server: feature jobs run as its clients instead
     # of one spark-submit (one JVM start) per run. Unset: spark-submit to spark_master.
     spark_remote: str | None = None

@@ -63,6 +63,19 @@ def spark_conf(
     return conf
 
 
+def driver_java_options() -> str:
+    """The driver's JVM flags (``Settings.spark_driver_java_options``); ``""`` when the setting is
+    ``none``, so the JVM's own defaults apply (an empty variable counts as unset)."""
+    options = get_settings().spark_driver_java_options.strip()
+    return "" if options.lower() == "none" else options
+
+
+def driver_java_options_args() -> list[str]:
+    """``spark-submit`` arguments for :func:`driver_java_options` (none when it is empty)."""
+    options = driver_java_options()
+    return ["--driver-java-options", options] if options else []
+
+
 def build_spark_session(
     app_name: str,
     master: str | None = None,
@@ -98,6 +111,8 @@ def build_spark_session(
         builder = builder.master(master or settings.spark_master)
         # Only effective before the JVM starts, which is the case here.
         builder = builder.config("spark.driver.memory", settings.spark_driver_memory)
+        if driver_java_options():
+            builder = builder.config("spark.driver.extraJavaOptions", driver_java_options())
     elif master is not None:
         raise ValueError("master is decided by spark-submit when submitted=True")
     for key, value in spark_conf(shuffle_partitions, extra_conf).items():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tasks.features.catalogue import RunPoint, get_job
 from tasks.features.paths import feature_output_path
-from tasks.features.session import spark_conf
+from tasks.features.session import driver_java_options_args, spark_conf
 from tasks.settings import REPO_ROOT, get_settings
 from tasks.subprocess_stream import stream_command
 
@@ -69,7 +69,7 @@ def build_command(jobs: str | Sequence[str], point: RunPoint, py_files: Path | N
         str(spark_submit_executable()),
         "--master", settings.spark_master,
         "--name", f"ecomflow-features-{'+'.join(names)}-{point.label}",
-        "--driver-memory", settings.spark_driver_memory,
+        "--driver-memory", settings.spark_driver_memory, *driver_java_options_args(),
         "--conf", f"spark.pyspark.python={sys.executable}",
         "--conf", f"spark.pyspark.driver.python={sys.executable}",
         "--conf", f"spark.executorEnv.PYTHONPATH={REPO_ROOT}",

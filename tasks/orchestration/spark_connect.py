@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tasks.features.session import spark_conf
+from tasks.features.session import driver_java_options_args, spark_conf
 from tasks.settings import get_settings
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -29,7 +29,7 @@ def server_command(port: int = DEFAULT_PORT, bind: str = "127.0.0.1") -> list[st
     settings = get_settings()
     cmd = [str(Path(sys.executable).parent / "spark-submit"), "--class", SERVER_CLASS,
            "--master", settings.spark_master, "--name", "ecomflow-spark-connect",
-           "--driver-memory", settings.spark_driver_memory,
+           "--driver-memory", settings.spark_driver_memory, *driver_java_options_args(),
            "--conf", f"spark.connect.grpc.binding.port={port}",
            "--conf", f"spark.connect.grpc.binding.address={bind}",
            "--conf", f"spark.pyspark.python={sys.executable}"]
