@@ -190,11 +190,8 @@ def test_make_run_on_duckdb_then_the_ui_as_a_person_uses_it(tmp_path: Path) -> N
         before = _fingerprints(env)
         assert not [t for t, fp in before.items() if fp.duplicate_rows and not t.startswith("staging.")], before
         daily, hourly = f"{plan['DAILY_PARTITION']}T00:00:00Z", f"{plan['HOURLY_PARTITION']}:00:00Z"
-        # Both at once, as test_scheduler.py does: the hourly run's steps wait for the daily run's
-        # warehouse writes (locks), which is what a re-run in production meets too.
         for dag_id, logical in (("ecomflow_daily", daily), ("ecomflow_hourly", hourly)):
             _run(f"airflow tasks clear {dag_id} -s {logical} -e {logical} -y", env, tmp_path / f"clear_{dag_id}.log")
-        for dag_id, logical in (("ecomflow_daily", daily), ("ecomflow_hourly", hourly)):
             local.wait_for_runs(dag_id, logical, logical, timeout_s=1200)
         assert (_run_ids(env, "ecomflow_daily"), _run_ids(env, "ecomflow_hourly")) == runs, "Clear made new runs"
         assert diff_fingerprints(before, _fingerprints(env)) == []
