@@ -56,6 +56,7 @@ bench: setup  ## every benchmarks/ script at a size that fits ~20 min on 2 cores
 	  "historical_load.py --baseline-days 20" \
 	  "feature_jobs.py --repeats 1" \
 	  "spark_jvm.py --repeats 1" \
+	  "gx_gate.py --repeats 3" \
 	  "inventory_policy.py --size S" \
 	  "recommender_compare.py --seeds 0" \
 	  "training_devices.py --scale 1 --devices cpu" \

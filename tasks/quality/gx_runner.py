@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -57,6 +58,7 @@ __all__ = [
     "SuiteResult",
     "build_expectation",
     "list_suites",
+    "one_data_docs_build",
     "load_suite_spec",
     "run_suite",
 ]
@@ -126,6 +128,51 @@ def _gx_lock(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+#: Inside ``one_data_docs_build``: what the checkpoints validated, for one Data Docs build at the end.
+_PENDING_DOCS: ContextVar[list[Any] | None] = ContextVar("_PENDING_DOCS", default=None)
+
+
+@contextmanager
+def one_data_docs_build() -> Iterator[None]:
+    """Checkpoints run inside the block leave Data Docs alone; the block then builds them once.
+
+    Why: GX's ``UpdateDataDocsAction`` renders the validated run's page *and the site's index*
+    after every checkpoint, and the index lists every validation run kept, so a gate of ten
+    suites rendered the index ten times, each a little slower as history grows. Built once per
+    gate, the pages are the same (each run's page plus its suite's page, then the index).
+    The build runs even when a suite failed, so the failure's Data Docs page exists.
+    """
+    if _PENDING_DOCS.get() is not None:  # already inside a block: that block builds
+        yield
+        return
+    pending: list[Any] = []
+    token = _PENDING_DOCS.set(pending)
+    try:
+        yield
+    finally:
+        _PENDING_DOCS.reset(token)
+        if pending:
+            _build_data_docs(pending)
+
+
+def _build_data_docs(resource_identifiers: list[Any]) -> Path | None:
+    """Render the given validation results and suites and the index, then make them open offline."""
+    from tasks.quality.data_docs_assets import localize_site
+
+    root = get_settings().gx_root
+    with _gx_lock(root):
+        context = _context(root)
+        built_after = time.time()
+        context.build_data_docs(resource_identifiers=resource_identifiers)
+        docs = _docs_index(context)
+        if docs is not None:
+            try:
+                localize_site(docs.parent, modified_since=built_after)
+            except OSError as exc:  # the docs' looks must not decide a data gate
+                log.warning("Data Docs keep their CDN links: %s", exc)
+    return docs
+
+
 def _context(root: Path) -> FileDataContext:
     import great_expectations as gx
 
@@ -182,7 +229,7 @@ def _failure(expectation_result: Any) -> ExpectationFailure:
 
 
 def _docs_index(context: FileDataContext) -> Path | None:
-    for site in context.get_docs_sites_urls():
+    for site in context.get_docs_sites_urls(only_if_exists=False):  # also before the first build
         url = site.get("site_url") or ""
         if url.startswith("file://"):
             return Path(url.removeprefix("file://"))
@@ -211,10 +258,13 @@ def _run_checkpoint(
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     from tasks.quality.data_docs_assets import localize_site
 
     root = get_settings().gx_root
+    pending = _PENDING_DOCS.get()
+    actions = [] if pending is not None else [UpdateDataDocsAction(name="update_data_docs")]
     with _gx_lock(root):
         context = _context(root)
         try:
@@ -239,14 +289,17 @@ def _run_checkpoint(
             gx.Checkpoint(
                 name=f"{spec.suite}__checkpoint",
                 validation_definitions=[validation],
-                actions=[UpdateDataDocsAction(name="update_data_docs")],
+                actions=actions,
                 result_format={"result_format": "SUMMARY", "partial_unexpected_count": MAX_SAMPLES},
             )
         )
         built_after = time.time()
         result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
         docs = _docs_index(context)
-        if docs is not None:
+        if pending is not None:  # one_data_docs_build renders them when the block ends
+            pending.extend(result.run_results)
+            pending.append(ExpectationSuiteIdentifier(name=spec.suite))
+        elif docs is not None:
             try:
                 localize_site(docs.parent, modified_since=built_after)
             except OSError as exc:  # the docs' looks must not decide a data gate

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tasks.partitions import Partition
-from tasks.quality.gx_runner import DataQualityError, SuiteResult, run_suite
+from tasks.quality.gx_runner import DataQualityError, SuiteResult, one_data_docs_build, run_suite
 from tasks.quality.suites import load_suite_spec
 
 log = logging.getLogger(__name__)
@@ -83,20 +83,21 @@ def run_suites_for_partition(
     errors: list[DataQualityError] = []
     from tasks.applicability import suite_skip_reason
 
-    for suite_name in suites:
-        reason = suite_skip_reason(suite_name, partition.as_of)
-        if reason:
-            log.warning("suite %s not run: %s", suite_name, reason)
-            summaries.append({"suite": suite_name, "skipped": reason})
-            continue
-        values = partition_values(suite_name, partition, scope)
-        try:
-            result = run_suite(suite_name, values, run_name=run_name)
-        except DataQualityError as exc:
-            log.error("%s", exc)
-            errors.append(exc)
-            result = exc.result
-        summaries.append(_summary(result))
+    with one_data_docs_build():  # the gate's pages and the index rendered once, not per suite
+        for suite_name in suites:
+            reason = suite_skip_reason(suite_name, partition.as_of)
+            if reason:
+                log.warning("suite %s not run: %s", suite_name, reason)
+                summaries.append({"suite": suite_name, "skipped": reason})
+                continue
+            values = partition_values(suite_name, partition, scope)
+            try:
+                result = run_suite(suite_name, values, run_name=run_name)
+            except DataQualityError as exc:
+                log.error("%s", exc)  # its Data Docs page is rendered when the block ends
+                errors.append(exc)
+                result = exc.result
+            summaries.append(_summary(result))
     if errors:
         failed = ", ".join(e.result.suite for e in errors)
         details = "\n\n".join(str(e) for e in errors)

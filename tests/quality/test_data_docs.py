@@ -14,15 +14,16 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+import pytest
 from ecomflow_airflow.operators import GXCheckpointOperator
 
 from tasks.partitions import Partition
 from tasks.quality import data_docs_assets
 from tasks.quality.data_docs_assets import _manifest, is_fetched, localize_page, localize_site
-from tasks.quality.gx_runner import _default_run_name
+from tasks.quality.gx_runner import DataQualityError, _default_run_name
 from tasks.quality.pipeline_checks import data_docs_run_name, run_suites_for_partition
 from tasks.warehouse import replace_partition
-from tests.quality.test_gx_suites import PART, _events
+from tests.quality.test_gx_suites import PART, _events, _load_log
 
 D = date(2026, 1, 2)
 CONTEXT = {"data_interval_start": datetime(2026, 1, 2), "data_interval_end": datetime(2026, 1, 3),
@@ -84,6 +85,41 @@ def test_checkpoint_docs_name_the_partition_and_load_nothing_remote(isolated_hom
         missing = [u for u in loads.urls if not (html.parent / unquote(u)).resolve().is_file()]
         assert not missing, f"{html.relative_to(site)} points at files the site lacks: {missing}"
         assert not loads.cors, f"browsers refuse CORS attributes on file:// loads: {loads.cors}"
+
+
+def test_a_gate_renders_data_docs_once_with_every_suites_pages(isolated_home: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gate of several suites renders the site once (not once per checkpoint), and every
+    validation run still has its page, its suite's page and its row in the index; a failed
+    suite's page is there too when the gate raises."""
+    from great_expectations.data_context.data_context.abstract_data_context import AbstractDataContext
+
+    builds: list[object] = []
+    real_build = AbstractDataContext.build_data_docs
+
+    def counted(self: AbstractDataContext, *args: object, **kwargs: object) -> object:
+        builds.append(kwargs.get("resource_identifiers"))
+        return real_build(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractDataContext, "build_data_docs", counted)
+    replace_partition("raw.events", _events(), PART)
+    replace_partition("audit.load_log", _load_log([4], [4], [0]), PART)
+    suites = ["raw_events", "audit_load_log"]
+    summaries = run_suites_for_partition(suites, Partition(D, 10), "ingest", dag_id="ecomflow_hourly")
+    assert len(builds) == 1, builds
+    site, run_name = _site_of(summaries[0]), "ecomflow_hourly dt=2026-01-02 hr=10"
+    index = (site / "index.html").read_text(encoding="utf-8")
+    for suite in suites:
+        [page] = (site / "validations" / suite / run_name).rglob("*.html")
+        assert quote(page.relative_to(site).as_posix()) in index, suite
+        assert (site / "expectations" / f"{suite}.html").is_file(), suite
+        assert not [u for u in _loads(page).urls if u.startswith(("http://", "https://", "//"))]
+
+    replace_partition("audit.load_log", _load_log([5], [4], [0]), PART)  # 5 in, 4 accepted, 0 quarantined
+    with pytest.raises(DataQualityError, match="audit_load_log"):
+        run_suites_for_partition(suites, Partition(D, 10), "ingest", dag_id="ecomflow_hourly")
+    assert len(builds) == 2, builds
+    assert len(list((site / "validations" / "audit_load_log" / run_name).rglob("*.html"))) == 2
 
 
 def test_operator_names_runs_after_its_dag(isolated_home: Path) -> None:
