@@ -46,6 +46,10 @@ USER = "admin"
 POLL_S = 1.0  # how often run states are polled (a run ends on average POLL_S / 2 before it is seen)
 # Settings that change what the tasks do: services started with other values are restarted.
 _TASK_ENV_PREFIXES = ("ECOMFLOW_", "SPARK_", "PYSPARK_")
+# What the Spark Connect server itself depends on (spark_connect.server_command): the feature jobs
+# pass every path and date in their plans and run no Python on the server, so a change of only
+# the other settings (another ECOMFLOW_HOME or source) keeps the server and its warm JIT.
+_SPARK_ENV_PREFIXES = ("SPARK_", "PYSPARK_", "JAVA_", "ECOMFLOW_SPARK_")
 
 
 #: api-server URL -> access token of the local admin (one login per process, not per call)
@@ -156,6 +160,10 @@ class LocalAirflow:
     def _task_env(env: Mapping[str, str]) -> dict[str, str]:
         return {k: v for k, v in sorted(env.items()) if k.startswith(_TASK_ENV_PREFIXES)}
 
+    @staticmethod
+    def _spark_env(env: Mapping[str, str]) -> dict[str, str]:
+        return {k: v for k, v in sorted(env.items()) if k.startswith(_SPARK_ENV_PREFIXES)}
+
     # -- processes -------------------------------------------------------------------------------
     def pid(self, service: str) -> int | None:
         """The service's PID if it is alive (a stale PID file is ignored)."""
@@ -192,17 +200,22 @@ class LocalAirflow:
         base = dict(os.environ if base_env is None else base_env)
         env = self.service_env(base)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        env_file = self.run_dir / "task_env.json"
-        wanted = self._task_env(base)
+        env_file, spark_file = self.run_dir / "task_env.json", self.run_dir / "spark_env.json"
+        wanted, spark_wanted = self._task_env(base), self._spark_env(base)
         if self.running() and env_file.exists() and json.loads(env_file.read_text()) != wanted:
-            print("local Airflow: settings changed since it was started; restarting it", flush=True)
-            self.stop()
-        if not self.running():
+            keep = ((SPARK_SERVICE,) if self.pid(SPARK_SERVICE) and spark_file.exists()
+                    and json.loads(spark_file.read_text()) == spark_wanted else ())
+            print("local Airflow: settings changed since it was started; restarting it"
+                  + (" (the Spark Connect server's own settings did not change: kept)" if keep else ""), flush=True)
+            self.stop(keep=keep)
+        if not self.pid("api-server"):
             self._port_free_or_fail()
-            if self.uses_spark_connect(base) and _port_open(self.spark_port):
-                raise LocalAirflowError(f"port {self.spark_port} (Spark Connect) is in use by another program; "
-                                        "set ECOMFLOW_SPARK_CONNECT_PORT to a free port")
+        if self.uses_spark_connect(base) and not self.pid(SPARK_SERVICE) and _port_open(self.spark_port):
+            raise LocalAirflowError(f"port {self.spark_port} (Spark Connect) is in use by another program; "
+                                    "set ECOMFLOW_SPARK_CONNECT_PORT to a free port")
         env_file.write_text(json.dumps(wanted, indent=1))
+        if not self.pid(SPARK_SERVICE):
+            spark_file.write_text(json.dumps(spark_wanted, indent=1))
         services = self.wanted(base)
         fresh_spark = (SPARK_SERVICE in services and not self.pid(SPARK_SERVICE)
                        and base.get("ECOMFLOW_SPARK_WARM_UP", "1") != "0")
@@ -255,11 +268,13 @@ class LocalAirflow:
         raise LocalAirflowError(f"local Airflow not ready after {timeout_s:.0f} s (DAGs not parsed: "
                                 f"{', '.join(missing)}); logs in {self.run_dir}")
 
-    def stop(self, timeout_s: float = 60) -> list[str]:
-        """SIGTERM every service this module started (its whole process group), then SIGKILL."""
+    def stop(self, timeout_s: float = 60, keep: Iterable[str] = ()) -> list[str]:
+        """SIGTERM every service this module started (its whole process group), then SIGKILL;
+        the services in ``keep`` go on running."""
         from tasks.subprocess_stream import signal_group
 
-        pids = {service: pid for service in SERVICES if (pid := self.pid(service))}
+        kept = set(keep)
+        pids = {service: pid for service in SERVICES if service not in kept and (pid := self.pid(service))}
         for pid in pids.values():
             signal_group(pid, signal.SIGTERM)
         stopped = list(pids)
@@ -279,7 +294,8 @@ class LocalAirflow:
             if pid:
                 signal_group(pid, signal.SIGKILL)
         for service in SERVICES:
-            self.pid_file(service).unlink(missing_ok=True)
+            if service not in kept:
+                self.pid_file(service).unlink(missing_ok=True)
         return stopped
 
     # -- REST API --------------------------------------------------------------------------------

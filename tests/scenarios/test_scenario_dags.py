@@ -46,6 +46,9 @@ SCENARIOS: dict[str, tuple[Callable[[Path], object], tuple[str, ...], tuple[str,
 
 
 PORTS: dict[str, str] = {}
+#: The Spark Connect server's PID after each scenario of this module (this xdist worker): the
+#: scenarios differ only in settings the server does not use, so the restart keeps it.
+SPARK_PIDS: list[int] = []
 
 
 def _free_port() -> str:
@@ -110,6 +113,11 @@ def test_scenario_runs_both_dags(scenario: str, tmp_path: Path, airflow_home: Pa
     out = proc.stdout + proc.stderr
     (tmp_path / "run.log").write_text(out)
     assert proc.returncode == 0, f"{scenario}: make run's pipeline failed:\n{out[-5000:]}"
+
+    from tasks.orchestration.local_airflow import SPARK_SERVICE, LocalAirflow
+
+    SPARK_PIDS.append(LocalAirflow.from_env(env).pid(SPARK_SERVICE))
+    assert SPARK_PIDS[-1] and len(set(SPARK_PIDS)) == 1, f"the Spark Connect server was restarted: {SPARK_PIDS}"
 
     planned = _with_env(env, _plan)
     # backfill runs: the logical date is the start of the partition's interval
