@@ -157,20 +157,26 @@ def one_data_docs_build() -> Iterator[None]:
 
 def _build_data_docs(resource_identifiers: list[Any]) -> Path | None:
     """Render the given validation results and suites and the index, then make them open offline."""
-    from tasks.quality.data_docs_assets import localize_site
-
     root = get_settings().gx_root
     with _gx_lock(root):
         context = _context(root)
         built_after = time.time()
         context.build_data_docs(resource_identifiers=resource_identifiers)
         docs = _docs_index(context)
-        if docs is not None:
-            try:
-                localize_site(docs.parent, modified_since=built_after)
-            except OSError as exc:  # the docs' looks must not decide a data gate
-                log.warning("Data Docs keep their CDN links: %s", exc)
+        _open_offline(docs, built_after)
     return docs
+
+
+def _open_offline(docs: Path | None, built_after: float) -> None:
+    """Point the pages built since ``built_after`` at the site's own copies of GX's CDN files."""
+    from tasks.quality.data_docs_assets import localize_site
+
+    if docs is None:
+        return
+    try:
+        localize_site(docs.parent, modified_since=built_after)
+    except OSError as exc:  # the docs' looks must not decide a data gate
+        log.warning("Data Docs keep their CDN links: %s", exc)
 
 
 def _context(root: Path) -> FileDataContext:
@@ -260,8 +266,6 @@ def _run_checkpoint(
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
-    from tasks.quality.data_docs_assets import localize_site
-
     root = get_settings().gx_root
     pending = _PENDING_DOCS.get()
     actions = [] if pending is not None else [UpdateDataDocsAction(name="update_data_docs")]
@@ -299,11 +303,8 @@ def _run_checkpoint(
         if pending is not None:  # one_data_docs_build renders them when the block ends
             pending.extend(result.run_results)
             pending.append(ExpectationSuiteIdentifier(name=spec.suite))
-        elif docs is not None:
-            try:
-                localize_site(docs.parent, modified_since=built_after)
-            except OSError as exc:  # the docs' looks must not decide a data gate
-                log.warning("Data Docs keep their CDN links: %s", exc)
+        else:
+            _open_offline(docs, built_after)
 
     failures: list[ExpectationFailure] = []
     evaluated = 0
