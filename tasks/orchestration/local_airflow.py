@@ -120,7 +120,7 @@ class LocalAirflow:
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__EXECUTOR": env.get("AIRFLOW__CORE__EXECUTOR", "LocalExecutor"),
             # Four task slots on 2 cores: most tasks wait on I/O, the warehouse lock or the scheduler
-            # more than they compute; training keeps its own one-slot pool (gpu).
+            # more than they compute; training has its own pool (gpu, ECOMFLOW_TRAIN_SLOTS in airflow_init.sh).
             "AIRFLOW__CORE__PARALLELISM": env.get("AIRFLOW__CORE__PARALLELISM", "4"),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__API__BASE_URL": self.url,

@@ -177,6 +177,8 @@ def test_make_run_on_duckdb_then_the_ui_as_a_person_uses_it(tmp_path: Path) -> N
         for dag_id in ("ecomflow_daily", "ecomflow_hourly"):
             states = _task_states(home / "airflow", dag_id)
             assert states and set(states.values()) == {"success"}, (dag_id, states)
+        with sqlite3.connect(home / "airflow" / "airflow.db") as conn:  # two trainings at once by default
+            assert conn.execute("SELECT slots FROM slot_pool WHERE pool = 'gpu'").fetchone() == (2,)
         first = _check_serving(env)
         _check_demo_attack_reaches_bi(env)
         daily_run, hourly_run = _run_ids(env, "ecomflow_daily")[-1], _run_ids(env, "ecomflow_hourly")[-1]

@@ -67,8 +67,12 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("scenario_airflow")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ECOMFLOW_", "AIRFLOW"))}
     env["AIRFLOW_HOME"] = str(home)
+    # The scenarios train one or two models each: one slot, as with one GPU (the default is 2).
+    env["ECOMFLOW_TRAIN_SLOTS"] = "1"
     subprocess.run(["bash", "scripts/airflow_init.sh"], cwd=REPO, env=env, check=True, timeout=300,
                    capture_output=True)
+    with sqlite3.connect(home / "airflow.db") as conn:
+        assert conn.execute("SELECT slots FROM slot_pool WHERE pool = 'gpu'").fetchone() == (1,)
     PORTS.update({"ECOMFLOW_AIRFLOW_PORT": _free_port(), "ECOMFLOW_SPARK_CONNECT_PORT": _free_port()})
     yield home
     LocalAirflow(home).stop()
