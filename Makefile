@@ -50,13 +50,13 @@ dag-test: setup  ## run one DAG locally: make dag-test DAG=ecomflow_daily DATE=2
 
 bench: setup  ## every benchmarks/ script at a size that fits ~20 min on 2 cores, one after another, printing their tables
 	@scripts/ensure_postgres.sh
-	@source scripts/env.sh && export PYTHONPATH=$(CURDIR) && rc=0 && for cmd in \
+	@source scripts/env.sh && export PYTHONPATH=$(CURDIR) && rc=0 && lake=$$(mktemp -d) && for cmd in \
 	  "dag_parse.py --repeat 3" \
 	  "dbt_tasks.py --rounds 1" \
 	  "historical_load.py --baseline-days 20" \
 	  "feature_jobs.py --repeats 1" \
-	  "spark_jvm.py --repeats 1" \
-	  "gx_gate.py --repeats 3" \
+	  "spark_jvm.py --repeats 1 --home $$lake" \
+	  "gx_gate.py --repeats 3 --home $$lake" \
 	  "inventory_policy.py --size S" \
 	  "recommender_compare.py --seeds 0" \
 	  "training_devices.py --scale 1 --devices cpu" \
