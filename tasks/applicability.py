@@ -11,10 +11,16 @@ mapping files nobody has seen before.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
+import sqlalchemy as sa
+
 from tasks.score.pipeline import SCORER_MODEL
-from tasks.warehouse import qualified, read_frame, table_exists
+from tasks.warehouse import connect, qualified
+from tasks.warehouse.io import table_columns
 
 # step -> raw entities of which at least one must have rows
 FEATURE_INPUTS: dict[str, tuple[str, ...]] = {
@@ -57,13 +63,40 @@ TIME_COLUMNS = {"events": "event_at", "order_lines": "ordered_at", "transactions
                 "search_impressions": "searched_at", "inventory": "snapshot_at"}
 
 
+#: Inside ``remembered_lookups``: (entity, before) -> has rows, so a GX gate whose suites all ask
+#: about the same raw tables opens the warehouse once per table, not once per suite and table.
+_HAS_ROWS: ContextVar[dict[tuple[str, datetime], bool] | None] = ContextVar("_HAS_ROWS", default=None)
+
+
+@contextmanager
+def remembered_lookups() -> Iterator[None]:
+    """Answer each (entity, as-of) question once inside the block.
+
+    For a block over which raw does not change (one gate of one run: the raw tables were
+    loaded by earlier tasks). Outside a block every call looks again.
+    """
+    if _HAS_ROWS.get() is not None:
+        yield
+        return
+    token = _HAS_ROWS.set({})
+    try:
+        yield
+    finally:
+        _HAS_ROWS.reset(token)
+
+
 def _has_rows(entity: str, before: datetime) -> bool:
+    memo = _HAS_ROWS.get()
+    if memo is not None and (entity, before) in memo:
+        return memo[(entity, before)]
     table = f"raw.{entity}"
-    if not table_exists(table):
-        return False
-    column = TIME_COLUMNS[entity]
-    found = read_frame(f"SELECT 1 AS one FROM {qualified(table)} WHERE {column} < :t LIMIT 1", {"t": before})
-    return not found.empty
+    with connect() as conn:  # one open of the warehouse for both questions (DuckDB: ~10-20 ms each)
+        found = table_columns(conn, table) is not None and conn.execute(sa.text(
+            f"SELECT 1 AS one FROM {qualified(table)} WHERE {TIME_COLUMNS[entity]} < :t LIMIT 1"),
+            {"t": before}).first() is not None
+    if memo is not None:
+        memo[(entity, before)] = found
+    return found
 
 
 def _reason(step: str, needs: tuple[str, ...], before: datetime) -> str | None:
@@ -100,11 +133,10 @@ SCORERS_WITH_FALLBACK = {"risk_labels"}
 
 
 def has_champion(model: str) -> bool:
-    if not table_exists("ml.model_registry"):
-        return False
-    found = read_frame("SELECT 1 AS one FROM ml.model_registry WHERE model = :m AND status = 'champion'",
-                       {"m": model})
-    return not found.empty
+    with connect() as conn:
+        return table_columns(conn, "ml.model_registry") is not None and conn.execute(sa.text(
+            "SELECT 1 AS one FROM ml.model_registry WHERE model = :m AND status = 'champion' LIMIT 1"),
+            {"m": model}).first() is not None
 
 
 def suite_skip_reason(suite: str, before: datetime) -> str | None:

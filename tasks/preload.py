@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 NOT_PRELOADED = ("sklearn",)
 MODULES = (
     "pandas", "pyarrow", "duckdb", "sqlalchemy", "numpy", "torch",
+    # torch.optim imports torch._dynamo at the first optimizer (~1 s per training task, 8 s of a
+    # daily run's CPU in py-spy); duckdb_engine at the first warehouse connection of each task.
+    "torch._dynamo", "duckdb_engine",
     "great_expectations", "tasks.quality.gx_runner", "tasks.quality.pipeline_checks",
     "tasks.ingest.load", "tasks.features.pipeline", "tasks.train.pipeline", "tasks.score.pipeline",
     # monitoring.report's charts (tasks/reporting/charts.py renders SVG with these)

@@ -2,10 +2,11 @@
 
 Why this shape:
 - The suite files are the versioned source of truth; the GX file context under
-  ``$ECOMFLOW_HOME/gx`` is rebuilt from them on every run (add_or_update, delete-then-add),
-  so editing a YAML takes effect on the next task run and repeated runs are idempotent.
-- Rows are read from the warehouse with ``tasks.warehouse.read_frame`` (bound parameters,
-  one partition) and validated as a pandas batch, which works the same on DuckDB and
+  ``$ECOMFLOW_HOME/gx`` is rebuilt from them on every run (suites, validation definitions and
+  checkpoints add_or_update), so editing a YAML takes effect on the next task run and repeated
+  runs are idempotent.
+- Rows are read from the warehouse in one connection (existence check and read; bound
+  parameters, one partition) and validated as a pandas batch, which works the same on DuckDB and
   PostgreSQL and never holds the DuckDB file while GX renders Data Docs.
 - A failure raises ``DataQualityError`` naming the failing expectations, their columns and
   observed values, and the Data Docs page, so the failed Airflow task log says what broke
@@ -20,9 +21,10 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import sqlalchemy as sa
 
 from tasks.quality.suites import (
     EXPECTATIONS_DIR,
@@ -39,7 +42,7 @@ from tasks.quality.suites import (
     load_suite_spec,
 )
 from tasks.settings import get_settings
-from tasks.warehouse import connect, partition_where, qualified, read_frame
+from tasks.warehouse import connect, partition_where, qualified
 from tasks.warehouse.io import table_columns
 
 if TYPE_CHECKING:  # great_expectations is heavy; import it only when a suite runs.
@@ -128,38 +131,77 @@ def _gx_lock(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-#: Inside ``one_data_docs_build``: what the checkpoints validated, for one Data Docs build at the end.
-_PENDING_DOCS: ContextVar[list[Any] | None] = ContextVar("_PENDING_DOCS", default=None)
+@dataclass
+class _Gate:
+    """What one gate (``one_data_docs_build``) shares between its checkpoints."""
+
+    pending: list[Any] = field(default_factory=list)  # validated runs and suites, for one Data Docs build
+    locks: ExitStack = field(default_factory=ExitStack)  # the file context's lock, once taken
+    context: FileDataContext | None = None
+    docs: Path | None = None  # the Data Docs index's path, looked up once
+
+
+#: Inside ``one_data_docs_build``: the gate's shared state.
+_GATE: ContextVar[_Gate | None] = ContextVar("_GATE", default=None)
 
 
 @contextmanager
 def one_data_docs_build() -> Iterator[None]:
-    """Checkpoints run inside the block leave Data Docs alone; the block then builds them once.
+    """Checkpoints run inside the block share one GX context and one Data Docs build.
 
     Why: GX's ``UpdateDataDocsAction`` renders the validated run's page *and the site's index*
     after every checkpoint, and the index lists every validation run kept, so a gate of ten
     suites rendered the index ten times, each a little slower as history grows. Built once per
     gate, the pages are the same (each run's page plus its suite's page, then the index).
     The build runs even when a suite failed, so the failure's Data Docs page exists.
+
+    Loading the file context (its YAML, stores and data sources) cost about as much as
+    validating a small partition, so the block loads it once: the first checkpoint takes the
+    context's file lock and the block keeps it until the pages are built. No other process
+    can edit the context in between, so the cached one never goes stale; a parallel gate
+    (PostgreSQL runs tasks side by side) waits for this one's few seconds instead.
     """
-    if _PENDING_DOCS.get() is not None:  # already inside a block: that block builds
+    if _GATE.get() is not None:  # already inside a block: that block builds
         yield
         return
-    pending: list[Any] = []
-    token = _PENDING_DOCS.set(pending)
-    try:
-        yield
-    finally:
-        _PENDING_DOCS.reset(token)
-        if pending:
-            _build_data_docs(pending)
+    from tasks.applicability import remembered_lookups  # imports the scorer catalogue: not at module load
+
+    gate = _Gate()
+    token = _GATE.set(gate)
+    with gate.locks:
+        try:
+            with remembered_lookups():  # the suites' skip checks ask about the same raw tables
+                yield
+        finally:
+            _GATE.reset(token)
+            if gate.pending:
+                _build_data_docs(gate.pending, gate.context)
 
 
-def _build_data_docs(resource_identifiers: list[Any]) -> Path | None:
-    """Render the given validation results and suites and the index, then make them open offline."""
+@contextmanager
+def _locked_context() -> Iterator[FileDataContext]:
+    """The file context under its lock: the gate's (locked and loaded once), else a fresh one."""
     root = get_settings().gx_root
-    with _gx_lock(root):
-        context = _context(root)
+    gate = _GATE.get()
+    if gate is None:
+        with _gx_lock(root):
+            yield _context(root)
+        return
+    if gate.context is None:
+        gate.locks.enter_context(_gx_lock(root))
+        gate.context = _context(root)
+    yield gate.context
+
+
+def _build_data_docs(resource_identifiers: list[Any], context: FileDataContext | None = None) -> Path | None:
+    """Render the given validation results and suites and the index, then make them open offline.
+
+    ``context``: the gate's, already loaded under the lock the caller holds."""
+    root = get_settings().gx_root
+    with ExitStack() as stack:
+        if context is None:
+            stack.enter_context(_gx_lock(root))
+            context = _context(root)
         built_after = time.time()
         context.build_data_docs(resource_identifiers=resource_identifiers)
         docs = _docs_index(context)
@@ -179,15 +221,63 @@ def _open_offline(docs: Path | None, built_after: float) -> None:
         log.warning("Data Docs keep their CDN links: %s", exc)
 
 
+#: The Data Docs index lists this many of the newest validation runs (GX's
+#: ``validation_results_limit``); every run's page stays on disk. Why: the index is rendered
+#: from every validation result kept, each read and parsed, so without a bound each gate
+#: costs more the longer the project has run (~270 results a day with the hourly DAG; 500 is about two days of them).
+DOCS_INDEX_RUNS = 500
+
+
 def _context(root: Path) -> FileDataContext:
     import great_expectations as gx
 
-    return gx.get_context(mode="file", project_root_dir=str(root))
+    context = gx.get_context(mode="file", project_root_dir=str(root))
+    if _bound_docs_index(context):
+        context = gx.get_context(mode="file", project_root_dir=str(root))  # site builders from the saved config
+    _strip_config_variables_comments(root)
+    return context
 
 
-def _read_partition(spec: SuiteSpec, partition: dict[str, Any]) -> pd.DataFrame:
+def _bound_docs_index(context: FileDataContext) -> bool:
+    """Give every Data Docs site's index ``DOCS_INDEX_RUNS`` once; True when the config changed."""
+    sites = dict(context.variables.data_docs_sites or {})
+    changed = False
+    for site in sites.values():
+        index = site.setdefault("site_index_builder", {"class_name": "DefaultSiteIndexBuilder"})
+        if index.get("validation_results_limit") != DOCS_INDEX_RUNS:
+            index["validation_results_limit"] = DOCS_INDEX_RUNS
+            changed = True
+    if changed:
+        context.variables.data_docs_sites = sites
+        context.variables.save()
+    return changed
+
+
+def _strip_config_variables_comments(root: Path) -> None:
+    """Drop the comment header GX scaffolds into ``uncommitted/config_variables.yml``.
+
+    GX re-reads that file for every config value it substitutes, ~300 times per gate, and
+    parsing its 30-line comment took ~10 % of a gate. Only a file of plain ``key: value`` lines
+    (GX writes ``instance_id`` there; ecomflow keeps no variables in it, secrets come from the
+    environment) is rewritten, with the same lines minus comments and blanks; anything else is left.
+    """
+    path = root / "gx" / "uncommitted" / "config_variables.yml"
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return
+    kept = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if len(kept) < len(lines) and all(re.fullmatch(r"[A-Za-z_][\w-]*: [^|>#'\"]*", line) for line in kept):
+        path.write_text("".join(f"{line}\n" for line in kept))
+
+def _read_partition(spec: SuiteSpec, partition: dict[str, Any]) -> pd.DataFrame | None:
+    """The partition's rows, or None when the table does not exist (one open of the warehouse)."""
     where, params = partition_where(partition)
-    frame = read_frame(f"SELECT * FROM {qualified(spec.table)} WHERE {where}", params)
+    with connect() as conn:
+        if table_columns(conn, spec.table) is None:
+            return None
+        result = conn.execute(sa.text(f"SELECT * FROM {qualified(spec.table)} WHERE {where}"), params)
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     # Drivers hand back Python objects; let pandas pick real dtypes so numeric/time
     # expectations compare numbers and timestamps, not strings.
     frame = frame.infer_objects()
@@ -266,24 +356,14 @@ def _run_checkpoint(
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
-    root = get_settings().gx_root
-    pending = _PENDING_DOCS.get()
-    actions = [] if pending is not None else [UpdateDataDocsAction(name="update_data_docs")]
-    with _gx_lock(root):
-        context = _context(root)
-        try:
-            datasource = context.data_sources.get(DATASOURCE_NAME)
-        except (KeyError, ValueError, LookupError):
-            datasource = context.data_sources.add_pandas(name=DATASOURCE_NAME)
-        asset_name = spec.suite
-        if asset_name in datasource.get_asset_names():
-            datasource.delete_asset(asset_name)
-        asset = datasource.add_dataframe_asset(name=asset_name)
-        batch_definition = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
-
-        suite = gx.ExpectationSuite(name=spec.suite, meta={"table": spec.table, "source": str(spec.path)})
-        for expectation_spec in spec.expectations:
-            suite.add_expectation(build_expectation(expectation_spec))
+    gate = _GATE.get()
+    actions = [] if gate is not None else [UpdateDataDocsAction(name="update_data_docs")]
+    with _locked_context() as context:
+        batch_definition = _whole_frame_batch_definition(context, spec.suite)
+        # All expectations in the constructor, saved by one add_or_update: adding them one by one
+        # to a suite the store already holds writes the suite's file once per expectation.
+        suite = gx.ExpectationSuite(name=spec.suite, meta={"table": spec.table, "source": str(spec.path)},
+                                    expectations=[build_expectation(e) for e in spec.expectations])
         suite = context.suites.add_or_update(suite)
 
         validation = context.validation_definitions.add_or_update(
@@ -299,10 +379,13 @@ def _run_checkpoint(
         )
         built_after = time.time()
         result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
-        docs = _docs_index(context)
-        if pending is not None:  # one_data_docs_build renders them when the block ends
-            pending.extend(result.run_results)
-            pending.append(ExpectationSuiteIdentifier(name=spec.suite))
+        if gate is None:
+            docs = _docs_index(context)
+        else:  # the site's address does not change within a gate; looking it up builds every site builder
+            docs = gate.docs = gate.docs or _docs_index(context)
+        if gate is not None:  # one_data_docs_build renders them when the block ends
+            gate.pending.extend(result.run_results)
+            gate.pending.append(ExpectationSuiteIdentifier(name=spec.suite))
         else:
             _open_offline(docs, built_after)
 
@@ -316,9 +399,23 @@ def _run_checkpoint(
     return bool(result.success), evaluated, failures, docs
 
 
-def _table_exists(table: str) -> bool:
-    with connect() as conn:
-        return table_columns(conn, table) is not None
+def _whole_frame_batch_definition(context: FileDataContext, asset_name: str) -> Any:
+    """The suite's dataframe asset and its one batch definition, made on first use.
+
+    They hold no settings from the suite's YAML (the frame arrives with each run), so an
+    existing pair is reused as it is; deleting and re-adding them cost three store writes per suite.
+    """
+    try:
+        datasource = context.data_sources.get(DATASOURCE_NAME)
+    except (KeyError, ValueError, LookupError):
+        datasource = context.data_sources.add_pandas(name=DATASOURCE_NAME)
+    if asset_name in datasource.get_asset_names():
+        asset = datasource.get_asset(asset_name)
+        try:
+            return asset.get_batch_definition(BATCH_DEFINITION_NAME)
+        except (KeyError, ValueError, LookupError):
+            datasource.delete_asset(asset_name)  # left by an older layout: make it anew
+    return datasource.add_dataframe_asset(name=asset_name).add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
 
 
 def run_suite(
@@ -343,12 +440,12 @@ def run_suite(
     partition = spec.check_partition(partition_values)
     where = ", ".join(f"{k}={v}" for k, v in partition.items()) or "whole table"
 
-    if not _table_exists(spec.table):
+    frame = _read_partition(spec, partition)
+    if frame is None:
         result = SuiteResult(spec.suite, spec.table, partition, success=False, n_rows=0, empty=True)
         raise DataQualityError(
             f"suite {spec.suite!r}: table {spec.table} does not exist (has its producer run?)", result
         )
-    frame = _read_partition(spec, partition)
     if frame.empty:
         result = SuiteResult(spec.suite, spec.table, partition, success=spec.allow_empty, n_rows=0, empty=True)
         if not spec.allow_empty:

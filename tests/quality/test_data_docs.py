@@ -18,7 +18,7 @@ import pytest
 from ecomflow_airflow.operators import GXCheckpointOperator
 
 from tasks.partitions import Partition
-from tasks.quality import data_docs_assets
+from tasks.quality import data_docs_assets, gx_runner
 from tasks.quality.data_docs_assets import _manifest, is_fetched, localize_page, localize_site
 from tasks.quality.gx_runner import DataQualityError, _default_run_name
 from tasks.quality.pipeline_checks import data_docs_run_name, run_suites_for_partition
@@ -102,11 +102,21 @@ def test_a_gate_renders_data_docs_once_with_every_suites_pages(isolated_home: Pa
         return real_build(self, *args, **kwargs)
 
     monkeypatch.setattr(AbstractDataContext, "build_data_docs", counted)
+    # ... and loads the file context once, under one hold of its lock, for all its suites.
+    import great_expectations as gx
+
+    loads, locks = [], []
+    real_get_context, real_lock = gx.get_context, gx_runner._gx_lock
+    monkeypatch.setattr(gx, "get_context", lambda *a, **k: loads.append(1) or real_get_context(*a, **k))
+    monkeypatch.setattr(gx_runner, "_gx_lock", lambda root: locks.append(1) or real_lock(root))
     replace_partition("raw.events", _events(), PART)
     replace_partition("audit.load_log", _load_log([4], [4], [0]), PART)
     suites = ["raw_events", "audit_load_log"]
+    run_suites_for_partition(suites, Partition(D, 10), "ingest", dag_id="warm_up")  # the context's first save
+    builds.clear(), loads.clear(), locks.clear()
     summaries = run_suites_for_partition(suites, Partition(D, 10), "ingest", dag_id="ecomflow_hourly")
     assert len(builds) == 1, builds
+    assert (len(loads), len(locks)) == (1, 1), (loads, locks)
     site, run_name = _site_of(summaries[0]), "ecomflow_hourly dt=2026-01-02 hr=10"
     index = (site / "index.html").read_text(encoding="utf-8")
     for suite in suites:
@@ -120,6 +130,33 @@ def test_a_gate_renders_data_docs_once_with_every_suites_pages(isolated_home: Pa
         run_suites_for_partition(suites, Partition(D, 10), "ingest", dag_id="ecomflow_hourly")
     assert len(builds) == 2, builds
     assert len(list((site / "validations" / "audit_load_log" / run_name).rglob("*.html"))) == 2
+
+
+def test_the_index_lists_only_the_newest_runs(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GX's ``validation_results_limit`` bounds the index (its cost grows with every run kept);
+    older runs keep their pages."""
+    monkeypatch.setattr(gx_runner, "DOCS_INDEX_RUNS", 2)
+    replace_partition("raw.events", _events(), PART)
+    for dag_id in ("first_dag", "second_dag", "third_dag"):
+        summary = run_suites_for_partition(["raw_events"], Partition(D, 10), "ingest", dag_id=dag_id)[0]
+    site = _site_of(summary)
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "second_dag dt=" in index and "third_dag dt=" in index
+    assert "first_dag dt=" not in index
+    assert list((site / "validations" / "raw_events" / "first_dag dt=2026-01-02 hr=10").rglob("*.html"))
+
+
+def test_gx_config_variables_lose_their_comment_header_only(tmp_path: Path) -> None:
+    """GX re-reads this file for every value it substitutes: its scaffolded comments go, its values stay."""
+    path = tmp_path / "gx" / "uncommitted" / "config_variables.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n# This config file supports variable substitution\n#\ninstance_id: 2aadd43d-21d8\n")
+    gx_runner._strip_config_variables_comments(tmp_path)
+    assert path.read_text() == "instance_id: 2aadd43d-21d8\n"
+    kept = "# a shop's own secret\nkey: |\n  # not a comment inside a block\n"
+    path.write_text(kept)
+    gx_runner._strip_config_variables_comments(tmp_path)
+    assert path.read_text() == kept
 
 
 def test_operator_names_runs_after_its_dag(isolated_home: Path) -> None:
