@@ -8,7 +8,14 @@ gate ends. This loads a synthetic lake's history (``ecomflow backfill-ingest``, 
 times each; the table gives the median seconds and the Data Docs index's validation-run count
 (it grows with every gate, and with it the cost of each index render).
 
-    .venv/bin/python benchmarks/gx_gate.py [--size S] [--repeats 3] [--home DIR]
+Then the cost of one gate against the length of the project's validation history: GX's Data
+Docs index reads every validation result kept, so a gate got slower with every run; the index is
+now bounded to the newest ``DOCS_INDEX_RUNS`` (tasks/quality/gx_runner.py). ``--history`` plants
+that many older validation results (copies of this run's, renamed to older runs) and times the
+gate with the bound (the store archives all but the newest, the index lists as many) and without
+it (``DOCS_INDEX_RUNS = 0``: GX's unlimited store and index), alternating.
+
+    .venv/bin/python benchmarks/gx_gate.py [--size S] [--repeats 3] [--home DIR] [--history 0,1000,4000]
 """
 
 from __future__ import annotations
@@ -45,11 +52,59 @@ def _gate(suites: list[str], day: object, once: bool) -> float:
     return time.perf_counter() - start
 
 
+def _plant_history(validations: Path, total: int) -> int:
+    """Copy the newest validation results under older run names until ``total`` are planted."""
+    import json
+
+    planted = sorted(validations.glob("*/history */*/*.json"))
+    if len(planted) >= total:
+        return len(planted)
+    planted_names = {p.parts[-3] for p in planted}
+    sources = sorted(p for p in validations.glob("*/*/*/*.json") if "/history " not in p.as_posix())[-20:]
+    for i in range(total):
+        if f"history dt=day{i:06d}" in planted_names:
+            continue
+        source = sources[i % len(sources)]
+        run_name, run_time = f"history dt=day{i:06d}", f"2020{(i // 86400) % 12 + 1:02d}01T{i % 86400 // 3600:02d}{i % 3600 // 60:02d}{i % 60:02d}.000000Z"
+        target = validations / source.parts[-4] / run_name / run_time / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        result = json.loads(source.read_text())
+        result.setdefault("meta", {})["run_id"] = {"run_name": run_name, "run_time": "2020-01-01T00:00:00+00:00"}
+        target.write_text(json.dumps(result))
+    return total
+
+
+def history_table(suites: list[str], day: object, home: Path, sizes: list[int], repeats: int) -> None:
+    """Gate seconds with the index bounded vs unbounded, per planted history length."""
+    from tasks.quality import gx_runner
+
+    bound = gx_runner.DOCS_INDEX_RUNS
+    validations = next((home / "gx").rglob("uncommitted/validations"))
+    rows = []
+    for size in sizes:
+        seconds: dict[int, list[float]] = {bound: [], 0: []}
+        for _ in range(repeats):
+            for limit in (0, bound):
+                kept = _plant_history(validations, size)  # again: a bounded gate archived them
+                gx_runner.DOCS_INDEX_RUNS = limit  # written into the site's config by the next gate
+                _gate(suites, day, True)  # saves the config change (and, bounded, archives the surplus)
+                seconds[limit].append(_gate(suites, day, True))
+        rows.append((size, statistics.median(seconds[0]), statistics.median(seconds[bound])))
+    gx_runner.DOCS_INDEX_RUNS = bound
+    print(f"\nRaw GX gate vs validation history kept (planted older results), median of {repeats}\n")
+    print(f"| older results planted | unbounded (s) | vs first row | store and index bounded to {bound} (s) | vs first row |")
+    print("|---:|---:|---:|---:|---:|")
+    for kept, unbounded, bounded in rows:
+        print(f"| {kept} | {unbounded:.2f} | {unbounded / rows[0][1]:.2f}x | {bounded:.2f} | {bounded / rows[0][2]:.2f}x |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="S", choices=("S", "M", "L"))
     parser.add_argument("--home", type=Path, default=None, help="reuse this ECOMFLOW_HOME")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--history", default="0,1000,4000",
+                        help="validation results to plant, comma-separated (first: the baseline; '' to skip)")
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="ecomflow-bench-gx-"))
     os.environ["ECOMFLOW_HOME"] = str(home)
@@ -82,6 +137,8 @@ def main() -> None:
     print("|---|---:|---:|")
     print(f"| per checkpoint (GX's UpdateDataDocsAction, before) | {each:.2f} | 1.00x |")
     print(f"| once per gate (`one_data_docs_build`) | {once:.2f} | {once / each:.2f}x |")
+    if args.history:
+        history_table(suites, day, home, [int(n) for n in args.history.split(",")], max(1, args.repeats - 1))
 
 
 if __name__ == "__main__":

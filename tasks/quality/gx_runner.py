@@ -19,6 +19,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import re
@@ -206,7 +207,35 @@ def _build_data_docs(resource_identifiers: list[Any], context: FileDataContext |
         context.build_data_docs(resource_identifiers=resource_identifiers)
         docs = _docs_index(context)
         _open_offline(docs, built_after)
+        _archive_old_results(root, DOCS_INDEX_RUNS)
     return docs
+
+
+def _archive_old_results(root: Path, keep: int) -> int:
+    """Move all but the ``keep`` newest validation results out of GX's store; returns how many.
+
+    Why: GX lists its whole validation store several times per gate (~0.4 s per listing at 4,500
+    results), so a bounded index alone still left each gate slower the longer the project ran.
+    The results move to ``uncommitted/validations_archive/`` with the same layout (nothing is
+    deleted; their Data Docs pages stay where they are). Done once the store holds a fifth more
+    than ``keep``, so most gates only count files. ``keep`` <= 0 keeps everything.
+    """
+    store = root / "gx" / "uncommitted" / "validations"
+    results = list(store.glob("*/*/*/*.json"))  # suite / run name / run time / batch.json
+    if keep <= 0 or len(results) <= keep + keep // 5:
+        return 0
+    results.sort(key=lambda path: path.parts[-2])  # GX's run-time folders sort chronologically
+    archive = store.parent / "validations_archive"
+    old = results[: len(results) - keep]
+    for path in old:
+        target = archive / path.relative_to(store)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.replace(target)
+        for folder in (path.parent, path.parent.parent):  # the run-time and run-name folders, once empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    log.info("moved %d validation results older than the newest %d to %s", len(old), keep, archive)
+    return len(old)
 
 
 def _open_offline(docs: Path | None, built_after: float) -> None:
@@ -221,10 +250,12 @@ def _open_offline(docs: Path | None, built_after: float) -> None:
         log.warning("Data Docs keep their CDN links: %s", exc)
 
 
-#: The Data Docs index lists this many of the newest validation runs (GX's
-#: ``validation_results_limit``); every run's page stays on disk. Why: the index is rendered
-#: from every validation result kept, each read and parsed, so without a bound each gate
-#: costs more the longer the project has run (~270 results a day with the hourly DAG; 500 is about two days of them).
+#: GX's validation store keeps this many of the newest results (older ones move to
+#: ``validations_archive/``, ``_archive_old_results``) and the Data Docs index lists as many
+#: (GX's ``validation_results_limit``); every run's page stays on disk. Why: the index is
+#: rendered from every result kept, each read and parsed, and the store is listed several
+#: times per gate, so without a bound each gate cost more the longer the project had run
+#: (~270 results a day with the hourly DAG; 500 is about two days of them).
 DOCS_INDEX_RUNS = 500
 
 

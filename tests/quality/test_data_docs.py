@@ -133,8 +133,8 @@ def test_a_gate_renders_data_docs_once_with_every_suites_pages(isolated_home: Pa
 
 
 def test_the_index_lists_only_the_newest_runs(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """GX's ``validation_results_limit`` bounds the index (its cost grows with every run kept);
-    older runs keep their pages."""
+    """GX's ``validation_results_limit`` bounds the index and older results leave GX's store (the
+    cost of both grows with every run kept); older runs keep their pages."""
     monkeypatch.setattr(gx_runner, "DOCS_INDEX_RUNS", 2)
     replace_partition("raw.events", _events(), PART)
     for dag_id in ("first_dag", "second_dag", "third_dag"):
@@ -144,6 +144,13 @@ def test_the_index_lists_only_the_newest_runs(isolated_home: Path, monkeypatch: 
     assert "second_dag dt=" in index and "third_dag dt=" in index
     assert "first_dag dt=" not in index
     assert list((site / "validations" / "raw_events" / "first_dag dt=2026-01-02 hr=10").rglob("*.html"))
+    # GX's store keeps the newest two results too (it is listed several times per gate); the
+    # older one moved to the archive, nothing deleted.
+    uncommitted = isolated_home / "gx" / "gx" / "uncommitted"
+    kept = {p.parts[-3] for p in (uncommitted / "validations").glob("*/*/*/*.json")}
+    archived = {p.parts[-3] for p in (uncommitted / "validations_archive").glob("*/*/*/*.json")}
+    assert kept == {"second_dag dt=2026-01-02 hr=10", "third_dag dt=2026-01-02 hr=10"}, kept
+    assert archived == {"first_dag dt=2026-01-02 hr=10"}, archived
 
 
 def test_gx_config_variables_lose_their_comment_header_only(tmp_path: Path) -> None:
