@@ -301,6 +301,7 @@ def _strip_config_variables_comments(root: Path) -> None:
     if len(kept) < len(lines) and all(re.fullmatch(r"[A-Za-z_][\w-]*: [^|>#'\"]*", line) for line in kept):
         path.write_text("".join(f"{line}\n" for line in kept))
 
+
 def _read_partition(spec: SuiteSpec, partition: dict[str, Any]) -> pd.DataFrame | None:
     """The partition's rows, or None when the table does not exist (one open of the warehouse)."""
     where, params = partition_where(partition)
