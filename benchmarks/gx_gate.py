@@ -85,7 +85,7 @@ def history_table(suites: list[str], day: object, home: Path, sizes: list[int], 
         seconds: dict[int, list[float]] = {bound: [], 0: []}
         for _ in range(repeats):
             for limit in (0, bound):
-                kept = _plant_history(validations, size)  # again: a bounded gate archived them
+                _plant_history(validations, size)  # again: a bounded gate archived them
                 gx_runner.DOCS_INDEX_RUNS = limit  # written into the site's config by the next gate
                 _gate(suites, day, True)  # saves the config change (and, bounded, archives the surplus)
                 seconds[limit].append(_gate(suites, day, True))

@@ -53,3 +53,31 @@ def test_mart_suites_follow_their_inputs(isolated_home) -> None:
     replace_partition("raw.sessions", sessions, {"dt": date(2026, 1, 1)})
     assert suite_skip_reason("marts_fct_session_summaries", as_of) is None
     assert "raw.transactions" in suite_skip_reason("marts_fct_transactions", as_of)
+
+
+def test_a_gate_asks_the_warehouse_once_per_raw_table(isolated_home, monkeypatch) -> None:
+    """Inside ``remembered_lookups`` (what a GX gate runs its suites in) the seven mart suites'
+    checks of the same raw tables open the warehouse once per (table, as-of); outside, every call
+    looks again, so a table loaded in between is seen."""
+    import tasks.applicability as applicability
+    from tasks.applicability import remembered_lookups
+
+    ensure_raw_tables()
+    opened: list[int] = []
+    real_connect = applicability.connect
+    monkeypatch.setattr(applicability, "connect", lambda: opened.append(1) or real_connect())
+    as_of = datetime(2026, 1, 6)
+    marts = [f"marts_{m}" for m in ("dim_users", "dim_products", "fct_events", "fct_order_lines",
+                                    "fct_transactions", "fct_session_summaries", "fct_daily_item_sales")]
+    with remembered_lookups():
+        reasons = [suite_skip_reason(s, as_of) for s in marts]
+        raw_tables_asked = len(opened)
+        assert [suite_skip_reason(s, as_of) for s in marts] == reasons
+        assert len(opened) == raw_tables_asked  # the second pass asked nothing
+    assert all(reasons)  # nothing loaded: every mart skips
+    assert raw_tables_asked <= len(applicability.TIME_COLUMNS)
+    ev = pd.DataFrame({"event_id": ["e1"], "session_id": ["s1"], "user_id": ["u1"], "event_type": ["view"],
+                       "product_id": ["p1"], "event_at": [datetime(2026, 1, 5, 10)], "dt": [date(2026, 1, 5)],
+                       "hr": [10], "_source": ["clicks"]})
+    replace_partition("raw.events", ev, {"dt": date(2026, 1, 5)})
+    assert suite_skip_reason("marts_fct_events", as_of) is None  # outside the block: looked again
