@@ -27,8 +27,8 @@ HZ = os.sysconf("SC_CLK_TCK")
 
 #: (pattern over the command line, kind) - the first match wins.
 KINDS = (
-    (r"airflow scheduler", "Airflow scheduler (+ LocalExecutor workers' own loop)"),
-    (r"airflow worker", "Airflow task processes"),
+    (r"airflow scheduler", "Airflow scheduler"),
+    (r"airflow worker", "Airflow task processes (and idle LocalExecutor workers)"),
     (r"airflow api-server", "Airflow api-server"),
     (r"airflow dag-processor", "Airflow dag-processor"),
     (r"airflow triggerer", "Airflow triggerer"),

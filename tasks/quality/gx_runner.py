@@ -413,13 +413,12 @@ def _run_checkpoint(
         result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
         if gate is None:
             docs = _docs_index(context)
-        else:  # the site's address does not change within a gate; looking it up builds every site builder
+            _open_offline(docs, built_after)
+        else:  # one_data_docs_build renders the pages when the block ends
+            # the site's address does not change within a gate; looking it up builds every site builder
             docs = gate.docs = gate.docs or _docs_index(context)
-        if gate is not None:  # one_data_docs_build renders them when the block ends
             gate.pending.extend(result.run_results)
             gate.pending.append(ExpectationSuiteIdentifier(name=spec.suite))
-        else:
-            _open_offline(docs, built_after)
 
     failures: list[ExpectationFailure] = []
     evaluated = 0

@@ -113,7 +113,9 @@ def test_a_gate_renders_data_docs_once_with_every_suites_pages(isolated_home: Pa
     replace_partition("audit.load_log", _load_log([4], [4], [0]), PART)
     suites = ["raw_events", "audit_load_log"]
     run_suites_for_partition(suites, Partition(D, 10), "ingest", dag_id="warm_up")  # the context's first save
-    builds.clear(), loads.clear(), locks.clear()
+    builds.clear()
+    loads.clear()
+    locks.clear()
     summaries = run_suites_for_partition(suites, Partition(D, 10), "ingest", dag_id="ecomflow_hourly")
     assert len(builds) == 1, builds
     assert (len(loads), len(locks)) == (1, 1), (loads, locks)
