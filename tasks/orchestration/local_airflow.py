@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -51,6 +52,12 @@ _TASK_ENV_PREFIXES = ("ECOMFLOW_", "SPARK_", "PYSPARK_")
 # the other settings (another ECOMFLOW_HOME or source) keeps the server and its warm JIT.
 _SPARK_ENV_PREFIXES = ("SPARK_", "PYSPARK_", "JAVA_", "ECOMFLOW_SPARK_")
 
+
+#: How often one wait restarts services that died: a service that dies again at once would
+#: otherwise be restarted every poll; the wait then ends at its timeout, naming the runs.
+MAX_REVIVES = 3
+#: $AIRFLOW_HOME -> the environment ``start`` was given in this process (``revive`` reuses it)
+_STARTED_WITH: dict[Path, dict[str, str]] = {}
 
 #: api-server URL -> access token of the local admin (one login per process, not per call)
 _TOKENS: dict[str, str] = {}
@@ -220,20 +227,43 @@ class LocalAirflow:
         fresh_spark = (SPARK_SERVICE in services and not self.pid(SPARK_SERVICE)
                        and base.get("ECOMFLOW_SPARK_WARM_UP", "1") != "0")
         for service in services:
-            if self.pid(service):
-                continue
-            command = self._command(service)
-            service_env = dict(env)
-            if service == "scheduler":  # LocalExecutor workers fork from it (tasks/preload.py)
-                service_env["ECOMFLOW_PRELOAD_TASK_LIBS"] = "1"
-            with self.log_file(service).open("ab") as out:
-                proc = subprocess.Popen(command, cwd=REPO_ROOT, env=service_env, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
-            self.pid_file(service).write_text(str(proc.pid))
+            if not self.pid(service):
+                self._spawn(service, env)
+        _STARTED_WITH[self.home] = base
         self._wait_until_ready(services, timeout_s)
         if fresh_spark:
             self._warm_up_spark(env)
         return env
+
+    def _spawn(self, service: str, env: Mapping[str, str]) -> None:
+        service_env = dict(env)
+        if service == "scheduler":  # LocalExecutor workers fork from it (tasks/preload.py)
+            service_env["ECOMFLOW_PRELOAD_TASK_LIBS"] = "1"
+        with self.log_file(service).open("ab") as out:
+            proc = subprocess.Popen(self._command(service), cwd=REPO_ROOT, env=service_env, stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.pid_file(service).write_text(str(proc.pid))
+
+    def revive(self) -> list[str]:
+        """Start again any Airflow service that died while runs were waiting, and say why it died.
+
+        Why: a scheduler that crashes (seen: ``ObjectDeletedError`` after a backfill request was
+        answered 503 by a busy SQLite and rolled back) leaves queued runs that nothing will ever
+        start, and a caller polling their states would wait for its whole timeout. Only the dead
+        services are started, with the environment this process started them with (a CLI process
+        that did not start them uses its own, which ``run_pipeline.sh`` shares with ``start``); the
+        new scheduler picks up the queued runs from the metadata database.
+        """
+        dead = [s for s in AIRFLOW_SERVICES if not self.pid(s)]
+        if not dead:
+            return []
+        env = self.service_env(_STARTED_WITH.get(self.home, os.environ))
+        for service in dead:
+            print(f"local Airflow: the {service} died ({_last_error(self.log_file(service))}); "
+                  "starting it again", flush=True)
+            self._spawn(service, env)
+        self._wait_until_ready(dead, timeout_s=240)
+        return dead
 
     def _warm_up_spark(self, env: Mapping[str, str]) -> None:
         """Start ``spark_connect.warm_up`` in the background against the new server (it exits by
@@ -372,7 +402,10 @@ class LocalAirflow:
     def wait_for_runs(self, dag_id: str, first: str, last: str, timeout_s: float) -> list[dict]:
         deadline = time.monotonic() + timeout_s
         reported: set[str] = set()
+        revived = 0
         while time.monotonic() < deadline:
+            if revived < MAX_REVIVES and self.pid("api-server"):
+                revived += bool(self.revive())
             runs = self.runs(dag_id, first, last)
             for run in runs:
                 if run["state"] in ("success", "failed") and run["dag_run_id"] not in reported:
@@ -408,6 +441,17 @@ class LocalAirflow:
             login = f"(see {self.passwords_file})"
         return (f"Airflow UI: {self.url}  (user {USER}, password {login} — generated on first start, "
                 f"kept in {self.passwords_file}); stop it with `make stop`")
+
+
+def _last_error(log_file: Path) -> str:
+    """The last exception line (``SomeError: ...``) of a service's log, or its last line."""
+    try:
+        lines = [line.strip() for line in log_file.read_text(errors="replace")[-20000:].splitlines() if line.strip()]
+    except OSError:
+        return f"no log at {log_file}"
+    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b", line)]
+    found = errors[-1] if errors else (lines[-1] if lines else "empty log")
+    return f"{found[:300]}; log: {log_file}"
 
 
 def _port_open(port: int) -> bool:

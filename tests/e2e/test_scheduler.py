@@ -10,6 +10,7 @@ exactly as scheduled runs do in production.
 
 from __future__ import annotations
 
+import signal
 import socket
 import uuid
 from pathlib import Path
@@ -52,10 +53,12 @@ def _assert_bi_reader_reads_serving_only(db: str, role: str) -> None:
         conn.close()
 
 
-def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path, pg_role: str) -> None:
+def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path, pg_role: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
     """The services `make run` starts (tasks/orchestration/local_airflow.py), with Airflow's
     metadata and the warehouse on PostgreSQL as in docker-compose."""
     from tasks.orchestration.local_airflow import LocalAirflow
+    from tasks.subprocess_stream import signal_group
     from tasks.warehouse.fingerprint import diff_fingerprints
 
     db = f"ecomflow_sched_{uuid.uuid4().hex[:8]}"
@@ -88,7 +91,16 @@ def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path, pg_role: s
         # daily run (both at D+1 00:00) and both replace raw rows of dt = D.
         late_hour = f"{plan['DAILY_PARTITION']}T23:00:00Z"
         local.backfill("ecomflow_daily", daily, daily, timeout_s=1200)
+        # A scheduler that dies between runs (seen: a crash after a busy-database 503) must not
+        # leave the next backfill's runs queued until its timeout: the wait starts it again.
+        scheduler_pid = local.pid("scheduler")
+        assert scheduler_pid
+        signal_group(scheduler_pid, signal.SIGKILL)
+        capsys.readouterr()
         local.backfill("ecomflow_hourly", hourly, hourly, timeout_s=600)
+        said = capsys.readouterr().out
+        assert "the scheduler died" in said and "starting it again" in said, said
+        assert local.pid("scheduler") not in (None, scheduler_pid)
         local.backfill("ecomflow_hourly", late_hour, late_hour, timeout_s=600)
         _check_serving(env)
         # Every task's log is a file the api-server serves to the UI, with the task's own output.
