@@ -176,10 +176,9 @@ class LocalAirflow:
         """The service's PID if it is alive (a stale PID file is ignored)."""
         try:
             pid = int(self.pid_file(service).read_text())
-            os.kill(pid, 0)
         except (OSError, ValueError):
             return None
-        return pid
+        return pid if _alive(pid) else None
 
     def running(self) -> list[str]:
         return [s for s in SERVICES if self.pid(s)]
@@ -441,6 +440,25 @@ class LocalAirflow:
             login = f"(see {self.passwords_file})"
         return (f"Airflow UI: {self.url}  (user {USER}, password {login} — generated on first start, "
                 f"kept in {self.passwords_file}); stop it with `make stop`")
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs. A service started by this process that has exited stays a zombie
+    until it is waited for, and ``kill(pid, 0)`` still succeeds on a zombie: reap it here, and
+    read the state of one that is not our child from ``/proc``."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    with contextlib.suppress(OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] != "Z"
+    return True
 
 
 def _last_error(log_file: Path) -> str:
