@@ -17,6 +17,11 @@ The marts dbt builds for Python are declared in ``tasks.contracts.marts_schema``
 (contract and column tests), GX suites and ``docs/marts_schema.md``
 (``tests/test_marts_contracts_declared_once.py``).
 
+The dbt staging and intermediate models are declared in ``tasks.contracts.staging_schema`` (a
+staged raw column is the ``tasks.ingest.schema`` column): ``dbt_staging_models`` and
+``staging_schema_doc`` render their dbt yml (column types and tests) and ``docs/staging_schema.md``
+(``tests/test_staging_contracts_declared_once.py``).
+
 The columns of the Spark feature tables are declared in ``tasks.contracts.features_schema`` (key
 and derived-column definitions read from ``tasks.features.catalogue``): ``gx_features_suites`` and
 ``feature_schema_doc`` render their GX suites and ``docs/feature_schema.md``, and

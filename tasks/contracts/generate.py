@@ -1,13 +1,14 @@
-"""Write (or ``--check``) every file derived from the raw, serving, marts and feature table contracts.
+"""Write (or ``--check``) every file derived from the raw, serving, staging, marts and feature contracts.
 
     python -m tasks.contracts.generate          # rewrite the derived files
     python -m tasks.contracts.generate --check  # exit 1 and show the diff when one drifted
 
 Run it after changing ``tasks/ingest/schema.py`` (raw tables), ``tasks/score/schema.py``
-(serving tables), ``tasks/contracts/marts_schema.py`` (marts) or
-``tasks/contracts/features_schema.py`` (Spark feature tables; with ``FeatureJob.definitions`` in
-``tasks/features/catalogue.py``); ``tests/test_contracts_declared_once.py``,
-``tests/test_serving_contracts_declared_once.py``, ``tests/test_marts_contracts_declared_once.py``
+(serving tables), ``tasks/contracts/staging_schema.py`` (dbt staging and intermediate models),
+``tasks/contracts/marts_schema.py`` (marts) or ``tasks/contracts/features_schema.py`` (Spark
+feature tables; with ``FeatureJob.definitions`` in ``tasks/features/catalogue.py``);
+``tests/test_contracts_declared_once.py``, ``tests/test_serving_contracts_declared_once.py``,
+``tests/test_staging_contracts_declared_once.py``, ``tests/test_marts_contracts_declared_once.py``
 and ``tests/test_feature_contracts_declared_once.py`` run the check.
 """
 
@@ -23,6 +24,7 @@ from tasks.contracts import (
     dbt_marts_models,
     dbt_serving_sources,
     dbt_sources,
+    dbt_staging_models,
     feature_schema_doc,
     gx_features_suites,
     gx_marts_suites,
@@ -31,11 +33,12 @@ from tasks.contracts import (
     marts_schema_doc,
     pinned_values,
     serving_schema_doc,
+    staging_schema_doc,
 )
 from tasks.settings import REPO_ROOT
 
-DECLARATIONS = ("tasks/ingest/schema.py, tasks/score/schema.py, tasks/contracts/marts_schema.py and "
-                "tasks/contracts/features_schema.py")
+DECLARATIONS = ("tasks/ingest/schema.py, tasks/score/schema.py, tasks/contracts/staging_schema.py, "
+                "tasks/contracts/marts_schema.py and tasks/contracts/features_schema.py")
 
 
 def derived_files(root: Path = REPO_ROOT) -> dict[str, str]:
@@ -52,6 +55,8 @@ def derived_files(root: Path = REPO_ROOT) -> dict[str, str]:
         dbt_serving_sources.PATH: dbt_serving_sources.render(),
         serving_schema_doc.PATH: serving_schema_doc.render(),
         **gx_serving_suites.render_all(read),
+        **dbt_staging_models.render_all(),
+        staging_schema_doc.PATH: staging_schema_doc.render(),
         dbt_marts_models.PATH: dbt_marts_models.render(),
         marts_schema_doc.PATH: marts_schema_doc.render(),
         **gx_marts_suites.render_all(read),
