@@ -143,11 +143,24 @@ def _airflow(args: argparse.Namespace) -> int:
         if not args.dag_id or not args.first:
             print("usage: ecomflow airflow backfill DAG FIRST [LAST]", file=sys.stderr)
             return 2
-        local.backfill(args.dag_id, args.first, args.last or args.first)
+        local.backfill(args.dag_id, args.first, args.last or args.first, conf=args.conf)
         return 0
     except LocalAirflowError as exc:
         print(f"airflow {args.action} failed: {exc}", file=sys.stderr)
         return 1
+
+
+def _json_object(text: str) -> dict:
+    """``--conf``: a JSON object, or an argparse error that shows what was wrong."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like {{\"rescore\": true}}, got {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     p_af.add_argument("dag_id", nargs="?", help="backfill: the DAG")
     p_af.add_argument("first", nargs="?", help="backfill: first logical date (ISO, UTC)")
     p_af.add_argument("last", nargs="?", help="backfill: last logical date (ISO, UTC; default FIRST)")
+    p_af.add_argument("--conf", default="{}", type=_json_object,
+                      help='backfill: run conf (JSON), e.g. \'{"rescore": true}\' to serve past partitions '
+                           "with today's champion")
     args = parser.parse_args(argv)
 
     if args.command == "plan":

@@ -372,17 +372,20 @@ class LocalAirflow:
         for dag_id in dag_ids:
             self.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
-    def backfill(self, dag_id: str, first: str, last: str, timeout_s: float = 1800) -> list[dict]:
+    def backfill(self, dag_id: str, first: str, last: str, timeout_s: float = 1800,
+                 conf: Mapping[str, object] | None = None) -> list[dict]:
         """Run every interval of ``dag_id`` whose logical date is in ``[first, last]`` and wait.
 
-        One run at a time (the DuckDB warehouse has one writer). Returns the runs; raises when any
-        run did not succeed, naming the failed tasks so the user knows which log to open.
+        One run at a time (the DuckDB warehouse has one writer). Runs that exist already are run
+        again, with ``conf`` as their run conf (e.g. ``{"rescore": true}``). Returns the runs;
+        raises when any run did not succeed, naming the failed tasks so the user knows which log
+        to open.
         """
         for _ in range(120):  # a previous backfill of this DAG is marked complete a little after its runs
             try:
                 backfill = self.api("POST", "/api/v2/backfills", {
                     "dag_id": dag_id, "from_date": first, "to_date": last, "reprocess_behavior": "completed",
-                    "max_active_runs": 1, "run_backwards": False, "dag_run_conf": {}})
+                    "max_active_runs": 1, "run_backwards": False, "dag_run_conf": dict(conf or {})})
                 break
             except LocalAirflowError as exc:
                 # 409: the previous backfill is not marked complete yet; 503: SQLite was busy.

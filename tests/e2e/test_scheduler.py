@@ -14,11 +14,15 @@ import signal
 import socket
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import _pg_admin_execute
+from tests.conftest import _pg_admin_execute, with_ecomflow_env
 from tests.e2e.test_pipeline import _assert_no_raw_pii, _check_serving, _env, _fingerprints, _run
+
+if TYPE_CHECKING:
+    from tasks.orchestration.local_airflow import LocalAirflow
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(3000)]
 BI_PASSWORD = "test-only-dummy-bi-password"  # the local server trusts 127.0.0.1 and ignores it
@@ -51,6 +55,27 @@ def _assert_bi_reader_reads_serving_only(db: str, role: str) -> None:
         conn.rollback()
     finally:
         conn.close()
+
+
+def _assert_rescore_through_a_backfill_with_conf(local: LocalAirflow, env: dict[str, str], hour: str) -> None:
+    """README, "Operating the DAGs": a past partition is served with today's champion by a
+    backfill that re-runs it with run conf ``{"rescore": true}``; each scorer of the run logs a
+    ``rescored`` decision naming the run, and a plain re-run (above) logs none."""
+    from tasks.score.pipeline import SCORER_MODEL
+    from tasks.warehouse import read_frame
+
+    sql = ("SELECT model, decided_by, reason FROM ml.promotion_log WHERE decision = 'rescored' "
+           "AND decided_by LIKE 'trigger:%'")
+    assert with_ecomflow_env(env, read_frame, sql).empty
+    [run] = local.backfill("ecomflow_hourly", hour, hour, timeout_s=600, conf={"rescore": True})
+    assert run["conf"] == {"rescore": True}, run
+    states = local.task_states("ecomflow_hourly", run["dag_run_id"])
+    scored = {t for t, state in states.items() if t.startswith("score.") and state == "success"}
+    assert scored, states
+    logged = with_ecomflow_env(env, read_frame, sql)
+    assert sorted(logged["model"]) == sorted(SCORER_MODEL[t.split(".", 1)[1]] for t in scored), (scored, logged)
+    assert set(logged["decided_by"]) == {f"trigger:{run['dag_run_id']}"}
+    assert logged["reason"].str.startswith("explicit re-score with champion").all()
 
 
 def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path, pg_role: str,
@@ -116,6 +141,7 @@ def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path, pg_role: s
         for dag_id, logical in (("ecomflow_daily", daily), ("ecomflow_hourly", late_hour)):
             local.wait_for_runs(dag_id, logical, logical, timeout_s=1200)
         assert diff_fingerprints(before, _fingerprints(env)) == []
+        _assert_rescore_through_a_backfill_with_conf(local, env, late_hour)
         _assert_no_raw_pii(env)
         _assert_bi_reader_reads_serving_only(db, pg_role)
     finally:
