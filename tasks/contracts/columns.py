@@ -1,9 +1,9 @@
-"""What the raw, serving and marts table declarations share.
+"""What the raw, staging, marts and serving table declarations share.
 
-``tasks.ingest.schema`` (raw), ``tasks.score.schema`` (serving) and
-``tasks.contracts.marts_schema`` (marts) each declare their tables with their own column and
-table classes; the column lookups, the short column constructor ``_c`` and the
-``table("<schema>.<name>")`` lookup are the same for all three and live here.
+``tasks.ingest.schema`` (raw), ``tasks.contracts.staging_schema`` (staging and intermediate),
+``tasks.contracts.marts_schema`` (marts) and ``tasks.score.schema`` (serving) each declare their
+tables with their own column and table classes; the column lookups, the short column constructor
+``_c`` and the ``table("<schema>.<name>")`` lookup are the same for all of them and live here.
 """
 
 from __future__ import annotations
