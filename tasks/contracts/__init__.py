@@ -27,4 +27,9 @@ and derived-column definitions read from ``tasks.features.catalogue``): ``gx_fea
 ``feature_schema_doc`` render their GX suites and ``docs/feature_schema.md``, and
 ``publish_feature_set`` checks every run's Parquet against the declaration before the write
 (``tests/test_feature_contracts_declared_once.py``).
+
+The operational tables (``audit.*``, ``ml.*``, ``monitoring.*`` and ``features.user_segments``)
+are declared in ``tasks.contracts.operations_schema``: their writers read their column lists and
+SQL types from it, and ``operations_schema_doc`` renders ``docs/operations_schema.md``
+(``tests/test_operations_contracts_declared_once.py``).
 """

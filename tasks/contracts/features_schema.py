@@ -19,7 +19,8 @@ tasks.contracts.generate`` writes from it
 Spark job's output stops matching.
 
 ``features.user_segments`` is not declared here: ``tasks/train/segments.py`` writes it (K-means on
-``user_profile``), no Spark job, and no GX suite gates it.
+``user_profile``), no Spark job, and no GX suite gates it; it is declared with the operational
+tables in ``tasks/contracts/operations_schema.py``.
 
 The column class is the marts' (``MartColumn``: the serving column's bounds and reason, and a
 nullable ``int`` is allowed since ``publish`` writes pandas' nullable ``Int64``), plus

@@ -1,15 +1,17 @@
-"""Write (or ``--check``) every file derived from the raw, serving, staging, marts and feature contracts.
+"""Write (or ``--check``) every file derived from the table contracts (raw to serving, operations).
 
     python -m tasks.contracts.generate          # rewrite the derived files
     python -m tasks.contracts.generate --check  # exit 1 and show the diff when one drifted
 
 Run it after changing ``tasks/ingest/schema.py`` (raw tables), ``tasks/score/schema.py``
 (serving tables), ``tasks/contracts/staging_schema.py`` (dbt staging and intermediate models),
-``tasks/contracts/marts_schema.py`` (marts) or ``tasks/contracts/features_schema.py`` (Spark
-feature tables; with ``FeatureJob.definitions`` in ``tasks/features/catalogue.py``);
-``tests/test_contracts_declared_once.py``, ``tests/test_serving_contracts_declared_once.py``,
-``tests/test_staging_contracts_declared_once.py``, ``tests/test_marts_contracts_declared_once.py``
-and ``tests/test_feature_contracts_declared_once.py`` run the check.
+``tasks/contracts/marts_schema.py`` (marts), ``tasks/contracts/features_schema.py`` (Spark
+feature tables; with ``FeatureJob.definitions`` in ``tasks/features/catalogue.py``) or
+``tasks/contracts/operations_schema.py`` (``audit.*``, ``ml.*``, ``monitoring.*``,
+``features.user_segments``); ``tests/test_contracts_declared_once.py``,
+``tests/test_serving_contracts_declared_once.py``, ``tests/test_staging_contracts_declared_once.py``,
+``tests/test_marts_contracts_declared_once.py``, ``tests/test_feature_contracts_declared_once.py``
+and ``tests/test_operations_contracts_declared_once.py`` run the check.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tasks.contracts import (
     gx_raw_suites,
     gx_serving_suites,
     marts_schema_doc,
+    operations_schema_doc,
     pinned_values,
     serving_schema_doc,
     staging_schema_doc,
@@ -38,7 +41,8 @@ from tasks.contracts import (
 from tasks.settings import REPO_ROOT
 
 DECLARATIONS = ("tasks/ingest/schema.py, tasks/score/schema.py, tasks/contracts/staging_schema.py, "
-                "tasks/contracts/marts_schema.py and tasks/contracts/features_schema.py")
+                "tasks/contracts/marts_schema.py, tasks/contracts/features_schema.py and "
+                "tasks/contracts/operations_schema.py")
 
 
 def derived_files(root: Path = REPO_ROOT) -> dict[str, str]:
@@ -62,6 +66,7 @@ def derived_files(root: Path = REPO_ROOT) -> dict[str, str]:
         **gx_marts_suites.render_all(read),
         feature_schema_doc.PATH: feature_schema_doc.render(),
         **gx_features_suites.render_all(read),
+        operations_schema_doc.PATH: operations_schema_doc.render(),
     }
     files.update(pinned_values.render_all(root, set(files)))
     return files

@@ -29,6 +29,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from tasks import lake
+from tasks.contracts import operations_schema
 from tasks.ingest.pii import hash_pii_columns
 from tasks.ingest.schema import ENTITIES, REFERENCES, Entity
 from tasks.ingest.schema import entity as get_entity
@@ -50,15 +51,9 @@ SQL_TYPES = {
     "date": "DATE",
 }
 PARTITION_COLUMNS = {"dt": "DATE", "hr": "INTEGER", "_source": "TEXT"}
-QUARANTINE_COLUMNS = {
-    "source": "TEXT", "entity": "TEXT", "dt": "DATE", "hr": "INTEGER",
-    "source_file": "TEXT", "source_row": "BIGINT", "source_line": "BIGINT", "reason": "TEXT",
-    "payload": "TEXT", "run_id": "TEXT",
-}
-LOAD_LOG_COLUMNS = {
-    "run_id": "TEXT", "source": "TEXT", "entity": "TEXT", "dt": "DATE", "hr": "INTEGER",
-    "rows_in": "BIGINT", "rows_accepted": "BIGINT", "rows_quarantined": "BIGINT", "status": "TEXT",
-}
+# The audit tables' columns and SQL types, declared in tasks/contracts/operations_schema.py.
+QUARANTINE_COLUMNS = operations_schema.sql_types("audit.quarantine")
+LOAD_LOG_COLUMNS = operations_schema.sql_types("audit.load_log")
 
 
 class QuarantineThresholdExceeded(RuntimeError):

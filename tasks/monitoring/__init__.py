@@ -6,6 +6,7 @@
   reference stored at training time;
 - ``run.run_monitoring(partition)``: all of it for a daily partition (``python -m tasks.monitoring``).
 
-The tables (``tables.SCHEMAS``) are the source of truth; every write replaces a partition.
+The tables (declared in ``tasks/contracts/operations_schema.py``) are the source of truth; every
+write replaces a partition.
 No Airflow imports here.
 """

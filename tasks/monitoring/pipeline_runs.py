@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.monitoring.tables import PIPELINE_RUNS, write_partition
+from tasks.monitoring.tables import PIPELINE_RUNS, SCHEMAS, write_partition
 from tasks.partitions import Partition
 from tasks.warehouse import read_frame, table_exists
 
@@ -55,8 +55,7 @@ def read_task_runs(task: str | None = None, first: date | None = None, last: dat
     """Rows of ``monitoring.pipeline_runs`` (optionally one task, days ``[first, last]``), oldest
     first; an empty frame before anything was recorded."""
     if not table_exists(PIPELINE_RUNS):
-        return pd.DataFrame(columns=["task", "dt", "hr", "status", "rows_in", "rows_out", "quarantined",
-                                     "quarantined_share", "duration_s", "run_id"])
+        return pd.DataFrame(columns=list(SCHEMAS[PIPELINE_RUNS]))
     clauses, params = ["1 = 1"], {}
     if task is not None:
         clauses.append("task = :task")

@@ -1,4 +1,4 @@
-"""The monitoring tables: their columns, SQL types and partition keys, declared once.
+"""Writing the monitoring tables (declared in ``tasks/contracts/operations_schema.py``).
 
 Every writer in ``tasks.monitoring`` goes through ``write_partition``, which keeps exactly
 the declared columns in the declared order and types (also for an empty frame, so a
@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from tasks.contracts import operations_schema
 from tasks.warehouse import replace_partition
 
 log = logging.getLogger(__name__)
@@ -25,53 +26,11 @@ FEATURE_DRIFT = "monitoring.feature_drift"
 PREDICTION_DRIFT = "monitoring.prediction_drift"
 REFERENCE_PROFILES = "monitoring.reference_profiles"
 
-_DRIFT_COLUMNS = {
-    "dt": "DATE",                      # the monitoring partition (the Airflow run's day)
-    "model": "TEXT",
-    "model_version": "TEXT",
-    "source_table": "TEXT",            # where the current values were read
-    "column_name": "TEXT",
-    "column_kind": "TEXT",             # numeric | categorical
-    "psi": "DOUBLE PRECISION",         # population stability index over the reference bins
-    "js_distance": "DOUBLE PRECISION",  # Jensen-Shannon distance (base 2, 0..1)
-    "null_share": "DOUBLE PRECISION",
-    "reference_null_share": "DOUBLE PRECISION",
-    "unseen_share": "DOUBLE PRECISION",  # categorical: share of values the reference never had
-    "n_rows": "BIGINT",
-    "reference_rows": "BIGINT",
-}
-
-# Column order and SQL types (one declaration per fact; docs/monitoring.md describes them).
+# Column order and SQL types, declared (with nullability, grain and descriptions) in
+# tasks/contracts/operations_schema.py; docs/operations_schema.md is generated from it.
 SCHEMAS: dict[str, dict[str, str]] = {
-    PIPELINE_RUNS: {
-        "task": "TEXT", "dt": "DATE", "hr": "BIGINT",
-        "status": "TEXT",  # success | skipped | failed
-        "rows_in": "BIGINT", "rows_out": "BIGINT", "quarantined": "BIGINT",
-        "quarantined_share": "DOUBLE PRECISION", "duration_s": "DOUBLE PRECISION", "run_id": "TEXT",
-    },
-    REALISED_METRICS: {
-        "dt": "DATE", "model": "TEXT", "model_version": "TEXT",
-        "output_table": "TEXT",
-        "output_as_of_date": "DATE",       # the served partition that was scored (its day for hourly outputs)
-        "metric": "TEXT",
-        "horizon_days": "BIGINT",          # forecasts: forecast_date - as_of_date; null otherwise
-        "value": "DOUBLE PRECISION",
-        "n_rows": "BIGINT",                # rows (users, sessions, series, payments) the value is over
-        "truth_through": "TIMESTAMP",      # the truth window's end: nothing after it was used
-    },
-    FEATURE_DRIFT: _DRIFT_COLUMNS,
-    PREDICTION_DRIFT: _DRIFT_COLUMNS,
-    REFERENCE_PROFILES: {
-        "model": "TEXT", "model_version": "TEXT",
-        "profile_kind": "TEXT",            # input | output
-        "source_table": "TEXT", "column_name": "TEXT", "column_kind": "TEXT",
-        "bin": "BIGINT",                   # numeric: bin number; categorical: category order
-        "lower": "DOUBLE PRECISION", "upper": "DOUBLE PRECISION",  # numeric bin edges [lower, upper)
-        "category": "TEXT",
-        "share": "DOUBLE PRECISION",       # share of the non-null reference values in this bin/category
-        "null_share": "DOUBLE PRECISION", "n_rows": "BIGINT",
-        "reference_as_of_date": "DATE",    # the partition the profile was computed from
-    },
+    name: operations_schema.sql_types(name)
+    for name in (PIPELINE_RUNS, REALISED_METRICS, FEATURE_DRIFT, PREDICTION_DRIFT, REFERENCE_PROFILES)
 }
 
 

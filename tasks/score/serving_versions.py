@@ -24,14 +24,14 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import sqlalchemy as sa
 
+from tasks.contracts import operations_schema
 from tasks.partitions import Partition
 from tasks.warehouse import read_frame, replace_partition, table_columns, table_exists
 
 log = logging.getLogger(__name__)
 
 TABLE = "ml.serving_versions"
-TYPES = {"scorer": "TEXT", "model": "TEXT", "dt": "DATE", "hr": "BIGINT", "model_version": "TEXT",
-         "run_id": "TEXT", "recorded_at": "TIMESTAMP"}
+TYPES = operations_schema.sql_types(TABLE)  # declared in tasks/contracts/operations_schema.py
 
 
 def partition_of(as_of: date | datetime) -> Partition:

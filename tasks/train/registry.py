@@ -59,6 +59,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from tasks.contracts import operations_schema
 from tasks.settings import get_settings
 from tasks.train.common import DataWindow, json_safe
 from tasks.train.registry_lock import lock_model, transaction
@@ -69,22 +70,11 @@ log = logging.getLogger(__name__)
 REGISTRY_TABLE = "ml.model_registry"
 EVALUATIONS_TABLE = "ml.evaluations"
 
-REGISTRY_TYPES = {
-    "model": "TEXT", "version": "TEXT", "artefact_uri": "TEXT", "config": "TEXT",
-    "data_start": "TIMESTAMP", "data_end": "TIMESTAMP", "seed": "BIGINT", "metrics": "TEXT",
-    "baseline_metrics": "TEXT", "status": "TEXT", "trained_at": "TIMESTAMP",
-    "promoted_at": "TIMESTAMP", "promoted_by": "TEXT", "data_fingerprint": "TEXT", "code_fingerprint": "TEXT",
-}
-EVALUATION_TYPES = {
-    "model": "TEXT", "version": "TEXT", "as_of_date": "DATE", "dataset": "TEXT", "metric": "TEXT",
-    "value": "DOUBLE PRECISION", "baseline": "TEXT", "baseline_value": "DOUBLE PRECISION",
-}
 PROMOTION_LOG_TABLE = "ml.promotion_log"
-PROMOTION_LOG_TYPES = {
-    "model": "TEXT", "version": "TEXT", "decision": "TEXT", "reason": "TEXT", "main_metric": "TEXT",
-    "value": "DOUBLE PRECISION", "champion_version": "TEXT", "champion_value": "DOUBLE PRECISION",
-    "decided_by": "TEXT", "decided_at": "TIMESTAMP",
-}
+# Columns and SQL types in write order, declared in tasks/contracts/operations_schema.py.
+REGISTRY_TYPES = operations_schema.sql_types(REGISTRY_TABLE)
+EVALUATION_TYPES = operations_schema.sql_types(EVALUATIONS_TABLE)
+PROMOTION_LOG_TYPES = operations_schema.sql_types(PROMOTION_LOG_TABLE)
 STATUSES = ("champion", "challenger", "retired")
 _UNCHECKED = object()  # register(evaluated_champion=...) not given: the caller did not say
 LEARNED = "learned"  # serving_strategy of a trained model; "baseline:<name>" for a served baseline

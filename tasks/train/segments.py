@@ -30,6 +30,7 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
+from tasks.contracts import operations_schema
 from tasks.warehouse import read_frame, replace_partition, table_exists
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,7 @@ SEGMENT_TABLE = "features.user_segments"
 FEATURES = ("recency_days", "frequency_90d", "monetary_90d", "avg_order_value", "n_events_30d",
             "n_sessions_30d", "n_purchases_30d", "days_since_signup")
 NEVER_ORDERED_DAYS = 730.0
-COLUMN_TYPES = {"user_id": "TEXT", "segment": "INTEGER", "segment_k": "INTEGER", "as_of_date": "DATE",
-                "as_of_hour": "TIMESTAMP", "run_id": "TEXT"}
+COLUMN_TYPES = operations_schema.sql_types(SEGMENT_TABLE)  # declared in tasks/contracts/operations_schema.py
 
 
 @dataclass(frozen=True)
