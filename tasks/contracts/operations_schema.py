@@ -219,7 +219,7 @@ OPERATIONS_TABLES: dict[str, OperationsTable] = {
                         "next to the same metric of a baseline or of the previous champion.",
             key=("model", "version", "as_of_date", "dataset", "metric", "baseline"),
             key_why="baseline is null when the model has no baseline (one row per metric)",
-            partition=("model", "version", "as_of_date"),
+            partition=("model", "version", "as_of_date", "dataset"),
             written_by="`tasks/train/registry.py` (`write_evaluations`, in `register`'s transaction; "
                        "`ecomflow evaluate`)",
             columns=(

@@ -494,5 +494,5 @@ def write_evaluations(*, model: str, version: str, as_of_date: date, metrics: di
     for col in ("value", "baseline_value"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     replace_partition(EVALUATIONS_TABLE, frame[list(EVALUATION_TYPES)],
-                      {"model": model, "version": version, "as_of_date": as_of_date},
+                      {"model": model, "version": version, "as_of_date": as_of_date, "dataset": dataset},
                       column_types=EVALUATION_TYPES, conn=conn)

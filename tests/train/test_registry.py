@@ -182,3 +182,18 @@ def test_registration_is_one_transaction(any_warehouse) -> None:
     assert own is not None and own.version == "v1" and own.status == "champion"
     assert registry.registered_by_run("toy", "run-2") is None
     assert len(read_frame("SELECT * FROM ml.evaluations WHERE model = 'toy'")) == 1
+
+
+def test_evaluations_of_one_version_on_another_dataset_keep_its_holdout_rows(isolated_home) -> None:
+    """`ecomflow evaluate` copies a model's rows under ``dataset = <label>``: that must not replace
+    the holdout rows the registration wrote for the same model, version and day (nor the reverse)."""
+    _register("v1", 0.50, None)
+    kwargs = {"model": "toy", "version": "v1", "as_of_date": date(2024, 3, 1), "main_metric": "m",
+              "champion_version": None, "champion_value": None}
+    registry.write_evaluations(metrics={"m": 0.7}, baselines={"base": {"m": 0.2}}, dataset="online_retail", **kwargs)
+    rows = read_frame("SELECT dataset, metric, value FROM ml.evaluations WHERE model = 'toy'")
+    assert sorted(set(rows["dataset"])) == ["holdout", "online_retail"]
+    assert sorted(rows.loc[rows["dataset"] == "holdout", "metric"]) == ["aux", "m"]
+    registry.write_evaluations(metrics={"m": 0.6}, baselines={"base": {"m": 0.2}}, dataset="online_retail", **kwargs)
+    again = read_frame("SELECT dataset, value FROM ml.evaluations WHERE model = 'toy' AND metric = 'm'")
+    assert sorted(again.itertuples(index=False, name=None)) == [("holdout", 0.5), ("online_retail", 0.6)]
