@@ -3,6 +3,7 @@ one, and what it tells the user about a service that died: real processes and lo
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -41,3 +42,67 @@ def test_the_last_exception_of_a_dead_services_log_is_named(tmp_path: Path) -> N
     log.write_text("INFO only info\n")
     assert _last_error(log).startswith("INFO only info")
     assert _last_error(tmp_path / "missing.log").startswith("no log at")
+
+
+_WRITE_THROUGH_AIRFLOW = """
+import sys, time
+from sqlalchemy import text
+from airflow import settings
+session = settings.Session()
+print("ready", flush=True)
+start = time.monotonic()
+try:
+    session.execute(text("INSERT INTO probe VALUES (1)"))
+    session.commit()
+    print(f"wrote after {time.monotonic() - start:.1f} s", flush=True)
+except Exception as exc:
+    print(f"failed after {time.monotonic() - start:.1f} s: {exc}", flush=True)
+    sys.exit(1)
+"""
+
+
+def _write_while_locked(env: dict[str, str], db: Path, hold_s: float) -> tuple[int, str]:
+    """Hold SQLite's write lock on ``db`` for ``hold_s`` seconds after a process with ``env``
+    opened Airflow's metadata session, while that process writes one row."""
+    import sqlite3
+
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    proc = subprocess.Popen([sys.executable, "-c", _WRITE_THROUGH_AIRFLOW], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("ready"):
+                break
+        time.sleep(hold_s)
+        holder.execute("COMMIT")
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        holder.close()
+        proc.kill()
+    return proc.returncode, out
+
+
+def test_the_local_stack_waits_for_a_locked_sqlite_metadata_db_instead_of_failing(tmp_path: Path) -> None:
+    """A writer that finds Airflow's SQLite file locked waits for it (the api-server answered
+    503 "database is locked" after SQLite's default 5 s); without the setting the same write
+    fails, so this test can fail."""
+    import sqlite3
+
+    db = tmp_path / "airflow.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE probe (x INTEGER)")
+    local = LocalAirflow(tmp_path / "airflow")
+    env = local.service_env({**{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+                             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db}"})
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] == "ecomflow_airflow.metadata_db.SQLITE_CONNECT_ARGS"
+    code, out = _write_while_locked(env, db, hold_s=7)
+    assert code == 0 and "wrote after" in out, out[-2000:]
+    assert float(out.split("wrote after ")[1].split(" s")[0]) >= 6
+    without = {k: v for k, v in env.items() if not k.startswith("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS")}
+    code, out = _write_while_locked(without, db, hold_s=7)
+    assert code == 1 and "database is locked" in out, out[-2000:]
+    # PostgreSQL metadata takes no such argument (psycopg2 would refuse "timeout").
+    pg = local.service_env({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://postgres@127.0.0.1/x"})
+    assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS" not in pg

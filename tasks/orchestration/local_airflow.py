@@ -151,6 +151,13 @@ class LocalAirflow:
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "GX_ANALYTICS_ENABLED": "False",
         })
+        if env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite").startswith("sqlite"):
+            # One SQLite file, many writers: wait for its lock instead of failing after 5 s
+            # (plugins/ecomflow_airflow/metadata_db.py says what that failure cost).
+            env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS",
+                           "ecomflow_airflow.metadata_db.SQLITE_CONNECT_ARGS")
+            env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC",
+                           "ecomflow_airflow.metadata_db.SQLITE_CONNECT_ARGS_ASYNC")
         if self.uses_spark_connect(env):
             from tasks.orchestration.spark_connect import remote_url
 
