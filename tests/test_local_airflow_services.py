@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tasks.orchestration.local_airflow import LocalAirflow, _last_error
 
 
@@ -106,3 +108,29 @@ def test_the_local_stack_waits_for_a_locked_sqlite_metadata_db_instead_of_failin
     # PostgreSQL metadata takes no such argument (psycopg2 would refuse "timeout").
     pg = local.service_env({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://postgres@127.0.0.1/x"})
     assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS" not in pg
+
+
+def test_a_service_that_keeps_dying_ends_the_wait_with_its_error(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a wait has used its restarts, a dead scheduler ends it at once with the error from
+    its log, instead of leaving the caller polling queued runs until the timeout."""
+    from tasks.orchestration import local_airflow
+
+    monkeypatch.setattr(local_airflow, "MAX_REVIVES", 0)
+    local = LocalAirflow(tmp_path)
+    local.run_dir.mkdir(parents=True)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        for service in local_airflow.AIRFLOW_SERVICES:
+            local.pid_file(service).write_text(str(dead.pid if service == "scheduler" else sleeper.pid))
+        local.log_file("scheduler").write_text("RuntimeError: the scheduler broke\n")
+        started = time.monotonic()
+        with pytest.raises(local_airflow.LocalAirflowError, match="the scheduler died again after 0 restarts "
+                                                                  r"\(RuntimeError: the scheduler broke"):
+            local.wait_for_runs("ecomflow_daily", "2026-03-01", "2026-03-01", timeout_s=60)
+        assert time.monotonic() - started < 5
+    finally:
+        sleeper.kill()
+        sleeper.wait()

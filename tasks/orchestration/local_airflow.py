@@ -54,7 +54,7 @@ _SPARK_ENV_PREFIXES = ("SPARK_", "PYSPARK_", "JAVA_", "ECOMFLOW_SPARK_")
 
 
 #: How often one wait restarts services that died: a service that dies again at once would
-#: otherwise be restarted every poll; the wait then ends at its timeout, naming the runs.
+#: otherwise be restarted every poll. After that, a dead service ends the wait with its error.
 MAX_REVIVES = 3
 #: $AIRFLOW_HOME -> the environment ``start`` was given in this process (``revive`` reuses it)
 _STARTED_WITH: dict[Path, dict[str, str]] = {}
@@ -413,8 +413,14 @@ class LocalAirflow:
         reported: set[str] = set()
         revived = 0
         while time.monotonic() < deadline:
-            if revived < MAX_REVIVES and self.pid("api-server"):
-                revived += bool(self.revive())
+            if self.pid("api-server"):
+                if revived < MAX_REVIVES:
+                    revived += bool(self.revive())
+                elif dead := [s for s in AIRFLOW_SERVICES if not self.pid(s)]:
+                    raise LocalAirflowError(
+                        f"the {dead[0]} died again after {MAX_REVIVES} restarts "
+                        f"({_last_error(self.log_file(dead[0]))}); {dag_id} runs [{first} .. {last}] "
+                        "cannot finish without it")
             runs = self.runs(dag_id, first, last)
             for run in runs:
                 if run["state"] in ("success", "failed") and run["dag_run_id"] not in reported:
