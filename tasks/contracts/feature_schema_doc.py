@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tasks.contracts.features_schema import FEATURE_TABLES, RUN_COLUMNS, FeatureColumn, FeatureTable
-from tasks.contracts.serving_schema_doc import _cell
+from tasks.contracts.serving_schema_doc import _cell, column_table
 
 PATH = "docs/feature_schema.md"
 
@@ -55,12 +55,8 @@ def _table_section(spec: FeatureTable) -> str:
         f"- GX gate: `expectations/features_{spec.name}.yml`; {spec.purpose}",
         f"- empty partition: {empty}" + (f" ({spec.empty_note})" if spec.empty_note else ""),
         "",
-        "| column | type | nullable | values | description |",
-        "|---|---|---|---|---|",
+        *column_table((c.name, c.type, c.nullable, _rules(c), c.description) for c in spec.columns),
     ]
-    for c in spec.columns:
-        lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {_cell(_rules(c))} | "
-                     f"{_cell(c.description)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from tasks.contracts.marts_schema import MARTS_TABLES, MartColumn, MartTable
-from tasks.contracts.serving_schema_doc import _cell
+from tasks.contracts.serving_schema_doc import column_table
 
 PATH = "docs/marts_schema.md"
 
@@ -59,10 +59,7 @@ def _table_section(spec: MartTable) -> str:
     for columns, why in spec.also_unique:
         lines.append("- also unique: " + ", ".join(f"`{c}`" for c in columns) + (f" ({why})" if why else ""))
     lines.append(f"- empty: {empty}" + (f" ({spec.empty_note})" if spec.empty_note else ""))
-    lines += ["", "| column | type | nullable | values | description |", "|---|---|---|---|---|"]
-    for c in spec.columns:
-        lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {_cell(_rules(c))} | "
-                     f"{_cell(c.description)} |")
+    lines += ["", *column_table((c.name, c.type, c.nullable, _rules(c), c.description) for c in spec.columns)]
     return "\n".join(lines) + "\n"
 
 

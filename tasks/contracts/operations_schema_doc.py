@@ -7,7 +7,7 @@ columns of ``audit.*``, ``ml.*``, ``monitoring.*`` and ``features.user_segments`
 from __future__ import annotations
 
 from tasks.contracts.operations_schema import OPERATIONS_TABLES, OperationsTable
-from tasks.contracts.serving_schema_doc import _cell
+from tasks.contracts.serving_schema_doc import column_table
 
 PATH = "docs/operations_schema.md"
 
@@ -41,12 +41,9 @@ def _section(spec: OperationsTable) -> str:
         "- a write replaces: " + ", ".join(f"`{p}`" for p in spec.partition),
         f"- written by: {spec.written_by}",
         "",
-        "| column | type | nullable | values | description |",
-        "|---|---|---|---|---|",
+        *column_table((c.name, f"{c.type} ({c.sql_type})", c.nullable, c.rule_text, c.description)
+                      for c in spec.columns),
     ]
-    for c in spec.columns:
-        lines.append(f"| `{c.name}` | {c.type} ({c.sql_type}) | {'yes' if c.nullable else 'no'} | "
-                     f"{_cell(c.rule_text)} | {_cell(c.description)} |")
     return "\n".join(lines) + "\n"
 
 

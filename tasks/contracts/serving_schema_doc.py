@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from tasks.score.schema import RUN_COLUMNS_HOURLY, SERVING_TABLES, ServingTable
 
 PATH = "docs/serving_schema.md"
@@ -31,6 +33,16 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def column_table(rows: Iterable[tuple[str, str, bool, str, str]]) -> list[str]:
+    """The column table every generated schema doc has: one ``(name, type, nullable, values,
+    description)`` per column, header included; the renderers differ only in what they put in
+    ``type`` and ``values``."""
+    lines = ["| column | type | nullable | values | description |", "|---|---|---|---|---|"]
+    for name, type_, nullable, values, description in rows:
+        lines.append(f"| `{name}` | {type_} | {'yes' if nullable else 'no'} | {_cell(values)} | {_cell(description)} |")
+    return lines
+
+
 def _table_section(spec: ServingTable) -> str:
     cadence = "hourly (`as_of_date`, `as_of_hour`)" if spec.hourly else "daily (`as_of_date`)"
     lines = [
@@ -44,11 +56,8 @@ def _table_section(spec: ServingTable) -> str:
     for columns, why in spec.also_unique:
         lines.append("- also unique: " + ", ".join(f"`{c}`" for c in columns) + (f" ({why})" if why else ""))
     lines.append(f"- empty partition: {'allowed: ' + spec.empty_why if spec.empty_why else 'fails the GX gate'}")
-    lines += ["", "| column | type | nullable | values | description |", "|---|---|---|---|---|"]
-    for c in spec.columns:
-        rules = c.rule_text + (f" ({c.why})" if c.why else "")
-        lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {_cell(rules)} | "
-                     f"{_cell(c.description)} |")
+    lines += ["", *column_table((c.name, c.type, c.nullable, c.rule_text + (f" ({c.why})" if c.why else ""),
+                                 c.description) for c in spec.columns)]
     return "\n".join(lines) + "\n"
 
 
