@@ -30,8 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _home(root: Path, name: str) -> None:
+def _home(root: Path, name: str, shared_cache: Path | None = None) -> None:
+    """A fresh ``ECOMFLOW_HOME``; with ``shared_cache``, its source cache is that one (the melted
+    panel is built once: each home would otherwise rebuild it inside the first timed read)."""
     os.environ["ECOMFLOW_HOME"] = str(root / name)
+    if shared_cache is not None:
+        (root / name).mkdir(parents=True)
+        (root / name / "source").symlink_to(shared_cache, target_is_directory=True)
     os.environ["ECOMFLOW_WAREHOUSE"] = "duckdb"
     from tasks import settings
     from tasks.warehouse import dispose_engine
@@ -76,7 +81,10 @@ def main() -> None:
                              "FROM audit.load_log WHERE entity = 'daily_sales'").iloc[0]
             return int(row["i"]), int(row["a"]), int(row["q"])
 
-        _home(root, "per_day")
+        from tasks.settings import get_settings
+
+        cache = get_settings().source_cache
+        _home(root, "per_day", cache)
         days = [last.date() - timedelta(days=k) for k in range(args.baseline_days - 1, -1, -1)]
         start = time.perf_counter()
         for day in days:
@@ -85,7 +93,7 @@ def main() -> None:
         base_in, base_ok, base_bad = loaded()
         assert base_in == base_ok + base_bad == args.items * len(days), (base_in, base_ok, base_bad)
 
-        _home(root, "bulk")
+        _home(root, "bulk", cache)
         start = time.perf_counter()
         ingest_days(first.date(), last.date() + timedelta(days=1), "bench_bulk")
         bulk_s = time.perf_counter() - start
@@ -103,8 +111,13 @@ def main() -> None:
               f"{per_day_s / len(days):.3f} | {per_day_rate:,.0f} | 1.00x |")
         print(f"| bulk (`ingest_days`, `ecomflow backfill-ingest`) | {n_days} | {bulk_in:,} | {bulk_s:.1f} | "
               f"{bulk_s / n_days:.4f} | {bulk_rate:,.0f} | {bulk_rate / per_day_rate:.1f}x |")
+        fresh_s = cache_s + bulk_s
+        print(f"| `ecomflow backfill-ingest` on a fresh home (source cache build + bulk) | {n_days} | {bulk_in:,} | "
+              f"{fresh_s:.1f} | {fresh_s / n_days:.4f} | {bulk_in / fresh_s:,.0f} | "
+              f"{bulk_in / fresh_s / per_day_rate:.1f}x |")
         print(f"day by day over all {n_days} days, extrapolated: {per_day_s / len(days) * n_days:.0f} s; "
-              f"target for the bulk load: <= 30 s -> {'met' if bulk_s <= 30 else 'NOT met'} ({bulk_s:.1f} s)")
+              f"target for the bulk load: <= 30 s -> {'met' if bulk_s <= 30 else 'NOT met'} ({bulk_s:.1f} s; "
+              f"{fresh_s:.1f} s with the source cache built first)")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
