@@ -55,14 +55,14 @@ row in `ml.promotion_log`.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 from ecomflow_airflow.assets import champion_asset, feature_asset, serving_asset
+from ecomflow_airflow.dag_defaults import partition_dag_kwargs
 from ecomflow_airflow.dbt_tasks import dbt_model_tasks
-from ecomflow_airflow.notifiers import daily_run_deadline, failure_callbacks
+from ecomflow_airflow.notifiers import daily_run_deadline
 from ecomflow_airflow.operators import (
-    RESCORE_HELP,
     DbtSourceFreshnessOperator,
     GrantBIAccessOperator,
     GXCheckpointOperator,
@@ -83,30 +83,13 @@ FEATURE_JOBS = catalogue.feature_jobs("daily")
 with DAG(
     dag_id="ecomflow_daily",
     description="Daily ingest → dbt → GX → Spark features → train → score → serving",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    # Far in the past so any historical partition (real data sets reach back years) can be run
-    # or back-filled: Airflow creates no tasks for a run before start_date. catchup=False keeps
-    # the scheduler from back-running by itself.
-    start_date=datetime(2000, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    max_active_tasks=2,
     doc_md=__doc__,
-    tags=["ecomflow", "daily", "ml"],
-    params={"force_train": Param(False, type="boolean", description="Retrain every model even if not due"),
-            "rescore": Param(False, type="boolean", description=RESCORE_HELP)},
     # Alerts (off until an alert connection exists): a late run, and every task that failed for good.
     deadline=daily_run_deadline(),
-    default_args={
-        "owner": "data-platform",
-        "on_failure_callback": failure_callbacks(),
-        # A step skipped because the source has no input for it (see tasks/applicability.py)
-        # must not skip everything after it; a failure still stops everything downstream.
-        "trigger_rule": "none_failed",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "execution_timeout": timedelta(hours=2),
-    },
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    **partition_dag_kwargs(
+        cadence="daily", retry_delay=timedelta(minutes=2), execution_timeout=timedelta(hours=2),
+        force_train=Param(False, type="boolean", description="Retrain every model even if not due")),
 ) as dag:
     with TaskGroup("ingest", tooltip="Land the day's source files, load raw.*, gate them") as ingest:
         load = IngestPartitionOperator(task_id="load", cadence="daily")

@@ -29,14 +29,13 @@ task replaces exactly its hour, so re-runs never duplicate rows.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
+from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 from ecomflow_airflow.assets import champion_asset, feature_asset, serving_asset
+from ecomflow_airflow.dag_defaults import partition_dag_kwargs
 from ecomflow_airflow.dbt_tasks import dbt_model_tasks
-from ecomflow_airflow.notifiers import failure_callbacks
 from ecomflow_airflow.operators import (
-    RESCORE_HELP,
     GXCheckpointOperator,
     IngestPartitionOperator,
     PublishFeatureSetOperator,
@@ -51,27 +50,10 @@ FEATURE_JOBS = catalogue.feature_jobs("hourly")
 with DAG(
     dag_id="ecomflow_hourly",
     description="Hourly ingest → features → risk and session-intent scoring → BI serving",
-    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-    # Far in the past so any historical partition (real data sets reach back years) can be run
-    # or back-filled: Airflow creates no tasks for a run before start_date. catchup=False keeps
-    # the scheduler from back-running by itself.
-    start_date=datetime(2000, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    max_active_tasks=2,
     doc_md=__doc__,
-    tags=["ecomflow", "hourly", "ml"],
-    params={"rescore": Param(False, type="boolean", description=RESCORE_HELP)},
-    default_args={
-        "owner": "data-platform",
-        "on_failure_callback": failure_callbacks(),  # alerts: off until an alert connection exists
-        # A step skipped because the source has no input for it (see tasks/applicability.py)
-        # must not skip everything after it; a failure still stops everything downstream.
-        "trigger_rule": "none_failed",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=1),
-        "execution_timeout": timedelta(minutes=45),
-    },
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    **partition_dag_kwargs(cadence="hourly", retry_delay=timedelta(minutes=1),
+                           execution_timeout=timedelta(minutes=45)),
 ) as dag:
     with TaskGroup("ingest", tooltip="Land the hour's events, order lines and payments; gate them") as ingest:
         load = IngestPartitionOperator(task_id="load", cadence="hourly")
