@@ -134,3 +134,17 @@ def test_a_service_that_keeps_dying_ends_the_wait_with_its_error(tmp_path: Path,
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_stack_being_stopped_is_not_started_again(tmp_path: Path) -> None:
+    """`make stop` while a run is waited for: a service that already exited must stay down
+    (revive would otherwise start a scheduler that nothing stops)."""
+    local = LocalAirflow(tmp_path)
+    local.run_dir.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    local.pid_file("scheduler").write_text(str(dead.pid))
+    assert local.stop() == []  # nothing alive to stop; the mark is left for a waiting run
+    assert local.stopping_file.exists()
+    assert local.revive() == []
+    assert not local.pid_file("scheduler").exists() and local.pid("scheduler") is None

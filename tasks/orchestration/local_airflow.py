@@ -94,6 +94,11 @@ class LocalAirflow:
     def passwords_file(self) -> Path:
         return self.home / "simple_auth_manager_passwords.json.generated"
 
+    @property
+    def stopping_file(self) -> Path:
+        """Present from a ``stop`` until the next ``start``: ``revive`` leaves the services down."""
+        return self.run_dir / "stopping"
+
     def pid_file(self, service: str) -> Path:
         return self.run_dir / f"{service}.pid"
 
@@ -232,6 +237,7 @@ class LocalAirflow:
         services = self.wanted(base)
         fresh_spark = (SPARK_SERVICE in services and not self.pid(SPARK_SERVICE)
                        and base.get("ECOMFLOW_SPARK_WARM_UP", "1") != "0")
+        self.stopping_file.unlink(missing_ok=True)
         for service in services:
             if not self.pid(service):
                 self._spawn(service, env)
@@ -261,7 +267,7 @@ class LocalAirflow:
         new scheduler picks up the queued runs from the metadata database.
         """
         dead = [s for s in AIRFLOW_SERVICES if not self.pid(s)]
-        if not dead:
+        if not dead or self.stopping_file.exists():  # `make stop` is taking the stack down
             return []
         env = self.service_env(_STARTED_WITH.get(self.home, os.environ))
         for service in dead:
@@ -310,6 +316,8 @@ class LocalAirflow:
         from tasks.subprocess_stream import signal_group
 
         kept = set(keep)
+        if self.run_dir.exists():  # a run being waited for must not start what this stops
+            self.stopping_file.touch()
         pids = {service: pid for service in SERVICES if service not in kept and (pid := self.pid(service))}
         for pid in pids.values():
             signal_group(pid, signal.SIGTERM)
