@@ -97,7 +97,8 @@ class OperationsTable(ColumnLookup[OperationsColumn]):
 
 _c = column_factory(OperationsColumn)
 
-# Value lists the writing code also defines (the test compares them).
+# Value lists. The registry, pipeline_runs and reference_profile read theirs from here; the
+# others are literals in the writing code, which the test reads back.
 LOAD_STATUSES = ("loaded", "rejected_threshold", "unpartitioned")   # tasks/ingest/load.py
 REGISTRY_STATUSES = ("champion", "challenger", "retired")            # tasks.train.registry.STATUSES
 DECISIONS = ("promoted", "kept_champion", "rejected_sanity", "rejected_baseline", "rolled_back", "rescored",

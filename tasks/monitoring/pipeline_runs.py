@@ -19,13 +19,14 @@ from typing import Any
 
 import pandas as pd
 
+from tasks.contracts import operations_schema
 from tasks.monitoring.tables import PIPELINE_RUNS, SCHEMAS, write_partition
 from tasks.partitions import Partition
 from tasks.warehouse import read_frame, table_exists
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("success", "skipped", "failed")
+STATUSES = operations_schema.RUN_STATUSES  # success | skipped | failed
 
 
 def record_task_run(task: str, partition: Partition, rows_in: int | None, rows_out: int | None,

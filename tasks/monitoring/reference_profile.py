@@ -23,6 +23,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from tasks.contracts import operations_schema
 from tasks.monitoring.model_io import NOT_PROFILED
 from tasks.monitoring.tables import REFERENCE_PROFILES, write_partition
 from tasks.warehouse import read_frame, table_exists
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 N_BINS = 10
 MAX_CATEGORIES = 100
-KINDS = ("input", "output")
+KINDS = operations_schema.PROFILE_KINDS  # input | output
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ PROMOTION_LOG_TABLE = "ml.promotion_log"
 REGISTRY_TYPES = operations_schema.sql_types(REGISTRY_TABLE)
 EVALUATION_TYPES = operations_schema.sql_types(EVALUATIONS_TABLE)
 PROMOTION_LOG_TYPES = operations_schema.sql_types(PROMOTION_LOG_TABLE)
-STATUSES = ("champion", "challenger", "retired")
+STATUSES = operations_schema.REGISTRY_STATUSES  # champion | challenger | retired
 _UNCHECKED = object()  # register(evaluated_champion=...) not given: the caller did not say
 LEARNED = "learned"  # serving_strategy of a trained model; "baseline:<name>" for a served baseline
 
