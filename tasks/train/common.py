@@ -56,6 +56,11 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-5
     num_threads: int = 1
+    # 0: every epoch is ceil(n / batch_size) steps. N > 0: the batch grows so that an epoch is at
+    # most N steps (``epoch_batch_size``): on a big shop a small batch spends the run in per-step
+    # overhead (session intent on M: 1,615 steps of 128 per epoch, 330 s), while small data keep
+    # the batch they were tuned with.
+    max_steps_per_epoch: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -68,6 +73,7 @@ class TrainConfig:
         _check(self.lr > 0, "lr must be > 0")
         _check(self.weight_decay >= 0, "weight_decay must be >= 0")
         _check(self.num_threads >= 1, "num_threads must be >= 1")
+        _check(self.max_steps_per_epoch >= 0, "max_steps_per_epoch must be >= 0 (0: no cap)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -157,6 +163,14 @@ def minibatches(n: int, batch_size: int, generator: torch.Generator) -> Iterator
         yield order[start : start + batch_size]
 
 
+def epoch_batch_size(n: int, cfg: TrainConfig) -> int:
+    """The minibatch size ``fit`` uses for ``n`` rows: ``cfg.batch_size``, grown to
+    ``ceil(n / cfg.max_steps_per_epoch)`` when that cap is set and ``n`` would exceed it."""
+    if cfg.max_steps_per_epoch <= 0:
+        return cfg.batch_size
+    return max(cfg.batch_size, -(-n // cfg.max_steps_per_epoch))
+
+
 def fit(
     model: torch.nn.Module,
     tensors: Mapping[str, torch.Tensor],
@@ -179,11 +193,12 @@ def fit(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = grad_scaler(device)
     gen = torch.Generator().manual_seed(cfg.seed)
+    batch_size = epoch_batch_size(n, cfg)
     history: list[float] = []
     for epoch in range(cfg.epochs):
         model.train()
         total, count = 0.0, 0
-        for idx in minibatches(n, cfg.batch_size, gen):
+        for idx in minibatches(n, batch_size, gen):
             batch = {k: v[idx.to(device)] for k, v in data.items()}
             opt.zero_grad(set_to_none=True)
             with autocast(device):

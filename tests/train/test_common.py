@@ -12,6 +12,8 @@ from tasks.train.common import (
     DataWindow,
     TrainConfig,
     config_from_dict,
+    epoch_batch_size,
+    fit,
     load_artefact,
     make_version,
     pick_device,
@@ -36,6 +38,7 @@ def test_default_configs_are_valid_and_round_trip(cls: type[TrainConfig]) -> Non
     (TrainConfig, {"epochs": 0}),
     (TrainConfig, {"lr": 0.0}),
     (TrainConfig, {"seed": -1}),
+    (TrainConfig, {"max_steps_per_epoch": -1}),
     (RecommenderConfig, {"holdout_days": 90, "lookback_days": 90}),
     (RecommenderConfig, {"recency_decay": 0.0}),
     (RecommenderConfig, {"cart_weight": 0.0}),
@@ -93,3 +96,26 @@ def test_artefact_round_trip(isolated_home) -> None:
     assert back.metrics == {"pr_auc": 0.5}
     for k, v in net.state_dict().items():
         assert torch.equal(back.state_dict[k], v)
+
+
+def test_steps_per_epoch_cap_grows_the_batch_only_for_big_data() -> None:
+    """``max_steps_per_epoch`` bounds an epoch's optimiser steps on big data; small data keep the
+    configured batch (the models' tuned behaviour on small shops does not move)."""
+    cfg = TrainConfig(batch_size=8, max_steps_per_epoch=3, epochs=2)
+    assert epoch_batch_size(20, cfg) == 8  # 3 steps of 8 already cover 20 rows
+    assert epoch_batch_size(100, cfg) == 34  # ceil(100 / 3)
+    assert epoch_batch_size(100, TrainConfig(batch_size=8)) == 8  # 0: no cap
+
+    steps: list[int] = []
+    model = torch.nn.Linear(2, 1)
+
+    def loss(m: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        steps.append(len(batch["x"]))
+        return (m(batch["x"]).squeeze(1) - batch["y"]).pow(2).mean()
+
+    tensors = {"x": torch.randn(100, 2), "y": torch.randn(100)}
+    fit(model, tensors, loss, cfg, torch.device("cpu"))
+    assert steps == [34, 34, 32] * 2
+    steps.clear()
+    fit(model, tensors, loss, TrainConfig(batch_size=8, epochs=1), torch.device("cpu"))
+    assert len(steps) == 13 and max(steps) == 8
