@@ -60,6 +60,7 @@ bench: setup  ## every benchmarks/ script at a size that fits ~20 min on 2 cores
 	  "inventory_policy.py --size S" \
 	  "recommender_compare.py --seeds 0" \
 	  "training_devices.py --scale 1 --devices cpu" \
+	  "training_throughput.py --chunks 2000 --sessions 20000 --repeat 1" \
 	  "scoring_precision.py --rows 50000 --repeat 3 --device cpu" \
 	  "warehouse_writes.py --rows 1000000 --baseline-rows 20000" \
 	  "topk_scoring.py --users 50000 --items 5000 --dim 64 --repeat 2" \

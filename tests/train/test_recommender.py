@@ -95,6 +95,22 @@ def test_training_budget_trades_epochs_for_fresh_data() -> None:
     assert budget(100, 5) == (10, 5)  # fits: every chunk, every epoch
     assert budget(50, 5) == (10, 2)  # fewer passes over everything
     assert budget(10, 5) == (5, 1)  # one pass over a sample
+    # The sampled softmax has its own (larger) cap: the same data trains every chunk.
+    cfg = rec.RecommenderConfig(max_train_examples=10, max_train_examples_sampled=40, epochs=5)
+    rows, n_epochs = rec.training_budget(chunks, cfg, sampled=True)
+    assert (len(rows), n_epochs) == (10, 2)
+    assert len(rec.training_budget(chunks, cfg, sampled=False)[0]) == 5
+
+
+def test_sampled_softmax_switches_on_by_catalogue_or_by_cost() -> None:
+    cfg = rec.RecommenderConfig(full_softmax_items=100, sampled_softmax_logits=1e6)
+    assert not rec.uses_sampled_softmax(cfg, 100, 10_000)  # 1e6 logits: still affordable
+    assert rec.uses_sampled_softmax(cfg, 100, 10_001)  # a pass costs more than the limit
+    assert rec.uses_sampled_softmax(cfg, 101, 0)  # the catalogue alone is too large
+    # The defaults: synthetic M's pass (2.36M positions x 5k items) samples, UCI-sized data do not.
+    default = rec.RecommenderConfig()
+    assert rec.uses_sampled_softmax(default, 5_000, 2_360_000)
+    assert not rec.uses_sampled_softmax(default, 3_700, 500_000)
 
 
 def test_item_side_features_by_hand() -> None:

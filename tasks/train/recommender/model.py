@@ -160,17 +160,24 @@ class SASRec(nn.Module):
         return logits
 
 
-def make_loss(cfg: RecommenderConfig, n_items: int):  # noqa: ANN201 - a loss closure for common.fit
+def uses_sampled_softmax(cfg: RecommenderConfig, n_items: int, n_positions: int = 0) -> bool:
+    """Whether training samples the softmax: a catalogue over ``full_softmax_items``, or a
+    pass over ``n_positions`` costing more than ``sampled_softmax_logits`` logits."""
+    return n_items > cfg.full_softmax_items or n_positions * n_items > cfg.sampled_softmax_logits
+
+
+def make_loss(cfg: RecommenderConfig, n_items: int, n_positions: int = 0):  # noqa: ANN201 - a loss closure for common.fit
     """Weighted next-day cross-entropy plus ``next_item_weight`` x next-item cross-entropy.
 
-    Softmax over the full catalogue while it has at most ``full_softmax_items``
-    items. Larger catalogues use a sampled softmax: the candidates are every target
-    of the batch (in-batch negatives for the other positions) plus ``n_negatives``
+    Softmax over the full catalogue while it is affordable (``uses_sampled_softmax``:
+    at most ``full_softmax_items`` items and ``n_positions`` x items under
+    ``sampled_softmax_logits``). Otherwise a sampled softmax: the candidates are every
+    target of the batch (in-batch negatives for the other positions) plus ``n_negatives``
     seeded uniform items, so a batch costs O(positions x candidates) instead of
     O(positions x catalogue) and a catalogue of millions of items still trains.
     """
     gen = torch.Generator().manual_seed(cfg.seed)
-    sampled = n_items > cfg.full_softmax_items
+    sampled = uses_sampled_softmax(cfg, n_items, n_positions)
     safe = 0 if sampled else 1  # a real column (sampled: the first candidate; full: item 1)
 
     def ce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
