@@ -62,7 +62,7 @@ CPU cost: ``max_train_examples`` caps position updates over all epochs (see
 (a catalogue over ``full_softmax_items``, or positions x catalogue over
 ``sampled_softmax_logits``). On the M shop (2.36M positions x 5k items) training is
 one pass over every position with 256 sampled negatives; the recipe (two SASRec fits,
-baselines, fusion, evaluation) took 316 s alone on 2 cores, 376 s before with the full
+baselines, fusion, evaluation) took 298 s alone on 2 cores, 376 s before with the full
 softmax over a 1.2M-position sample.
 
 Modules (one responsibility each; this package re-exports their public names, so

@@ -46,7 +46,7 @@ class SessionIntentConfig(TabularClassifierConfig):
     random_prefix: bool = True
     # Synthetic M (206,663 training sessions): batches of 1,034 instead of 128 trained in 146 s
     # instead of 330 s with holdout PR-AUC 0.534 vs 0.533 (2,048: same time, 0.534); data under
-    # 25,600 sessions keep batches of 128 (docs/performance in benchmarks/README.md).
+    # 25,600 sessions keep batches of 128 (benchmarks/training_throughput.py).
     max_steps_per_epoch: int = 200
 
     def validate(self) -> None:
