@@ -5,9 +5,10 @@ before it builds anything, and one task per dbt model pays that once per model: 
 tests/dbt's sample warehouse (benchmarks/dbt_tasks.py), 19 mart-layer tasks as separate dbt
 processes took ~10x one `dbt build` of the same models. This worker imports dbt once, keeps the
 parsed project (dbt's own ``Manifest``, re-parsed when the project files or profile
-settings change) and serves each request by ``fork()``: the child starts with dbt imported and
-the manifest loaded, runs ``dbtRunner(manifest=...).invoke(args)`` and exits (which closes its
-warehouse connection, so the DuckDB file is free again). dbt's own output goes straight to the
+settings change) with every macro's Jinja template compiled, and serves each request by
+``fork()``: the child starts with dbt imported, the manifest loaded and the macros compiled,
+runs ``dbtRunner(manifest=...).invoke(args)`` and exits (which closes its warehouse connection,
+so the DuckDB file is free again). dbt's own output goes straight to the
 requesting task, which logs it line by line, and the task can kill the child (``on_kill``).
 
 Requests are served one at a time (the DuckDB file takes one writer anyway; callers hold
@@ -54,6 +55,9 @@ _PARSE_FLAGS = ("--target", "-t", "--project-dir", "--profiles-dir")
 # its try number, ...), so keyed on all of it the worker re-parsed the project for every model
 # task, ~1-2 s each (75 parses in one run of tests/e2e/test_scheduler.py).
 _PARSE_ENV_PREFIXES = ("DBT_", "ECOMFLOW_")
+
+#: Set to 0 in a request's environment to fork builds without precompiled macros (benchmarks).
+PRECOMPILE_FLAG = "ECOMFLOW_DBT_PRECOMPILE_MACROS"
 
 _CHILDREN: set[int] = set()
 _CHILDREN_LOCK = threading.Lock()
@@ -131,7 +135,10 @@ def run_in_worker(args: Sequence[str], *, env: Mapping[str, str], cwd: Path, dbt
                         _CHILDREN.add(child)
                 elif line.startswith("@exit "):
                     run.returncode = int(line.split()[1])
-                elif not line.startswith("@result "):
+                elif line.startswith("@result "):
+                    compiled = json.loads(line.split(" ", 1)[1]).get("macros_compiled")
+                    logger.debug("dbt worker: %s macros compiled in the build", compiled)
+                else:
                     logger.info("dbt | %s", line)
                     run.tail = [*run.tail[-(tail_lines - 1):], line]
         finally:
@@ -189,6 +196,9 @@ def _child(conn: socket.socket, runner_cls: type, manifest: object, args: list[s
     sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
     sys.stderr = sys.stdout
     print(f"@pid {os.getpid()}", flush=True)
+    from dbt_common.clients.jinja import template_cache
+
+    inherited = len(template_cache.file_cache)
     code = 2
     try:
         result = runner_cls(manifest=manifest).invoke([*args, *_FAST_FLAGS])
@@ -198,7 +208,8 @@ def _child(conn: socket.socket, runner_cls: type, manifest: object, args: list[s
             # `source freshness` reports in sources.json (its result class writes that format).
             name = "sources.json" if list(args[:2]) == ["source", "freshness"] else "run_results.json"
             result.result.write(str(Path(os.environ["DBT_TARGET_PATH"]) / name))
-        print("@result " + json.dumps({"success": bool(result.success)}), flush=True)
+        compiled = len(template_cache.file_cache) - inherited  # 0 when the worker precompiled them all
+        print("@result " + json.dumps({"success": bool(result.success), "macros_compiled": compiled}), flush=True)
     except BaseException as exc:  # noqa: BLE001 - reported to the task, then the child exits
         print(f"dbt worker: {type(exc).__name__}: {exc}", flush=True)
     finally:
@@ -248,6 +259,33 @@ def serve(path: Path, idle_exit_s: float = IDLE_EXIT_S) -> None:
         path.unlink(missing_ok=True)
 
 
+def _compile_macros(manifest: object, enabled: bool = True) -> int:
+    """Compile the Jinja template of every macro of the parsed project, once, in this process.
+
+    Why: dbt keeps compiled macro templates in a process-wide cache (``dbt_common``'s
+    ``template_cache``, keyed by the macro's source and compiled without any context) that a
+    long-lived dbt process fills as it goes; every forked build started with it empty and
+    compiled the ~100 macros a model build calls again (materialisation, adapter and test macros):
+    about a quarter of a warm one-model build's CPU in py-spy. Compiled here, before the fork,
+    the children inherit them. A macro that fails to compile is left to the build that calls it,
+    which reports dbt's own error. ``enabled=False`` (``ECOMFLOW_DBT_PRECOMPILE_MACROS=0``) empties
+    the cache instead: the baseline of benchmarks/dbt_tasks.py.
+    """
+    from dbt_common.clients.jinja import template_cache
+
+    if not enabled:
+        template_cache.clear()
+        return 0
+    compiled = 0
+    for macro in getattr(manifest, "macros", {}).values():
+        try:
+            template_cache.get_node_template(macro)
+        except Exception:  # noqa: BLE001,S112 - the build that uses it reports the error
+            continue
+        compiled += 1
+    return compiled
+
+
 def _handle(conn: socket.socket, request: dict, runner_cls: type, manifests: dict[str, object]) -> None:
     args, env, cwd = list(request["args"]), dict(request["env"]), request["cwd"]
     os.environ.clear()
@@ -262,7 +300,9 @@ def _handle(conn: socket.socket, request: dict, runner_cls: type, manifests: dic
         else:
             manifests.clear()
             manifests[key] = parsed.result
-            print(f"parsed the project in {time.monotonic() - started:.1f} s", flush=True)
+            compiled = _compile_macros(parsed.result, enabled=env.get(PRECOMPILE_FLAG, "1") != "0")
+            print(f"parsed the project and compiled {compiled} macros in {time.monotonic() - started:.1f} s",
+                  flush=True)
     pid = os.fork()
     if pid == 0:
         _child(conn, runner_cls, manifests.get(key), args)

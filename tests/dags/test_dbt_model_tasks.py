@@ -9,6 +9,8 @@ to the project becomes a task without editing a DAG; two dbt runs never use the 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import shutil
 import threading
 import time
@@ -189,13 +191,20 @@ def test_hourly_dag_rebuilds_only_the_serving_models_over_hourly_scores() -> Non
 
 
 def test_one_parse_serves_every_partition_and_each_build_filters_by_its_own_date(
-        isolated_home, daily_dag, monkeypatch: pytest.MonkeyPatch) -> None:
+        isolated_home, daily_dag, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """The warm worker keys its parsed project on the project, profile and dbt settings, not on
     --vars (an hourly run re-parsed the whole project for its new hour) nor on the per-task
     variables Airflow sets in each task's environment (every model task re-parsed it). Each build
-    must still filter by its own as_of_date (dbt compiles the SQL per invocation with its vars)."""
+    must still filter by its own as_of_date (dbt compiles the SQL per invocation with its vars).
+    The macros' Jinja templates are compiled once with the parse, not again in every build."""
     from tasks.transform.dbt_runner import dbt_home
+    from tasks.transform.dbt_worker import PRECOMPILE_FLAG
     from tasks.warehouse import read_frame
+
+    caplog.set_level(logging.DEBUG, logger="tasks.transform.dbt_runner")
+
+    def compiled(text: str) -> list[int]:
+        return [int(n) for n in re.findall(r"dbt worker: (\d+) macros compiled in the build", text)]
 
     load_sample_raw()
     task = daily_dag.get_task("dbt.staging.stg_raw__events")
@@ -209,6 +218,13 @@ def test_one_parse_serves_every_partition_and_each_build_filters_by_its_own_date
     assert latest_dt == {2: "2026-01-02", 3: "2026-01-03"}, latest_dt
     parses = (dbt_home() / "worker.log").read_text().count("parsed the project")
     assert parses == 1, f"the worker parsed the project {parses} times for two partitions"
+    # The builds compiled no macro: the worker compiled them all once, before forking them.
+    assert compiled(caplog.text) == [0, 0], caplog.text[-2000:]
+    # Without that (a setting the worker parses again for), a build compiles the ones it calls.
+    caplog.clear()
+    monkeypatch.setenv(PRECOMPILE_FLAG, "0")
+    task.execute({"data_interval_start": DAY, "data_interval_end": datetime(2026, 1, 4), "logical_date": DAY})
+    assert compiled(caplog.text)[0] > 20, caplog.text[-2000:]
 
 
 def test_no_dbt_config_or_yml_reads_a_var() -> None:
