@@ -229,6 +229,27 @@ def test_no_price_changes_recommended_from_order_line_prices_alone(shop_s) -> No
     assert (allowed["action"] != "keep").any()
 
 
+def test_a_price_shown_as_zero_gets_no_row_and_no_other_row_breaks(shop_s) -> None:
+    """UCI Online Retail has lines at 0.001 (0.00 to the cent): scoring divided by that price and
+    failed the day's task. Such a product gets no row; every other row stays finite."""
+    from tasks.train.pricing.serving import recommend_panel
+
+    panel = pricing.to_price_panel(shop_daily_sales(shop_s), shop_categories(shop_s))
+    fit = pricing.fit_elasticity(panel, panel.n_days, "hierarchical", prior_sd_category=1.0, prior_sd_product=0.5)
+    params = {"a": fit.a, "beta": fit.beta, "beta_se": fit.beta_se, "ref_log_price": fit.ref_log_price,
+              "level": np.array(fit.level(7))}
+    free = panel.products[0]
+    known = np.flatnonzero(np.isfinite(panel.log_price[0]))
+    panel.log_price[0, known[-1]] = np.log(0.001)
+    cfg = pricing.PricingConfig(recommend_on_order_prices=True)
+    with np.errstate(all="raise"):  # no division by zero, no log of zero, no inf * 0 on the way
+        rows = recommend_panel(params, list(panel.products), list(panel.categories), panel, cfg)
+    assert free not in set(rows["product_id"])
+    assert len(rows) == len(panel.products) - 1
+    numeric = rows.select_dtypes("number")
+    assert np.isfinite(numeric.to_numpy()).all(), numeric[~np.isfinite(numeric).all(axis=1)]
+
+
 def test_evaluate_table_reads_the_recipes_main_metric() -> None:
     """``ecomflow evaluate`` prints pricing like every model: main metric from the recipe, every baseline."""
     from tasks.evaluate import HOLDOUT_PROTOCOL, ModelEvaluation, format_tables, main_metric

@@ -8,6 +8,8 @@ its price is not the one to move).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -18,13 +20,16 @@ from tasks.train.pricing.panel import PricePanel
 from tasks.train.pricing.policy import recommend
 from tasks.train.pricing.recipe import slope_of
 
+log = logging.getLogger(__name__)
+
 COLUMNS = ("product_id", "category", "current_price", "recommended_price", "price_change_pct", "elasticity",
            "elasticity_se", "expected_units_current", "expected_units_recommended", "expected_revenue_current",
            "expected_revenue_recommended", "objective", "action", "reason")
 
 
 def recommendation_frame(art: Artefact, panel: PricePanel) -> pd.DataFrame:
-    """One row per product the version was fitted on and that still has a known price."""
+    """One row per product the version was fitted on and that still has a known price above 0.00
+    (as shown, to the cent); the others are counted in the log."""
     cfg = config_from_dict(PricingConfig, art.config)
     params = load_parameters(art.state_dict).of(slope_of(art.serving_strategy))
     trained = [str(p) for p in art.preprocessing["products"]]
@@ -81,6 +86,10 @@ def recommend_panel(params: dict[str, np.ndarray], trained: list[str], categorie
                      "elasticity_se": se, "expected_units_current": q0, "expected_units_recommended": q1,
                      "expected_revenue_current": current * q0, "expected_revenue_recommended": price * q1,
                      "objective": objective, "action": action, "reason": reason})
+    if len(rows) < len(trained):
+        log.info("price recommendations: %d of %d trained products have no current price above 0.00 "
+                 "(never priced, gone from the panel, or shown as 0.00): no row for them",
+                 len(trained) - len(rows), len(trained))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -98,7 +107,10 @@ def _current_state(params: dict[str, np.ndarray], trained: list[str], panel: Pri
             continue
         known = np.flatnonzero(np.isfinite(panel.log_price[j]))
         if len(known):
-            current[i] = round(float(np.exp(panel.log_price[j, known[-1]])), 2)
+            shown = round(float(np.exp(panel.log_price[j, known[-1]])), 2)
+            # A price that shows as 0.00 (UCI Online Retail sells lines at 0.001) has no
+            # percentage to move by, and every ratio to it divides by zero: unpriced, like none.
+            current[i] = shown if shown > 0 else np.nan
         if np.isfinite(panel.cost[j]):
             costs[i] = float(panel.cost[j])
     x = np.where(np.isfinite(current), np.log(np.where(np.isfinite(current), current, 1.0)) - params["ref_log_price"],
