@@ -196,11 +196,11 @@ def _child(conn: socket.socket, runner_cls: type, manifest: object, args: list[s
     sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
     sys.stderr = sys.stdout
     print(f"@pid {os.getpid()}", flush=True)
-    from dbt_common.clients.jinja import template_cache
-
-    inherited = len(template_cache.file_cache)
     code = 2
-    try:
+    try:  # everything in here: a child must never leave this function but through os._exit
+        from dbt_common.clients.jinja import template_cache
+
+        inherited = len(template_cache.file_cache)
         result = runner_cls(manifest=manifest).invoke([*args, *_FAST_FLAGS])
         code = 0 if result.success else 1
         if hasattr(result.result, "write") and os.environ.get("DBT_TARGET_PATH"):
