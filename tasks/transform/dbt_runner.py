@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -72,6 +73,9 @@ def _dbt_executable() -> Path:
     return exe
 
 
+_DBT_THREADS = threading.RLock()
+
+
 @contextmanager
 def warehouse_lock() -> Iterator[None]:
     """Hold ``$ECOMFLOW_HOME/dbt/dbt.lock`` while dbt runs: one dbt at a time per warehouse.
@@ -82,9 +86,16 @@ def warehouse_lock() -> Iterator[None]:
     wait here instead of failing on the DuckDB lock. An OS lock (``flock``) is released by the
     kernel when the holder exits, so a killed task never leaves a stale lock behind.
     """
+    from tasks.warehouse.engine import duckdb_writer_lock  # not at import: DAG files import this module
+
     path = dbt_home() / "dbt.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
+    # DuckDB: first the warehouse file's process lock, as every ecomflow connection takes it
+    # (tasks.warehouse.engine.duckdb_writer_lock), so a task's warehouse write and a dbt run
+    # take turns instead of one failing on DuckDB's own lock and retrying seconds later. Always
+    # in this order (writer lock, then dbt.lock); the thread lock keeps two threads of one
+    # process from running dbt at once (the writer lock is re-entrant for the whole process).
+    with duckdb_writer_lock(), _DBT_THREADS, path.open("a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,23 +1,42 @@
 """The SQLAlchemy engine for the configured warehouse.
 
 DuckDB is an embedded file that allows one writing process at a time, so the
-engine uses no pool (each ``connect()`` opens and closes the file) and retries
-briefly when another process holds the lock, e.g. a scheduler running two
-tasks at once.
+engine uses no pool (each ``connect()`` opens and closes the file). Processes of
+one warehouse take turns through a file lock beside it (``<warehouse>.writer.lock``,
+:func:`duckdb_writer_lock`; dbt takes it too, ``tasks.transform.dbt_runner``): a
+waiter is woken within milliseconds of the release. Polling DuckDB's own lock
+instead (open, fail, sleep 1 s, open again) cost a task about a second at every
+collision, and a daily run's four task slots collide often; that polling stays only
+for a holder outside ecomflow (a DuckDB CLI or a BI tool with the file open).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 import sqlalchemy as sa
+from filelock import FileLock
 from sqlalchemy.pool import NullPool
 
 from tasks.settings import get_settings
 
+log = logging.getLogger(__name__)
 _ENGINES: dict[str, sa.Engine] = {}
+#: One lock object per warehouse file and process (see duckdb_writer_lock).
+_WRITER_LOCKS: dict[Path, FileLock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+#: How long a task waits for another process to release the warehouse file before failing.
+WRITER_LOCK_TIMEOUT_S = 1800.0
+#: ``0``: no writer lock, only the polling of DuckDB's own lock (benchmarks/local_stack.py's baseline).
+WRITER_LOCK_FLAG = "ECOMFLOW_WAREHOUSE_WRITER_LOCK"
+#: Waits for the file lock longer than this are logged (they show in the task log).
+_LOG_WAIT_OVER_S = 2.0
 
 
 def _url() -> str:
@@ -42,6 +61,54 @@ def dispose_engine() -> None:
     _ENGINES.clear()
 
 
+def _forget_writer_locks_in_child() -> None:
+    """A forked child is another process: it must take the lock itself, not count the parent's hold."""
+    _WRITER_LOCKS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_writer_locks_in_child)
+
+
+def _writer_lock(path: Path) -> FileLock:
+    with _WRITER_LOCKS_GUARD:
+        if path not in _WRITER_LOCKS:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # thread_local=False: re-entrant for the whole process. Threads of one process share
+            # one DuckDB database (no file lock between them), and a thread that holds it may
+            # call code that connects again (dbt's table look, a registry transaction).
+            _WRITER_LOCKS[path] = FileLock(path, thread_local=False, poll_interval=0.005,
+                                           preserve_lock_file=True)
+        return _WRITER_LOCKS[path]
+
+
+@contextmanager
+def duckdb_writer_lock(timeout_s: float = WRITER_LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the configured DuckDB warehouse's process lock (no-op on PostgreSQL).
+
+    An OS lock (``flock``), released by the kernel when its holder exits, so a killed task never
+    leaves it behind. Taken before the DuckDB file is opened and held until it is closed.
+    """
+    settings = get_settings()
+    if settings.warehouse != "duckdb" or os.environ.get(WRITER_LOCK_FLAG) == "0":
+        yield
+        return
+    lock = _writer_lock(Path(f"{settings.duckdb_path}.writer.lock"))
+    started = time.monotonic()
+    try:
+        lock.acquire(timeout=timeout_s)
+    except TimeoutError as exc:
+        raise TimeoutError(
+            f"the DuckDB warehouse {settings.duckdb_path} stayed locked by another process for "
+            f"{timeout_s:.0f} s (lock file {lock.lock_file}); is a task or `ecomflow` command stuck?") from exc
+    waited = time.monotonic() - started
+    if waited > _LOG_WAIT_OVER_S:
+        log.info("waited %.1f s for the warehouse file (another task held it)", waited)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _is_lock_error(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "could not set lock" in text or "conflicting lock" in text
@@ -49,18 +116,23 @@ def _is_lock_error(exc: BaseException) -> bool:
 
 @contextmanager
 def connect(retries: int = 60, wait_s: float = 1.0) -> Iterator[sa.Connection]:
-    """A connection inside one transaction (committed on success, rolled back on error)."""
+    """A connection inside one transaction (committed on success, rolled back on error).
+
+    On DuckDB it holds :func:`duckdb_writer_lock` while open; ``retries`` × ``wait_s`` bound the
+    wait for a holder outside ecomflow, which does not take that lock.
+    """
     engine = get_engine()
-    for attempt in range(retries):
+    with duckdb_writer_lock() if engine.dialect.name == "duckdb" else nullcontext():
+        for attempt in range(retries):
+            try:
+                conn = engine.connect()
+                break
+            except Exception as exc:  # noqa: BLE001 - only lock errors are retried
+                if not _is_lock_error(exc) or attempt == retries - 1:
+                    raise
+                time.sleep(wait_s)
         try:
-            conn = engine.connect()
-            break
-        except Exception as exc:  # noqa: BLE001 - only lock errors are retried
-            if not _is_lock_error(exc) or attempt == retries - 1:
-                raise
-            time.sleep(wait_s)
-    try:
-        with conn.begin():
-            yield conn
-    finally:
-        conn.close()
+            with conn.begin():
+                yield conn
+        finally:
+            conn.close()

@@ -106,3 +106,61 @@ def test_duckdb_second_writer_waits_for_the_file_lock(isolated_home: Path, tmp_p
     assert waited > 0.5, f"the hourly write did not wait for the daily writer ({waited:.2f} s)"
     counts = _hour_counts()
     assert counts == dict.fromkeys(range(24), 3), counts
+
+
+_HOLDING_CONNECTION = """
+import sys, time
+from tasks.warehouse import connect
+with connect() as conn:
+    conn.exec_driver_sql("SELECT 1")
+    open(sys.argv[1], "w").close()
+    time.sleep(2)
+    open(sys.argv[1] + ".releasing", "w").close()
+"""
+
+
+@pytest.mark.parametrize("writer_lock", ["on", "off"])
+def test_a_task_waits_on_the_writer_lock_not_on_duckdbs_own(isolated_home: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch, writer_lock: str) -> None:
+    """Processes of one DuckDB warehouse take turns through the writer lock beside the file
+    (tasks/warehouse/engine.py): the second one waits there and then opens the file at its first
+    try, so it never polls DuckDB's own lock (1 s sleeps). With the lock switched off
+    (the benchmark's baseline) the same first try fails on DuckDB's lock."""
+    from tasks.warehouse.engine import WRITER_LOCK_FLAG
+
+    if writer_lock == "off":
+        monkeypatch.setenv(WRITER_LOCK_FLAG, "0")
+    replace_partition("raw.hits", _rows(range(2), 1, "old"), {"dt": DAY})
+    marker = tmp_path / "holds-the-file"
+    env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}"}
+    child = subprocess.Popen([sys.executable, "-c", _HOLDING_CONNECTION, str(marker)], cwd=REPO, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert child.poll() is None and time.monotonic() < deadline, "the holder never opened the file"
+            time.sleep(0.05)
+        if writer_lock == "off":
+            with pytest.raises(Exception, match="(?i)lock"), connect(retries=1):
+                pass
+            return
+        with connect(retries=1) as conn:  # one try at DuckDB's lock: only the writer lock may wait
+            assert Path(f"{marker}.releasing").exists(), "opened the file while the other process held it"
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM raw.hits").scalar() == 2
+    finally:
+        assert child.wait(timeout=60) == 0
+
+
+def test_the_writer_lock_is_reentrant_across_threads_of_a_process(isolated_home: Path) -> None:
+    """A thread that holds a connection may connect again, and so may the process's other
+    threads (they share one DuckDB database): neither waits for the lock it already holds."""
+    replace_partition("raw.hits", _rows(range(1), 1, "old"), {"dt": DAY})
+    seen: list[int] = []
+    with connect() as outer:
+        with connect() as inner:
+            seen.append(inner.exec_driver_sql("SELECT COUNT(*) FROM raw.hits").scalar())
+        other = threading.Thread(target=lambda: seen.append(len(read_frame("SELECT * FROM raw.hits"))))
+        other.start()
+        other.join(timeout=30)
+        assert not other.is_alive(), "another thread of the holding process waited for the lock"
+        seen.append(outer.exec_driver_sql("SELECT COUNT(*) FROM raw.hits").scalar())
+    assert seen == [1, 1, 1]
