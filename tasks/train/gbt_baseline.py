@@ -53,11 +53,27 @@ def positive_proba(model: LogisticRegression | HistGradientBoostingClassifier, x
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "collections.")
 
 
+def _import_skops() -> Any:
+    """``skops.io``, imported with warnings off.
+
+    At import skops finds the module of every scipy ufunc by looking the name up in every loaded
+    module. In an Airflow task that includes Airflow's deprecated-attribute shims, each of which
+    warns: one import wrote 1,160 ``DeprecatedImportWarning`` lines into the task log the UI shows
+    (about 2 s of a 4 s scoring task on S), none of them about this code.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import skops.io as sio
+    return sio
+
+
 def save_estimator(estimator: Any, folder: Path) -> dict[str, str]:
     """Write ``estimator`` into ``folder`` atomically; returns what ``load_estimator`` needs."""
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        import skops.io as sio
+        sio = _import_skops()
     except ImportError:
         sio = None
     if sio is not None:
@@ -81,7 +97,7 @@ def load_estimator(folder: Path, stored: dict[str, str]) -> Any:
     if digest != stored["sha256"]:
         raise ValueError(f"{path}: SHA-256 {digest} does not match the artefact's {stored['sha256']}")
     if stored["format"] == "skops":
-        import skops.io as sio
+        sio = _import_skops()
 
         untrusted = sio.get_untrusted_types(file=path)
         unexpected = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
