@@ -137,3 +137,30 @@ def test_jobs_refuse_cadences_they_do_not_have(isolated_home):
 
     with pytest.raises(ValueError, match="no hourly run"):
         submit_feature_job("daily_item_sales", "2024-03-10", "2024-03-10T05")
+
+
+def test_sets_computed_at_once_equal_sets_computed_one_by_one(spark, write_raw):
+    """``run_job --parallel``: several feature sets in flight in one session write exactly what
+    the same sets write one after another, and a failing set fails the run."""
+    from tasks.features.run_job import run_feature_jobs
+
+    write_raw("users", USERS)
+    write_raw("transactions", TRANSACTIONS)
+    write_raw("events", EVENTS)
+    write_raw("products", PRODUCTS)
+    sets = ["transaction_velocity", "session_features", "user_profile"]
+    point = RunPoint(date(2024, 3, 10))
+    written = {}
+    for parallel in (1, 3):  # the second run overwrites the first one's folders
+        folders = run_feature_jobs(spark, sets, point, parallel)
+        assert [f.split("/features/")[1].split("/")[0] for f in folders] == sets
+        written[parallel] = {name: pd.read_parquet(folder.removeprefix("file://"))
+                             for name, folder in zip(sets, folders, strict=True)}
+    for name in sets:
+        one, at_once = (written[p][name].sort_values(list(written[p][name].columns), ignore_index=True)
+                        for p in (1, 3))
+        assert len(one) > 0
+        pd.testing.assert_frame_equal(one, at_once, check_like=True)
+    with pytest.raises(ValueError, match="no hourly run"):
+        run_feature_jobs(spark, ["user_profile", "session_features"],
+                         RunPoint(date(2024, 3, 5), datetime(2024, 3, 5, 10)), 2)
