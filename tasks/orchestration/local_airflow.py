@@ -336,6 +336,9 @@ class LocalAirflow:
                 time.sleep(0.5)
             pid = self.pid(service)
             if pid:
+                # Says which service held `make stop` (and a test's teardown) for the whole timeout.
+                print(f"local Airflow: the {service} (pid {pid}) did not exit within {timeout_s:.0f} s "
+                      "of SIGTERM; killed", flush=True)
                 signal_group(pid, signal.SIGKILL)
         for service in SERVICES:
             if service not in kept:
