@@ -82,6 +82,19 @@ with connect() as conn:
 """
 
 
+def _start_holder(script: str, marker: Path) -> subprocess.Popen:
+    """Run ``script`` in another process; return once it holds the warehouse (wrote ``marker``)."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}"}
+    child = subprocess.Popen([sys.executable, "-c", script, str(marker)], cwd=REPO, env=env)
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        if child.poll() is not None or time.monotonic() > deadline:
+            child.kill()
+            pytest.fail(f"the other process never took the warehouse (exit {child.poll()})")
+        time.sleep(0.05)
+    return child
+
+
 def test_duckdb_second_writer_waits_for_the_file_lock(isolated_home: Path, tmp_path: Path) -> None:
     """DuckDB: one writing process per file. A second process's hourly write retries on the
     lock and runs after the daily write committed, so the hour is not duplicated."""
@@ -89,15 +102,8 @@ def test_duckdb_second_writer_waits_for_the_file_lock(isolated_home: Path, tmp_p
     from tasks.warehouse import dispose_engine
 
     dispose_engine()  # release the file so the child can take the write lock
-    marker = tmp_path / "daily-holds-lock"
-    env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}"}
-    child = subprocess.Popen([sys.executable, "-c", _HOLDING_WRITER, str(marker)], cwd=REPO, env=env)
+    child = _start_holder(_HOLDING_WRITER, tmp_path / "daily-holds-lock")
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert child.poll() is None, "daily writer exited early"
-            assert time.monotonic() < deadline, "daily writer never took the lock"
-            time.sleep(0.1)
         started = time.monotonic()
         replace_partition("raw.hits", _rows(range(HOUR, HOUR + 1), 3, "daily"), {"dt": DAY, "hr": HOUR})
         waited = time.monotonic() - started
@@ -132,13 +138,8 @@ def test_a_task_waits_on_the_writer_lock_not_on_duckdbs_own(isolated_home: Path,
         monkeypatch.setenv(WRITER_LOCK_FLAG, "0")
     replace_partition("raw.hits", _rows(range(2), 1, "old"), {"dt": DAY})
     marker = tmp_path / "holds-the-file"
-    env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}"}
-    child = subprocess.Popen([sys.executable, "-c", _HOLDING_CONNECTION, str(marker)], cwd=REPO, env=env)
+    child = _start_holder(_HOLDING_CONNECTION, marker)
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert child.poll() is None and time.monotonic() < deadline, "the holder never opened the file"
-            time.sleep(0.05)
         if writer_lock == "off":
             with pytest.raises(Exception, match="(?i)lock"), connect(retries=1):
                 pass
