@@ -62,8 +62,11 @@ def dispose_engine() -> None:
 
 
 def _forget_writer_locks_in_child() -> None:
-    """A forked child is another process: it must take the lock itself, not count the parent's hold."""
+    """A forked child is another process: it must take the lock itself, not count the parent's hold
+    (and a guard another thread of the parent held at the fork would never be released here)."""
+    global _WRITER_LOCKS_GUARD
     _WRITER_LOCKS.clear()
+    _WRITER_LOCKS_GUARD = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_writer_locks_in_child)

@@ -165,3 +165,22 @@ def test_the_writer_lock_is_reentrant_across_threads_of_a_process(isolated_home:
         assert not other.is_alive(), "another thread of the holding process waited for the lock"
         seen.append(outer.exec_driver_sql("SELECT COUNT(*) FROM raw.hits").scalar())
     assert seen == [1, 1, 1]
+
+
+def test_a_forked_child_takes_the_writer_lock_itself(isolated_home: Path) -> None:
+    """A process forked while its parent holds the warehouse (a LocalExecutor worker, a torch
+    data loader) is another process: it waits for the lock instead of counting the parent's hold."""
+    from tasks.warehouse.engine import duckdb_writer_lock
+
+    with connect():
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 only when the lock is refused while the parent holds it
+            try:
+                with duckdb_writer_lock(timeout_s=0.5):
+                    os._exit(1)
+            except TimeoutError:
+                os._exit(0)
+            except BaseException:  # noqa: BLE001 - any other outcome fails the test
+                os._exit(2)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the forked child used its parent's hold of the lock"
