@@ -146,8 +146,9 @@ with DAG(
         serving_models.leaves >> freshness
 
     with TaskGroup("monitoring", tooltip="Realised accuracy of earlier outputs, input/output drift"):
-        # After the serving checks: it reads serving.* and the day's features, and it writes to the
-        # warehouse, so it waits for dbt (the DuckDB file's single writer) to finish.
+        # After the serving checks: it reads serving.* (built by the serving dbt models) and the
+        # day's features; on DuckDB its writes take turns with any dbt still running (freshness)
+        # through the warehouse file's writer lock.
         monitor = MonitoringOperator(task_id="run", cadence="daily")
         # The day's HTML reports (tasks/reporting), read from what run just wrote; the log gives
         # their path and URL (the "ML reports" button in the UI's side bar).

@@ -17,7 +17,6 @@ and held until the transaction ends:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,11 +26,7 @@ from filelock import FileLock
 
 from tasks.settings import get_settings
 from tasks.warehouse import connect
-
-_FILE_LOCKS: dict[Path, FileLock] = {}
-# Guards _FILE_LOCKS: two threads creating the first lock object for one path at once would each
-# hold a different object, and the check in lock_model would look at the other thread's.
-_FILE_LOCKS_GUARD = threading.Lock()
+from tasks.warehouse.engine import file_lock
 
 
 class RegistryLockError(RuntimeError):
@@ -43,12 +38,8 @@ def _file_lock() -> FileLock | None:
     settings = get_settings()
     if settings.warehouse != "duckdb":
         return None
-    path = Path(f"{settings.duckdb_path}.registry.lock")
-    with _FILE_LOCKS_GUARD:
-        if path not in _FILE_LOCKS:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _FILE_LOCKS[path] = FileLock(path)  # thread_local: each thread has its own hold count
-        return _FILE_LOCKS[path]
+    # thread_local: each thread has its own hold count
+    return file_lock(Path(f"{settings.duckdb_path}.registry.lock"), thread_local=True)
 
 
 def lock_model(conn: sa.Connection, model: str) -> None:

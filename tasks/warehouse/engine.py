@@ -28,9 +28,9 @@ from tasks.settings import get_settings
 
 log = logging.getLogger(__name__)
 _ENGINES: dict[str, sa.Engine] = {}
-#: One lock object per warehouse file and process (see duckdb_writer_lock).
-_WRITER_LOCKS: dict[Path, FileLock] = {}
-_WRITER_LOCKS_GUARD = threading.Lock()
+#: One lock object per lock file, kind and process (see file_lock).
+_FILE_LOCKS: dict[tuple[Path, bool], FileLock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
 #: How long a task waits for another process to release the warehouse file before failing.
 WRITER_LOCK_TIMEOUT_S = 1800.0
 #: ``0``: no writer lock, only the polling of DuckDB's own lock (benchmarks/local_stack.py's baseline).
@@ -61,27 +61,28 @@ def dispose_engine() -> None:
     _ENGINES.clear()
 
 
-def _forget_writer_locks_in_child() -> None:
-    """A forked child is another process: it must take the lock itself, not count the parent's hold
+def _forget_file_locks_in_child() -> None:
+    """A forked child is another process: it must take a lock itself, not count the parent's hold
     (and a guard another thread of the parent held at the fork would never be released here)."""
-    global _WRITER_LOCKS_GUARD
-    _WRITER_LOCKS.clear()
-    _WRITER_LOCKS_GUARD = threading.Lock()
+    global _FILE_LOCKS_GUARD
+    _FILE_LOCKS.clear()
+    _FILE_LOCKS_GUARD = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_writer_locks_in_child)
+os.register_at_fork(after_in_child=_forget_file_locks_in_child)
 
 
-def _writer_lock(path: Path) -> FileLock:
-    with _WRITER_LOCKS_GUARD:
-        if path not in _WRITER_LOCKS:
+def file_lock(path: Path, *, thread_local: bool) -> FileLock:
+    """The process's one ``FileLock`` object for ``path`` (OS ``flock``; re-entrant per thread when
+    ``thread_local``, else for the whole process). One object per path: two threads creating the
+    first one at once would each hold a different object, and a hold count would see the other's."""
+    with _FILE_LOCKS_GUARD:
+        key = (path, thread_local)
+        if key not in _FILE_LOCKS:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # thread_local=False: re-entrant for the whole process. Threads of one process share
-            # one DuckDB database (no file lock between them), and a thread that holds it may
-            # call code that connects again (dbt's table look, a registry transaction).
-            _WRITER_LOCKS[path] = FileLock(path, thread_local=False, poll_interval=0.005,
-                                           preserve_lock_file=True)
-        return _WRITER_LOCKS[path]
+            _FILE_LOCKS[key] = FileLock(path, thread_local=thread_local, poll_interval=0.005,
+                                        preserve_lock_file=True)
+        return _FILE_LOCKS[key]
 
 
 @contextmanager
@@ -95,7 +96,9 @@ def duckdb_writer_lock(timeout_s: float = WRITER_LOCK_TIMEOUT_S) -> Iterator[Non
     if settings.warehouse != "duckdb" or os.environ.get(WRITER_LOCK_FLAG) == "0":
         yield
         return
-    lock = _writer_lock(Path(f"{settings.duckdb_path}.writer.lock"))
+    # Re-entrant for the whole process: threads of one process share one DuckDB database (no file
+    # lock between them), and a holder may connect again (dbt's table look, a registry transaction).
+    lock = file_lock(Path(f"{settings.duckdb_path}.writer.lock"), thread_local=False)
     started = time.monotonic()
     try:
         lock.acquire(timeout=timeout_s)
