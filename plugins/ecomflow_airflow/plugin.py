@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+from ecomflow_airflow import scheduler_wake
 from ecomflow_airflow.reports_app import URL_PREFIX
 
 
@@ -28,6 +29,8 @@ def _reports_app() -> dict[str, Any]:
 
 class EcomflowPlugin(AirflowPlugin):
     name = "ecomflow"
+    # Each task's end wakes the local scheduler (executor.py waits for it); ignored elsewhere.
+    listeners = [scheduler_wake]
     external_views = [{
         "name": "ML reports",
         "href": URL_PREFIX.lstrip("/") + "/",

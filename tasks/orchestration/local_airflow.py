@@ -44,6 +44,10 @@ SPARK_SERVICE = "spark-connect"
 SERVICES = (SPARK_SERVICE, *AIRFLOW_SERVICES)
 DAG_IDS = ("ecomflow_daily", "ecomflow_hourly", "ecomflow_retrain")
 USER = "admin"
+#: The executor of the local stack: Airflow's LocalExecutor whose heartbeat waits for a running
+#: task's result instead of the scheduler re-reading the DAG run every 0.2 s
+#: (plugins/ecomflow_airflow/executor.py); AIRFLOW__CORE__EXECUTOR overrides it.
+LOCAL_EXECUTOR = "ecomflow_airflow.executor.LocalExecutor"
 POLL_S = 1.0  # how often run states are polled (a run ends on average POLL_S / 2 before it is seen)
 # Settings that change what the tasks do: services started with other values are restarted.
 _TASK_ENV_PREFIXES = ("ECOMFLOW_", "SPARK_", "PYSPARK_")
@@ -130,7 +134,7 @@ class LocalAirflow:
         env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
         env.update({
             "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__EXECUTOR": env.get("AIRFLOW__CORE__EXECUTOR", "LocalExecutor"),
+            "AIRFLOW__CORE__EXECUTOR": env.get("AIRFLOW__CORE__EXECUTOR", LOCAL_EXECUTOR),
             # Four task slots on 2 cores: most tasks wait on I/O, the warehouse lock or the scheduler
             # more than they compute; training has its own pool (gpu, ECOMFLOW_TRAIN_SLOTS in airflow_init.sh).
             "AIRFLOW__CORE__PARALLELISM": env.get("AIRFLOW__CORE__PARALLELISM", "4"),
