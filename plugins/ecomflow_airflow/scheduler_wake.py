@@ -31,7 +31,7 @@ def wake_address(airflow_home: str | None = None) -> bytes:
 
 def bind_wake_socket(airflow_home: str | None = None) -> socket.socket | None:
     """The scheduler's end: a non-blocking datagram socket, or None where it cannot be bound."""
-    if not hasattr(socket, "AF_UNIX") or not os.uname().sysname == "Linux":
+    if not hasattr(socket, "AF_UNIX") or os.uname().sysname != "Linux":
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
