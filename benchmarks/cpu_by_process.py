@@ -55,13 +55,19 @@ def _cpu_ticks() -> dict[tuple[str, str], int]:
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        ticks[(pid, fields[19])] = int(fields[11]) + int(fields[12])
+        if (found := process_ticks(pid)) is not None:
+            ticks[(pid, found[1])] = found[0]
     return ticks
+
+
+def process_ticks(pid: int | str) -> tuple[int, str] | None:
+    """(utime + stime ticks, start time) of one process (not its children); None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()
+    return int(fields[11]) + int(fields[12]), fields[19]
 
 
 def _command(pid: str) -> str:
@@ -71,7 +77,7 @@ def _command(pid: str) -> str:
         return ""
 
 
-def _machine_ticks() -> tuple[int, int]:
+def machine_ticks() -> tuple[int, int]:
     """(busy, total) jiffies of all cores since boot."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     busy = values[0] + values[1] + values[2] + values[5] + values[6] + values[7]
@@ -102,14 +108,14 @@ def main() -> None:
                     seen[key] = [ticks, _command(key[0])]
             time.sleep(args.interval)
 
-    machine_before, started = _machine_ticks(), time.perf_counter()
+    machine_before, started = machine_ticks(), time.perf_counter()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     code = subprocess.call(command)
     done.set()
     sampler.join()
     wall = time.perf_counter() - started
-    machine_after = _machine_ticks()
+    machine_after = machine_ticks()
 
     by_kind: Counter[str] = Counter()
     count: Counter[str] = Counter()

@@ -46,6 +46,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.cpu_by_process import HZ, machine_ticks, process_ticks  # noqa: E402
+
 CONFIGS = {
     "airflow defaults": {"AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "5", "ECOMFLOW_SPARK_WARM_UP": "0"},
     # Tasks and dbt take turns on the DuckDB file by polling DuckDB's own lock (1 s / 2 s sleeps)
@@ -88,20 +90,12 @@ def _compute_seconds(airflow_db: Path) -> float:
 
 
 def _busy_core_seconds() -> float:
-    """Busy CPU time of the whole machine since boot (user + nice + system + irq + softirq)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(fields[i] for i in (0, 1, 2, 5, 6)) / os.sysconf("SC_CLK_TCK")
+    return machine_ticks()[0] / HZ
 
 
 def _process_cpu_seconds(pid: int | None) -> float:
-    """utime + stime of one process (not its children)."""
-    if not pid:
-        return float("nan")
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    found = process_ticks(pid) if pid else None
+    return found[0] / HZ if found else float("nan")
 
 
 def run_once(config: str, scenario: str, folder: Path) -> dict[str, float]:

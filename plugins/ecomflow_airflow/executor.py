@@ -54,7 +54,7 @@ class LocalExecutor(AirflowLocalExecutor):
         self.wake_socket = None
 
     def start(self) -> None:
-        super().start()  # forks the workers first: they need no copy of the socket
+        super().start()  # forks the workers first (one respawned later inherits the fd; harmless)
         # Each task's end, as soon as it is recorded (scheduler_wake.py: a listener of every task).
         self.wake_socket = bind_wake_socket()
 
