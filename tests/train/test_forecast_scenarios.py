@@ -147,6 +147,30 @@ def test_weekly_store_department_panel_keeps_grain_stores_and_returns() -> None:
     best = min(candidates, key=lambda n: candidates[n]["wape"])
     assert fitted.served == best  # whatever wins on the holdout is what would be served
     assert fitted.served_metrics["wape"] == min(m["wape"] for m in candidates.values())
+    # Series with returns are modelled in scaled linear space (panel.to_space): in slog space
+    # the returns-heavy department alone cost the model twice the baselines' error and the
+    # model lost to seasonal naive and AutoETS (WAPE 0.138 vs 0.121 / 0.115 at this seed).
+    assert fitted.served == dm.LEARNED, candidates
+
+
+def test_series_with_returns_use_scaled_linear_space_and_legacy_models_keep_slog() -> None:
+    units = np.array([[5.0, 0.0, 12.0, 3.0, 7.0, 2.0],          # sales only: slog space
+                      [300.0, -250.0, 280.0, -310.0, 260.0, -50.0]])  # crosses zero: linear space
+    scale = dm.returns_scale(units, origin=5, context=4)
+    assert scale[0] == 0.0 and scale[1] == pytest.approx(np.abs(units[1, 1:5]).mean())
+    z = dm.to_space(units, scale)
+    np.testing.assert_allclose(z[0], dm.slog(units[0]))
+    np.testing.assert_allclose(z[1], units[1] / scale[1])
+    np.testing.assert_allclose(dm.from_space(z, scale), units)
+    # a return only after the origin is not known at the origin: that series stays in slog space
+    assert dm.returns_scale(units, origin=1, context=4)[1] == 0.0
+    sales, categories = weekly_store_department_panel(weeks=80)
+    panel = dm.to_panel(sales, categories, grain="weekly")
+    cfg = dm.DemandConfig()
+    _, _, scale = dm.origin_inputs(panel, 60, cfg)
+    assert (scale > 0).sum() == 4  # the returns-heavy department in each of the 4 stores
+    _, _, legacy = dm.origin_inputs(panel, 60, cfg, linear_returns=False)
+    assert not legacy.any()  # versions trained before (SLOG_TRANSFORM) are served as trained
 
 
 @pytest.mark.parametrize(("dates", "units", "grain"), [

@@ -30,6 +30,11 @@ FEATURES = ("units_lags", "level", "category_lags", "category_level", "season_pr
             "yearly_shape", "category_yearly_shape", "events", "yearly_events", "promo_share_short",
             "promo_share_long", "price_ratios")
 ALL_CATEGORY = "__all__"
+#: The model space recorded in each artefact (``preprocessing["target_transform"]``), so a
+#: version is served in the space it was trained in: versions before returns got their own
+#: linear space (``panel.to_space``) say ``SLOG_TRANSFORM``.
+SLOG_TRANSFORM = "slog(units) - mean(slog(context))"
+TARGET_TRANSFORM = SLOG_TRANSFORM + "; series with returns: units / mean|context| - mean"
 GRAINS = ("daily", "weekly", "monthly")
 
 

@@ -15,7 +15,7 @@ import torch
 
 from tasks.train import forecast_baselines as fb
 from tasks.train.demand_forecaster.config import DemandConfig, GrainSpec, grain_spec
-from tasks.train.demand_forecaster.panel import Panel, period_dates, slog
+from tasks.train.demand_forecaster.panel import Panel, period_dates, returns_scale, slog, to_space
 
 
 def _window(matrix: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -41,18 +41,24 @@ def _yearly_shape(logs: np.ndarray, origin: int, spec: GrainSpec) -> tuple[np.nd
     return out, 1.0
 
 
-def origin_inputs(panel: Panel, origin: int, cfg: DemandConfig,
-                  full_logs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs (P, n_inputs), level m (P,)) for forecasting periods ``origin..`` from the
-    context before it. Periods before the panel start count as zero sales; nothing at
-    or after ``origin`` is read except the calendar (known in advance). ``full_logs``
-    (``slog(panel.units)``, precomputed once by ``training_set``) is only read before
-    ``origin``."""
+def origin_inputs(panel: Panel, origin: int, cfg: DemandConfig, full_logs: np.ndarray | None = None,
+                  linear_returns: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(inputs (P, n_inputs), level m (P,), scale (P,)) for forecasting periods ``origin..``
+    from the context before it. Values are in model space (``panel.to_space``): ``slog``,
+    or, with ``linear_returns``, units / ``scale`` for series that had returns before
+    ``origin`` (``scale`` 0 marks ``slog`` series). Periods before the panel start count
+    as zero sales; nothing at or after ``origin`` is read except the calendar (known in
+    advance). ``full_logs`` (``slog(panel.units)``, precomputed once by ``training_set``)
+    is only read before ``origin``."""
     spec = grain_spec(cfg, panel.grain)
     c, h = spec.context, spec.horizon
     all_logs = (slog(panel.units) if full_logs is None else full_logs)[:, :origin]
     units = _window(panel.units, origin - c, origin)
-    logs = slog(units)
+    scale = returns_scale(panel.units, origin, c) if linear_returns else np.zeros(len(panel.units))
+    if (scale > 0).any():
+        all_logs = all_logs.copy()
+        all_logs[scale > 0] = to_space(panel.units[scale > 0, :origin], scale[scale > 0])
+    logs = to_space(units, scale)
     level = logs.mean(axis=1)
     cat = panel.category
     n_cat = int(cat.max()) + 1 if len(cat) else 1
@@ -104,7 +110,7 @@ def origin_inputs(panel: Panel, origin: int, cfg: DemandConfig,
               np.clip(np.nan_to_num(ratio_med), -1, 1)[:, None], np.clip(np.nan_to_num(ratio_mean), -1, 1)[:, None],
               obs.mean(axis=1)[:, None]]
     x = np.concatenate(parts, axis=1)
-    return np.nan_to_num(x).astype(np.float32), level
+    return np.nan_to_num(x).astype(np.float32), level, scale
 
 
 def price_targets(panel: Panel, origin: int, days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -145,11 +151,11 @@ def training_set(panel: Panel, train_end: int, cfg: DemandConfig) -> dict[str, t
     h = spec.horizon
     full_logs = slog(panel.units)
     for origin in training_origins(panel, train_end, cfg):
-        x, level = origin_inputs(panel, origin, cfg, full_logs)
+        x, level, scale = origin_inputs(panel, origin, cfg, full_logs)
         y = np.zeros((len(level), h))
         mask = np.zeros((len(level), h))
         stop = min(origin + h, train_end)
-        y[:, : stop - origin] = slog(panel.units[:, origin:stop]) - level[:, None]
+        y[:, : stop - origin] = to_space(panel.units[:, origin:stop], scale) - level[:, None]
         mask[:, : stop - origin] = 1.0
         py, pmask, _ = price_targets(panel, origin, stop - origin)
         pys.append(np.pad(py, ((0, 0), (0, h - py.shape[1]))))

@@ -13,7 +13,7 @@ from tasks.train.common import (
 )
 from tasks.train.demand_forecaster.config import QUANTILES, DemandConfig, grain_spec
 from tasks.train.demand_forecaster.features import origin_inputs
-from tasks.train.demand_forecaster.panel import Panel, sexp
+from tasks.train.demand_forecaster.panel import Panel, from_space
 
 N_PRICE_INPUTS = 5  # the last inputs: promo share short/long, log(median/last), log(mean/last), priced share
 
@@ -80,14 +80,15 @@ def _nonneg(panel: Panel, origin: int) -> np.ndarray:
 
 @torch.no_grad()
 def forecast(model: QuantileMLP, panel: Panel, origin: int, cfg: DemandConfig,
-             device: torch.device) -> np.ndarray:
+             device: torch.device, linear_returns: bool = True) -> np.ndarray:
     """(P, H, 4) forecasts for periods ``origin .. origin + H - 1``: unit P10, P50, P90
     and the P50 price (NaN for series whose price was never observed). Series that
-    never had returns are clipped at 0; the others may forecast negative demand."""
-    x, level = origin_inputs(panel, origin, cfg)
+    never had returns are clipped at 0; the others may forecast negative demand.
+    ``linear_returns`` must be what the model was trained with (``TARGET_TRANSFORM``)."""
+    x, level, scale = origin_inputs(panel, origin, cfg, linear_returns=linear_returns)
     model.to(device).eval()
     out = model(torch.as_tensor(x, device=device)).cpu().numpy().astype(np.float64)
-    units = sexp(np.clip(out[..., :3] + level[:, None, None], -20, 20))
+    units = from_space(out[..., :3] + level[:, None, None], scale)
     units = np.where(_nonneg(panel, origin)[:, None, None], np.clip(units, 0, None), units)
     last = fb.last_observed(panel.price, panel.price_observed, origin)
     price = last[:, None] * np.exp(np.clip(out[..., 3], -3, 3))

@@ -29,6 +29,38 @@ def sexp(z: np.ndarray) -> np.ndarray:
     return np.sign(z) * np.expm1(np.abs(z))
 
 
+def to_space(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Model space of units ``x`` (P, ...): ``slog`` for series whose ``scale`` is 0, and
+    ``x / scale`` (linear, scaled) for series with returns (``scale`` > 0).
+
+    A series that swings between sales and net returns crosses zero often; in ``slog``
+    space +300 and -300 are 11 apart, so a small net change looks like a jump and the
+    context mean means nothing (measured: such series cost the model twice the baselines'
+    WAPE on a weekly store x department panel). Scaled linear space is smooth through zero.
+    """
+    s = scale.reshape(scale.shape + (1,) * (x.ndim - 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(s > 0, x / np.where(s > 0, s, 1.0), slog(x))
+
+
+def from_space(z: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Inverse of ``to_space`` (monotone per series, so quantiles survive it)."""
+    s = scale.reshape(scale.shape + (1,) * (z.ndim - 1))
+    return np.where(s > 0, np.clip(z, -50, 50) * s, sexp(np.clip(z, -20, 20)))
+
+
+def returns_scale(units: np.ndarray, origin: int, context: int) -> np.ndarray:
+    """(P,) scale of the linear space for series with a negative period (a return) before
+    ``origin``: mean |units| of the context (of all periods before ``origin`` when the
+    context is all zero; 1 when both are); 0 (``slog`` space) for the other series."""
+    before = units[:, :origin]
+    returns = (before < 0).any(axis=1)
+    ctx = np.abs(before[:, max(0, origin - context):]).mean(axis=1) if origin else np.zeros(len(units))
+    whole = np.abs(before).mean(axis=1) if origin else np.zeros(len(units))
+    scale = np.where(ctx > 0, ctx, np.where(whole > 0, whole, 1.0))
+    return np.where(returns, scale, 0.0)
+
+
 def detect_grain(dates: pd.Series, units: pd.Series | None = None) -> str:
     """'daily', 'weekly' or 'monthly' from the dates that carry non-zero units.
 

@@ -15,7 +15,7 @@ from tasks.train.common import (
     config_from_dict,
 )
 from tasks.train.demand_forecaster.baselines import baseline_forecasts
-from tasks.train.demand_forecaster.config import LEARNED, DemandConfig, grain_spec
+from tasks.train.demand_forecaster.config import LEARNED, TARGET_TRANSFORM, DemandConfig, grain_spec
 from tasks.train.demand_forecaster.model import forecast, load_model
 from tasks.train.demand_forecaster.panel import Panel, period_dates, to_panel
 
@@ -30,7 +30,8 @@ def served_forecast(art: Artefact, panel: Panel, origin: int, device: torch.devi
     horizon = grain_spec(cfg, panel.grain).horizon
     if served == LEARNED:
         model, cfg = load_model(art, device)
-        return forecast(model, panel, origin, cfg, device)
+        linear_returns = art.preprocessing.get("target_transform") == TARGET_TRANSFORM
+        return forecast(model, panel, origin, cfg, device, linear_returns=linear_returns)
     return baseline_forecasts(panel, origin, horizon, (served,))[served]
 
 
