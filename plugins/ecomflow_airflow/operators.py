@@ -120,11 +120,18 @@ class PartitionedOperator(BaseOperator):
 
 
 class IngestPartitionOperator(PartitionedOperator):
-    """Land and load one partition of every entity the configured source provides."""
+    """Land and load one partition of every entity the configured source provides.
 
-    def __init__(self, *, entities: Sequence[str] | None = None, **kwargs: Any) -> None:
+    ``prepare_dbt_worker`` (default): the run's dbt model tasks come after this one, so it first
+    has the warm dbt worker start and parse the project in the background
+    (``dbt_runner.prepare_worker``); the first model task then does not wait for it.
+    """
+
+    def __init__(self, *, entities: Sequence[str] | None = None, prepare_dbt_worker: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.entities = list(entities) if entities else None
+        self.prepare_dbt_worker = prepare_dbt_worker
 
     @fail_fast
     def execute(self, context: Context) -> list[dict]:
@@ -134,6 +141,10 @@ class IngestPartitionOperator(PartitionedOperator):
 
         from tasks.ingest.load import ingest
 
+        if self.prepare_dbt_worker:
+            from tasks.transform.dbt_runner import prepare_worker
+
+            prepare_worker()
         partition = self.partition(context)
         results = ingest(partition, self.run_id(context), entities=self.entities)
         if not results:

@@ -149,32 +149,8 @@ def run_dbt(
     if not args:
         raise ValueError("run_dbt needs a dbt sub-command, e.g. ['build']")
     settings = get_settings()
-    project = Path(project_dir or DBT_PROJECT_DIR)
-    home = dbt_home()
-    target_path = home / "target"
-    log_path = home / "logs"
-    target_path.mkdir(parents=True, exist_ok=True)
-    log_path.mkdir(parents=True, exist_ok=True)
-    command = [str(_dbt_executable()), *args]
-    if args[0] in _TARGET_COMMANDS:
-        command += ["--project-dir", str(project), "--profiles-dir", str(project)]
-        if "--target" not in args and "-t" not in args:
-            command += ["--target", settings.dbt_target]
-
-    env = dict(os.environ)
-    env.update(settings.dbt_env())
-    env.update(
-        {
-            "DBT_TARGET_PATH": str(target_path),
-            "DBT_LOG_PATH": str(log_path),
-            "DBT_PROJECT_DIR": str(project),
-            "DBT_PROFILES_DIR": str(project),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "DBT_VERSION_CHECK": "false",
-            "DBT_USE_COLORS": "false",
-        }
-    )
-    env.update(extra_env or {})
+    command, env, project, home = _invocation(args, extra_env, project_dir)
+    target_path, log_path = home / "target", home / "logs"
 
     with warehouse_lock() if lock else nullcontext():
         # Inside the lock: the run_results.json of a run that finished meanwhile is not ours.
@@ -201,6 +177,50 @@ def run_dbt(
             failed_nodes=[f.split(":")[0] for f in failed],
             returncode=returncode,
         )
+
+
+def _invocation(args: Sequence[str], extra_env: Mapping[str, str] | None = None,
+                project_dir: Path | None = None) -> tuple[list[str], dict[str, str], Path, Path]:
+    """(command, environment, project dir, dbt home) of ``dbt <args>``: project, profiles and
+    target added, the profile's credentials from ``Settings.dbt_env()``, target/log paths under
+    the dbt home (created)."""
+    settings = get_settings()
+    project = Path(project_dir or DBT_PROJECT_DIR)
+    home = dbt_home()
+    target_path = home / "target"
+    log_path = home / "logs"
+    target_path.mkdir(parents=True, exist_ok=True)
+    log_path.mkdir(parents=True, exist_ok=True)
+    command = [str(_dbt_executable()), *args]
+    if args[0] in _TARGET_COMMANDS:
+        command += ["--project-dir", str(project), "--profiles-dir", str(project)]
+        if "--target" not in args and "-t" not in args:
+            command += ["--target", settings.dbt_target]
+    env = dict(os.environ)
+    env.update(settings.dbt_env())
+    env.update(
+        {
+            "DBT_TARGET_PATH": str(target_path),
+            "DBT_LOG_PATH": str(log_path),
+            "DBT_PROJECT_DIR": str(project),
+            "DBT_PROFILES_DIR": str(project),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DBT_VERSION_CHECK": "false",
+            "DBT_USE_COLORS": "false",
+        }
+    )
+    env.update(extra_env or {})
+    return command, env, project, home
+
+
+def prepare_worker() -> threading.Thread:
+    """Have the warm dbt worker start and parse the project for this run's model builds now,
+    in the background (``dbt_worker.prepare_in_background``); returns its thread. Called by a
+    DAG run's first task so the first model task does not wait for dbt's start and parse."""
+    from tasks.transform.dbt_worker import prepare_in_background
+
+    command, env, project, home = _invocation(["build"])
+    return prepare_in_background(command[1:], env=env, cwd=project, dbt_home=home)
 
 
 LOCKED_FILE_ATTEMPTS = 30

@@ -227,6 +227,32 @@ def test_one_parse_serves_every_partition_and_each_build_filters_by_its_own_date
     assert compiled(caplog.text)[0] > 20, caplog.text[-2000:]
 
 
+def test_a_runs_first_task_has_the_worker_parse_ahead_without_the_warehouse_file(isolated_home, daily_dag) -> None:
+    """The ingest task of both DAGs starts the warm worker and has it parse the project in the
+    background (``dbt_runner.prepare_worker``), so the first model task finds it parsed. The
+    parse runs while the ingest writes the warehouse: it must not need the DuckDB file (held
+    here by this process, which DuckDB locks against every other process)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tasks.transform.dbt_runner import dbt_home, prepare_worker
+    from tasks.warehouse import connect
+    from tests.dags.test_dag_integrity import REPO
+
+    hourly = DagBag(dag_folder=str(REPO / "dags" / "ecomflow_hourly.py")).dags["ecomflow_hourly"]
+    for dag in (daily_dag, hourly):
+        assert dag.get_task("ingest.load").prepare_dbt_worker, dag.dag_id
+    load_sample_raw()
+    with connect():
+        thread = prepare_worker()
+        thread.join(timeout=120)
+        assert not thread.is_alive()
+    log_text = (dbt_home() / "worker.log").read_text()
+    assert "(prepared ahead)" in log_text, log_text[-2000:]
+    daily_dag.get_task("dbt.staging.stg_raw__events").execute(CONTEXT)
+    parses = (dbt_home() / "worker.log").read_text().count("parsed the project")
+    assert parses == 1, f"the model task parsed the project again ({parses} parses): the keys differ"
+
+
 def test_no_dbt_config_or_yml_reads_a_var() -> None:
     """What lets the worker ignore --vars when it caches the parsed project: vars are read only in
     SQL that dbt compiles per invocation (the as_of_filter macro), never in configs or yml."""
