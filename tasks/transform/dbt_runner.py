@@ -213,14 +213,14 @@ def _invocation(args: Sequence[str], extra_env: Mapping[str, str] | None = None,
     return command, env, project, home
 
 
-def prepare_worker() -> threading.Thread:
+def prepare_worker() -> None:
     """Have the warm dbt worker start and parse the project for this run's model builds now,
-    in the background (``dbt_worker.prepare_in_background``); returns its thread. Called by a
-    DAG run's first task so the first model task does not wait for dbt's start and parse."""
-    from tasks.transform.dbt_worker import prepare_in_background
+    without waiting for it (``dbt_worker.prepare``). Called by a DAG run's first task so the
+    first model task does not wait for dbt's start and parse."""
+    from tasks.transform.dbt_worker import prepare
 
     command, env, project, home = _invocation(["build"])
-    return prepare_in_background(command[1:], env=env, cwd=project, dbt_home=home)
+    prepare(command[1:], env=env, cwd=project, dbt_home=home)
 
 
 LOCKED_FILE_ATTEMPTS = 30

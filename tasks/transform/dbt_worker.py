@@ -20,8 +20,8 @@ Protocol (text lines over a Unix socket): request = one JSON line ``{"args", "en
 reply = ``@pid N`` (the child), dbt's output lines, ``@result {"success": ...}`` and
 ``@exit CODE`` (the child's exit status as the worker saw it). A request with ``"prepare": true``
 only parses the project for those args and environment (no build, no child): the reply is
-``@exit 0`` (``@exit 1`` when the parse failed). ``prepare_in_background`` sends one when a DAG
-run starts, so the first model task finds the project parsed instead of waiting for it.
+``@exit 0`` (``@exit 1`` when the parse failed). ``prepare`` sends one when a DAG run starts,
+so the first model task finds the project parsed instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -173,36 +173,26 @@ def stop_worker(dbt_home: Path) -> None:
 # ----------------------------------------------------------------------------- worker side
 
 
-def prepare_in_background(args: Sequence[str], *, env: Mapping[str, str], cwd: Path,
-                          dbt_home: Path) -> threading.Thread:
-    """Start the worker (when none listens) and have it parse the project for ``args`` and
-    ``env`` now, in a daemon thread: the caller goes on at once.
+def prepare(args: Sequence[str], *, env: Mapping[str, str], cwd: Path, dbt_home: Path) -> None:
+    """Have the worker (started when none listens) parse the project for ``args`` and ``env``
+    now, without waiting for it: the request is queued on the worker's socket and this returns.
 
     Why: the worker starts on demand and idles out after ``IDLE_EXIT_S``, so the first dbt model
     task of every daily run paid its start (dbt imports) and the project's parse, 3-5 s on an idle
     machine and 10-13 s under load, while holding the warehouse lock and with every other model
-    task waiting behind it. Started with the run's first task (ingest), that work overlaps the
-    ingest and its GX gate. Best effort: if this process exits first, the first model task
-    parses as before. The parse reads project files only (no warehouse connection), so it needs
-    no warehouse lock.
+    task waiting behind it. Asked by the run's first task (ingest), that work overlaps the ingest
+    and its GX gate. The worker binds its socket before importing dbt, so this costs the caller
+    about a Python start-up when the worker is not running, nothing when it is. The parse reads
+    project files only (no warehouse connection), so it needs no warehouse lock.
     """
-
-    def prepare() -> None:
-        try:
-            sock = _start_worker(dbt_home)
-            with sock, sock.makefile("r", encoding="utf-8", errors="replace") as lines:
-                request = {"args": list(args), "env": dict(env), "cwd": str(cwd), "prepare": True}
-                sock.sendall((json.dumps(request) + "\n").encode())
-                for line in lines:
-                    if line.startswith("@exit "):
-                        log.info("dbt worker: project parsed ahead of the run's dbt tasks (%s)", line.strip())
-                        return
-        except (OSError, WorkerUnavailable) as exc:
-            log.info("dbt worker: not prepared ahead (%s); the first dbt task will parse", exc)
-
-    thread = threading.Thread(target=prepare, name="dbt-worker-prepare", daemon=True)
-    thread.start()
-    return thread
+    request = {"args": list(args), "env": dict(env), "cwd": str(cwd), "prepare": True}
+    try:
+        with _start_worker(dbt_home) as sock:
+            sock.sendall((json.dumps(request) + "\n").encode())
+    except (OSError, WorkerUnavailable) as exc:
+        log.info("dbt worker: not prepared ahead (%s); the first dbt task will parse", exc)
+        return
+    log.info("dbt worker: asked to parse the project ahead of the run's dbt tasks")
 
 
 def _parse_key(args: Sequence[str], env: Mapping[str, str], cwd: str) -> tuple[str, list[str]]:
@@ -254,6 +244,23 @@ def _child(conn: socket.socket, runner_cls: type, manifest: object, args: list[s
 
 def serve(path: Path, idle_exit_s: float = IDLE_EXIT_S) -> None:
     """Listen on ``path`` and run dbt commands one at a time until idle for ``idle_exit_s``."""
+    # Listening first, importing dbt after: a starter (``_start_worker``) connects within a Python
+    # start-up instead of waiting for dbt's imports, and its request waits in the backlog meanwhile.
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        server.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    server.listen(16)
+    try:
+        _serve(server, path, idle_exit_s)
+    finally:
+        server.close()
+        path.unlink(missing_ok=True)
+
+
+def _serve(server: socket.socket, path: Path, idle_exit_s: float) -> None:
     # What every forked build would otherwise redo: import the build/freshness tasks (dbt imports
     # them lazily, ~0.1 s) and scan all of site-packages for dbt plugin modules (~0.06-0.2 s per
     # build; dbt keeps the scan only with its module cache on, which caches nothing else that a
@@ -266,32 +273,21 @@ def serve(path: Path, idle_exit_s: float = IDLE_EXIT_S) -> None:
     enable_test_caching()
 
     manifests: dict[str, object] = {}
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_umask = os.umask(0o177)
-    try:
-        server.bind(str(path))
-    finally:
-        os.umask(old_umask)
-    server.listen(16)
     server.settimeout(idle_exit_s)
     print(f"dbt worker {os.getpid()} listening on {path}", flush=True)
-    try:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                print(f"dbt worker idle for {idle_exit_s:.0f} s: exiting", flush=True)
+    while True:
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            print(f"dbt worker idle for {idle_exit_s:.0f} s: exiting", flush=True)
+            return
+        with conn:
+            conn.settimeout(None)
+            request = json.loads(conn.makefile("r").readline() or "{}")
+            if request.get("stop"):
+                conn.sendall(b"ok\n")
                 return
-            with conn:
-                conn.settimeout(None)
-                request = json.loads(conn.makefile("r").readline() or "{}")
-                if request.get("stop"):
-                    conn.sendall(b"ok\n")
-                    return
-                _handle(conn, request, dbtRunner, manifests)
-    finally:
-        server.close()
-        path.unlink(missing_ok=True)
+            _handle(conn, request, dbtRunner, manifests)
 
 
 def _compile_macros(manifest: object, enabled: bool = True) -> int:
