@@ -17,8 +17,11 @@ and last by default), interleaved per round so load from other processes hits al
 - ``Airflow's LocalExecutor``: ecomflow's settings, but Airflow's own LocalExecutor instead of
   ``ecomflow_airflow.executor.LocalExecutor`` (whose heartbeat waits for a running task's result,
   so the scheduler does not re-read the DAG run five times a second while tasks run);
+- ``no dbt prepare``: ecomflow's settings, but the run's first dbt model task starts the warm dbt
+  worker and parses the project (``ECOMFLOW_DBT_PREPARE=0``) instead of the ingest task asking
+  the worker for it ahead;
 - ``ecomflow``: what tasks/orchestration/local_airflow.py sets: 1 s, the warm-up job, the writer
-  lock, the executor.
+  lock, the executor, the dbt worker prepared by the ingest task.
 
 Columns: the DAG runs' wall times as run_pipeline.sh reports them, ``features.compute``'s
 duration, the tasks whose process was still held >= 4 s after its last log line (the task
@@ -55,6 +58,9 @@ CONFIGS = {
     "polling DuckDB's lock": {"ECOMFLOW_WAREHOUSE_WRITER_LOCK": "0"},
     # Airflow's executor: the scheduler loops every scheduler_idle_sleep_time (0.2 s) while tasks run.
     "Airflow's LocalExecutor": {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"},
+    # The first dbt model task starts the warm dbt worker and parses the project itself, instead of
+    # the ingest task asking for it ahead (tasks/transform/dbt_worker.py::prepare).
+    "no dbt prepare": {"ECOMFLOW_DBT_PREPARE": "0"},
     "ecomflow": {},
 }
 

@@ -49,6 +49,7 @@ OTHER_ECOMFLOW_VARIABLES = frozenset({
     "ECOMFLOW_PRELOAD_TASK_LIBS",  # tasks/preload.py (read before any settings exist)
     "ECOMFLOW_WAREHOUSE_WRITER_LOCK",  # tasks/warehouse/engine.py (0: benchmarks/local_stack.py's baseline)
     "ECOMFLOW_DBT_PRECOMPILE_MACROS",  # tasks/transform/dbt_worker.py (0: benchmarks/dbt_tasks.py's baseline)
+    "ECOMFLOW_DBT_PREPARE",  # tasks/transform/dbt_runner.py (0: benchmarks/local_stack.py's baseline)
     "ECOMFLOW_ONLINE_RETAIL_PATH",  # tasks/ingest/sources/uci_online_retail.py
     "ECOMFLOW_SHARED_DATA",  # ${...} in the shipped mapping YAMLs
     "ECOMFLOW_REPO",  # docker/Dockerfile

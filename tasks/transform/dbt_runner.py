@@ -216,8 +216,12 @@ def _invocation(args: Sequence[str], extra_env: Mapping[str, str] | None = None,
 def prepare_worker() -> None:
     """Have the warm dbt worker start and parse the project for this run's model builds now,
     without waiting for it (``dbt_worker.prepare``). Called by a DAG run's first task so the
-    first model task does not wait for dbt's start and parse."""
+    first model task does not wait for dbt's start and parse. ``ECOMFLOW_DBT_PREPARE=0`` turns
+    it off (the baseline of benchmarks/local_stack.py)."""
     from tasks.transform.dbt_worker import prepare
+
+    if os.environ.get("ECOMFLOW_DBT_PREPARE", "1") == "0":
+        return
 
     command, env, project, home = _invocation(["build"])
     prepare(command[1:], env=env, cwd=project, dbt_home=home)
