@@ -4,7 +4,7 @@ Callers never branch on DuckDB vs PostgreSQL; the differences live here.
 """
 
 from tasks.warehouse.access import ensure_bi_reader
-from tasks.warehouse.engine import connect, dispose_engine, get_engine
+from tasks.warehouse.engine import connect, dispose_engine, get_engine, session
 from tasks.warehouse.identifiers import qualified, quote_ident
 from tasks.warehouse.io import (
     ensure_schema,
@@ -30,4 +30,5 @@ __all__ = [
     "replace_partitions",
     "table_columns",
     "table_exists",
+    "session",
 ]

@@ -184,3 +184,44 @@ def test_a_forked_child_takes_the_writer_lock_itself(isolated_home: Path) -> Non
                 os._exit(2)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, "the forked child used its parent's hold of the lock"
+
+
+_TRY_THE_LOCK = """
+import sys
+from tasks.warehouse.engine import duckdb_writer_lock
+try:
+    with duckdb_writer_lock(timeout_s=0.5):
+        sys.exit(0)
+except TimeoutError:
+    sys.exit(3)
+"""
+
+
+def _other_process_gets_the_lock() -> bool:
+    env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}"}
+    code = subprocess.run([sys.executable, "-c", _TRY_THE_LOCK], cwd=REPO, env=env, timeout=120).returncode
+    assert code in (0, 3), code
+    return code == 0
+
+
+def test_a_session_keeps_one_duckdb_instance_for_its_connects_and_holds_the_warehouse(isolated_home: Path) -> None:
+    """``session()`` (tasks/warehouse/engine.py): every ``connect()`` inside it reuses the one
+    DuckDB database the session keeps open (a global setting made on one connection is seen by the
+    next), so the connects do not each build and drop the database; writes made inside commit;
+    other processes wait for the whole session and get the warehouse right after it."""
+    from tasks.warehouse import session
+
+    setting = "SELECT current_setting('default_null_order')"
+    with connect() as conn:
+        default = conn.exec_driver_sql(setting).scalar()
+    with session():
+        with connect() as conn:
+            conn.exec_driver_sql("SET GLOBAL default_null_order = 'nulls_first_on_asc_last_on_desc'")
+        with connect() as conn:  # the same database instance: the global setting is still there
+            assert conn.exec_driver_sql(setting).scalar() == "NULLS_FIRST_ON_ASC_LAST_ON_DESC"
+        replace_partition("raw.hits", _rows(range(2), 1, "in-session"), {"dt": DAY})
+        assert not _other_process_gets_the_lock(), "another process took the warehouse during the session"
+    assert _other_process_gets_the_lock()
+    with connect() as conn:  # the session's database was dropped with it: a fresh one, defaults back
+        assert conn.exec_driver_sql(setting).scalar() == default
+    assert _hour_counts() == {0: 1, 1: 1}
