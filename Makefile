@@ -63,6 +63,7 @@ bench: setup  ## every benchmarks/ script at a size that fits ~20 min on 2 cores
 	  "training_throughput.py --chunks 2000 --sessions 20000 --repeat 1" \
 	  "scoring_precision.py --rows 50000 --repeat 3 --device cpu" \
 	  "warehouse_writes.py --rows 1000000 --baseline-rows 20000" \
+	  "warehouse_session.py" \
 	  "topk_scoring.py --users 50000 --items 5000 --dim 64 --repeat 2" \
 	  "local_stack.py --rounds 1"; do \
 	  echo "== python benchmarks/$$cmd"; start=$$SECONDS; \

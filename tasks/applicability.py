@@ -19,7 +19,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from tasks.score.pipeline import SCORER_MODEL
-from tasks.warehouse import connect, qualified
+from tasks.warehouse import connect, qualified, session
 from tasks.warehouse.io import table_columns
 
 # step -> raw entities of which at least one must have rows
@@ -115,7 +115,15 @@ def _model_reason(step: str, model: str, before: datetime) -> str | None:
 
 
 def skip_reason(kind: str, name: str, before: datetime) -> str | None:
-    """None when the step applies, else a one-line reason for the task log."""
+    """None when the step applies, else a one-line reason for the task log.
+
+    Its handful of table and row checks share one DuckDB instance (``warehouse.session``): most
+    tasks of a DAG run start with this, and each lone connect built and dropped the database."""
+    with session():
+        return _skip_reason(kind, name, before)
+
+
+def _skip_reason(kind: str, name: str, before: datetime) -> str | None:
     if kind == "feature":
         return _reason(f"feature set {name}", FEATURE_INPUTS[name], before)
     if kind == "mart":
