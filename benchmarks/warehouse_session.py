@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -43,7 +44,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="ecomflow-session-bench-")
-    os.environ.update({"ECOMFLOW_HOME": home, "ECOMFLOW_WAREHOUSE": "duckdb", "ECOMFLOW_PII_KEY": "bench-only"})
+    # a throwaway key for a throwaway warehouse (no literal: tests/security/test_no_secrets.py)
+    os.environ.update(ECOMFLOW_HOME=home, ECOMFLOW_WAREHOUSE="duckdb", ECOMFLOW_PII_KEY=secrets.token_hex(16))
     from tasks.warehouse import replace_partition, session
 
     for t in range(args.tables):  # the catalog a connect loads
