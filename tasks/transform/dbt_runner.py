@@ -222,8 +222,11 @@ def prepare_worker() -> None:
 
     if os.environ.get("ECOMFLOW_DBT_PREPARE", "1") == "0":
         return
-
-    command, env, project, home = _invocation(["build"])
+    try:  # an optimisation: a machine without dbt (an ingest-only worker) still ingests
+        command, env, project, home = _invocation(["build"])
+    except OSError as exc:
+        log.info("dbt worker: not prepared ahead (%s)", exc)
+        return
     prepare(command[1:], env=env, cwd=project, dbt_home=home)
 
 

@@ -28,7 +28,7 @@ __all__ = [
     "read_frame",
     "replace_partition",
     "replace_partitions",
+    "session",
     "table_columns",
     "table_exists",
-    "session",
 ]

@@ -55,6 +55,8 @@ def returns_scale(units: np.ndarray, origin: int, context: int) -> np.ndarray:
     context is all zero; 1 when both are); 0 (``slog`` space) for the other series."""
     before = units[:, :origin]
     returns = (before < 0).any(axis=1)
+    if not returns.any():  # most sources: no returns, nothing more to compute per origin
+        return np.zeros(len(units))
     ctx = np.abs(before[:, max(0, origin - context):]).mean(axis=1) if origin else np.zeros(len(units))
     whole = np.abs(before).mean(axis=1) if origin else np.zeros(len(units))
     scale = np.where(ctx > 0, ctx, np.where(whole > 0, whole, 1.0))
