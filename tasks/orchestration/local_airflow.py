@@ -413,11 +413,29 @@ class LocalAirflow:
                 # 409: the previous backfill is not marked complete yet; 503: SQLite was busy.
                 if not any(m in str(exc).lower() for m in ("http 409", "already", "http 503", "locked")):
                     raise
+                if "http 409" in str(exc).lower() and (done := self.complete_finished_backfills(dag_id)):
+                    print(f"   backfill {', '.join(map(str, done))} of {dag_id}: every run finished; "
+                          "marked complete", flush=True)
+                    continue
                 time.sleep(POLL_S)
         else:
             raise LocalAirflowError(f"an earlier backfill of {dag_id} never completed")
         print(f"   backfill {backfill.get('id')} of {dag_id} [{first} .. {last}] created", flush=True)
         return self.wait_for_runs(dag_id, first, last, timeout_s)
+
+    def complete_finished_backfills(self, dag_id: str) -> list[int]:
+        """Mark ``dag_id``'s open backfills complete when none of their runs is left to start (as
+        the scheduler does every 30 s; ``backfill_completion`` says why not wait); returns their ids.
+        Runs in a process with the stack's environment, which names its metadata database."""
+        from tasks.orchestration.backfill_completion import COMPLETED_MARK
+
+        env = self.service_env(_STARTED_WITH.get(self.home, os.environ))
+        proc = subprocess.run([sys.executable, "-m", "tasks.orchestration.backfill_completion", dag_id],
+                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise LocalAirflowError(f"marking finished backfills of {dag_id} complete failed:\n{proc.stderr[-2000:]}")
+        marked = [line for line in proc.stdout.splitlines() if line.startswith(COMPLETED_MARK)]  # Airflow logs to stdout too
+        return [int(i) for i in marked[-1].removeprefix(COMPLETED_MARK).split()] if marked else []
 
     def runs(self, dag_id: str, first: str, last: str) -> list[dict]:
         query = f"logical_date_gte={_q(first)}&logical_date_lte={_q(last)}&order_by=logical_date&limit=1000"

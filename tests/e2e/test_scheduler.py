@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import signal
 import socket
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import pytest
 
@@ -78,6 +80,43 @@ def _assert_rescore_through_a_backfill_with_conf(local: LocalAirflow, env: dict[
     assert logged["reason"].str.startswith("explicit re-score with champion").all()
 
 
+def _assert_a_finished_backfill_is_completed_without_the_schedulers_timer(local: LocalAirflow, hour: str) -> None:
+    """Airflow refuses a DAG's next backfill (409) until its scheduler marks the last one complete
+    on a 30 s timer; ``complete_finished_backfills`` does it as soon as no run is left to start,
+    never while one is, and leaves the backfill unpaused (a cleared run of it runs again: the
+    Clear below re-runs ``late_hour``). The scheduler is stopped (SIGSTOP) meanwhile, so its
+    timer cannot."""
+    from tasks.subprocess_stream import signal_group
+
+    def open_backfills() -> list[int]:
+        found = local.api("GET", "/api/v2/backfills?dag_id=ecomflow_hourly&limit=100")["backfills"]
+        return [b["id"] for b in found if not b.get("completed_at")]
+
+    deadline = time.monotonic() + 60
+    while open_backfills() and time.monotonic() < deadline:  # the last one, marked by either
+        local.complete_finished_backfills("ecomflow_hourly")
+        time.sleep(1)
+    scheduler = local.pid("scheduler")
+    assert scheduler and not open_backfills()
+    signal_group(scheduler, signal.SIGSTOP)
+    try:
+        created = local.api("POST", "/api/v2/backfills", {
+            "dag_id": "ecomflow_hourly", "from_date": hour, "to_date": hour, "reprocess_behavior": "completed",
+            "max_active_runs": 1, "run_backwards": False, "dag_run_conf": {}})
+        [run] = local.runs("ecomflow_hourly", hour, hour)
+        assert run["state"] == "queued", run
+        assert local.complete_finished_backfills("ecomflow_hourly") == [] and open_backfills() == [created["id"]]
+        # Nothing of this hour ran (the scheduler is stopped): fail the run by hand, as a person
+        # would in the UI; the backfill now has nothing left to start.
+        local.api("PATCH", f"/api/v2/dags/ecomflow_hourly/dagRuns/{quote(run['dag_run_id'], safe='')}",
+                  {"state": "failed"})
+        assert local.complete_finished_backfills("ecomflow_hourly") == [created["id"]]
+        assert open_backfills() == []
+        assert local.api("GET", f"/api/v2/backfills/{created['id']}")["is_paused"] is False
+    finally:
+        signal_group(scheduler, signal.SIGCONT)
+
+
 def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path, pg_role: str,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     """The services `make run` starts (tasks/orchestration/local_airflow.py), with Airflow's
@@ -127,6 +166,7 @@ def test_both_dags_under_a_real_scheduler_on_postgres(tmp_path: Path, pg_role: s
         assert "the scheduler died" in said and "starting it again" in said, said
         assert local.pid("scheduler") not in (None, scheduler_pid)
         local.backfill("ecomflow_hourly", late_hour, late_hour, timeout_s=600)
+        _assert_a_finished_backfill_is_completed_without_the_schedulers_timer(local, f"{day}T05:00:00Z")
         _check_serving(env)
         # Every task's log is a file the api-server serves to the UI, with the task's own output.
         compute_logs = list((local.home / "logs").glob("dag_id=ecomflow_daily/*/task_id=features.compute/*.log"))
