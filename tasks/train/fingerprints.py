@@ -5,7 +5,8 @@ partition's rows (a late file, a fixed mapping) or a change to the training code
 model with the *same* version as the old one, and the registry row and artefact folder of the
 old model were silently replaced. ``make_version`` now also hashes:
 
-- ``data_fingerprint``: row count, column names/dtypes and the rows of every training input.
+- ``data_fingerprint``: row count, column names/dtypes and the rows of every training input
+  (floats to ``FLOAT_SIGNIFICANT_DIGITS`` significant digits: summation-order noise is not content).
   Rows are hashed with pandas' own ``hash_pandas_object`` (vectorised, stable across processes
   and runs) and the row hashes sorted before the digest, so the physical order a warehouse
   returns rows in does not matter (PostgreSQL guarantees none without ORDER BY).
@@ -27,13 +28,38 @@ import pandas as pd
 TRAIN_PACKAGE = Path(__file__).resolve().parent
 
 
+#: Significant digits of a float that count as content. Why not all 17: a sum over rows is the
+#: same number up to its last bits whatever order the rows were added in, and the order a
+#: warehouse returns rows in is not fixed, so the campaign uplift's ``spend_30d`` (a weighted
+#: bincount) read 150.92000000000002 in one ``make run`` and 150.92 in the next, identical one,
+#: and the two runs registered different versions of the same model on the same data.
+FLOAT_SIGNIFICANT_DIGITS = 12
+
+
+def _round_significant(values: pd.Series) -> pd.Series:
+    """Floats rounded to ``FLOAT_SIGNIFICANT_DIGITS`` significant digits (NaN/inf/0 unchanged)."""
+    x = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = np.isfinite(x) & (x != 0)
+    exponent = np.zeros_like(x)
+    exponent[finite] = np.floor(np.log10(np.abs(x[finite])))
+    decimals = FLOAT_SIGNIFICANT_DIGITS - 1 - exponent
+    out = x.copy()
+    out[finite] = np.round(x[finite] * 10.0 ** decimals[finite]) / 10.0 ** decimals[finite]
+    return pd.Series(out, index=values.index, name=values.name)
+
+
 def _frame_digest(digest: hashlib._Hash, frame: pd.DataFrame) -> None:
     columns = sorted(map(str, frame.columns))
     digest.update(f"rows={len(frame)}\x1f".encode())
     digest.update("\x1f".join(f"{c}:{frame[c].dtype}" for c in columns).encode())
     if frame.empty:
         return
-    row_hashes = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy(dtype=np.uint64)
+    content = frame[columns].copy()
+    content.columns = columns
+    for c in columns:
+        if pd.api.types.is_float_dtype(content[c].dtype):
+            content[c] = _round_significant(content[c])
+    row_hashes = pd.util.hash_pandas_object(content, index=False).to_numpy(dtype=np.uint64)
     digest.update(np.sort(row_hashes).tobytes())
 
 

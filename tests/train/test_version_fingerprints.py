@@ -48,6 +48,21 @@ def test_data_fingerprint_follows_content_not_order() -> None:
         data_fingerprint({"tx": [1, 2]})
 
 
+def test_data_fingerprint_ignores_summation_order_noise() -> None:
+    """The same sums added in another row order differ in their last bits (0.1 + 0.2 is not
+    0.3): seen between two identical `make run`s (uplift spend_30d 150.92000000000002 vs 150.92),
+    which registered two versions of one model on the same data. A real change still counts."""
+    base = data_fingerprint({"tx": _frame().assign(amount=[0.3, 150.92, -2.5e-7])})
+    assert 0.1 + 0.2 != 0.3 and 150.92 + 2.842170943040401e-14 != 150.92
+    noisy = _frame().assign(amount=[0.1 + 0.2, 150.92 + 2.842170943040401e-14, -2.5e-7 * (1 + 1e-15)])
+    assert data_fingerprint({"tx": noisy}) == base
+    assert data_fingerprint({"tx": _frame().assign(amount=[0.3, 150.93, -2.5e-7])}) != base
+    assert data_fingerprint({"tx": _frame().assign(amount=[0.3, 150.92, -2.6e-7])}) != base
+    with_nan = _frame().assign(amount=[float("nan"), float("inf"), 0.0])
+    assert data_fingerprint({"tx": with_nan}) == data_fingerprint({"tx": with_nan.copy()})
+    assert data_fingerprint({"tx": with_nan}) != data_fingerprint({"tx": with_nan.assign(amount=[1.0, float("inf"), 0.0])})
+
+
 def test_version_hashes_data_and_code() -> None:
     window = DataWindow(datetime(2024, 1, 1), datetime(2024, 3, 1))
     v = make_version("risk", D, RiskConfig(), window, data="rows-1", code="code-1")
