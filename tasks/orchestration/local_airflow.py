@@ -48,6 +48,7 @@ USER = "admin"
 #: task's result instead of the scheduler re-reading the DAG run every 0.2 s
 #: (plugins/ecomflow_airflow/executor.py); AIRFLOW__CORE__EXECUTOR overrides it.
 LOCAL_EXECUTOR = "ecomflow_airflow.executor.LocalExecutor"
+COMPLETION_RETRY_S = 10.0  # how often a refused backfill checks whether the open one has finished
 POLL_S = 1.0  # how often run states are polled (a run ends on average POLL_S / 2 before it is seen)
 # Settings that change what the tasks do: services started with other values are restarted.
 _TASK_ENV_PREFIXES = ("ECOMFLOW_", "SPARK_", "PYSPARK_")
@@ -403,6 +404,7 @@ class LocalAirflow:
         raises when any run did not succeed, naming the failed tasks so the user knows which log
         to open.
         """
+        next_completion = 0.0
         for _ in range(120):  # a previous backfill of this DAG is marked complete a little after its runs
             try:
                 backfill = self.api("POST", "/api/v2/backfills", {
@@ -413,10 +415,14 @@ class LocalAirflow:
                 # 409: the previous backfill is not marked complete yet; 503: SQLite was busy.
                 if not any(m in str(exc).lower() for m in ("http 409", "already", "http 503", "locked")):
                     raise
-                if "http 409" in str(exc).lower() and (done := self.complete_finished_backfills(dag_id)):
-                    print(f"   backfill {', '.join(map(str, done))} of {dag_id}: every run finished; "
-                          "marked complete", flush=True)
-                    continue
+                # At most every COMPLETION_RETRY_S: while the open backfill's runs are still going
+                # (another caller's), each check costs a Python process with Airflow's ORM.
+                if "http 409" in str(exc).lower() and time.monotonic() >= next_completion:
+                    next_completion = time.monotonic() + COMPLETION_RETRY_S
+                    if done := self.complete_finished_backfills(dag_id):
+                        print(f"   backfill {', '.join(map(str, done))} of {dag_id}: every run finished; "
+                              "marked complete", flush=True)
+                        continue
                 time.sleep(POLL_S)
         else:
             raise LocalAirflowError(f"an earlier backfill of {dag_id} never completed")
