@@ -44,6 +44,7 @@ ENV_PREFIX = "ECOMFLOW_"
 OTHER_ECOMFLOW_VARIABLES = frozenset({
     "ECOMFLOW_AIRFLOW_PORT", "ECOMFLOW_SPARK_CONNECT_PORT", "ECOMFLOW_SPARK_CONNECT",  # scripts, local_airflow
     "ECOMFLOW_SPARK_WARM_UP",  # local_airflow (0: no warm-up job; benchmarks/local_stack.py)
+    "ECOMFLOW_BACKFILL_COMPLETION",  # local_airflow (0: wait for the scheduler's 30 s timer; benchmarks/local_stack.py)
     "ECOMFLOW_DEMO_HOURS",  # scripts/run_pipeline.sh
     "ECOMFLOW_TRAIN_SLOTS",  # scripts/airflow_init.sh (slots of the local stack's gpu pool)
     "ECOMFLOW_PRELOAD_TASK_LIBS",  # tasks/preload.py (read before any settings exist)

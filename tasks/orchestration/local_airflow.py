@@ -417,7 +417,8 @@ class LocalAirflow:
                     raise
                 # At most every COMPLETION_RETRY_S: while the open backfill's runs are still going
                 # (another caller's), each check costs a Python process with Airflow's ORM.
-                if "http 409" in str(exc).lower() and time.monotonic() >= next_completion:
+                if ("http 409" in str(exc).lower() and time.monotonic() >= next_completion
+                        and os.environ.get("ECOMFLOW_BACKFILL_COMPLETION", "1") != "0"):
                     next_completion = time.monotonic() + COMPLETION_RETRY_S
                     if done := self.complete_finished_backfills(dag_id):
                         print(f"   backfill {', '.join(map(str, done))} of {dag_id}: every run finished; "
