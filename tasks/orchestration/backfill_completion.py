@@ -4,9 +4,9 @@ Why: Airflow takes one open backfill per DAG and refuses the next (HTTP 409 "alr
 backfill") until its scheduler marks the last one complete, which it does only on a fixed 30 s
 timer (``SchedulerJobRunner._mark_backfills_complete``) that first fires 30 s after the scheduler
 starts. A second backfill of a DAG right after the first (the next partition run by hand, the next
-test scenario, a re-score) waited up to 30 s for nothing: measured, a scenario of
-tests/scenarios/test_scenario_dags.py that followed another on the same stack took 103-108 s, and
-71 s with this. The REST API has no "complete" call: its cancel endpoint also *pauses* the backfill,
+test scenario, a re-score) waited up to 30 s for nothing: measured, each scenario of
+tests/scenarios/test_scenario_dags.py that followed another on the same stack took 96-101 s, and
+65-75 s with this. The REST API has no "complete" call: its cancel endpoint also *pauses* the backfill,
 and the scheduler never starts a paused backfill's runs again, so a later *Clear* of one of them
 waited forever (seen in tests/e2e/test_scheduler.py). This module applies the scheduler's own rule
 (at least one run, none queued or running) to one DAG, with Airflow's ORM, in a process that has

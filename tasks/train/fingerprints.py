@@ -80,8 +80,8 @@ def _as_frame(name: str, value: pd.DataFrame | pd.Series | Mapping[str, object])
 def data_fingerprint(inputs: Mapping[str, TrainingInput]) -> str:
     """A SHA-256 (hex) over the named training inputs; ``None`` means "this input is absent".
 
-    Independent of row order and column order; changes when any value, the row count, a
-    column name or a dtype changes.
+    Independent of row order and column order; changes when any value (a float in its first
+    ``FLOAT_SIGNIFICANT_DIGITS`` significant digits), the row count, a column name or a dtype changes.
     """
     if not inputs:
         raise ValueError("data_fingerprint needs at least one named training input")
