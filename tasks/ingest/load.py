@@ -309,7 +309,10 @@ class PreparedLoad:
 
     @property
     def share(self) -> float:
-        return len(self.result.rejected) / self.result.rows_in if self.result.rows_in else 0.0
+        """Quarantined share that counts against the limit: rows the mapping declared ignored
+        are quarantined too, but are not bad input."""
+        bad = len(self.result.rejected) - self.result.ignored
+        return bad / self.result.rows_in if self.result.rows_in else 0.0
 
 
 def quarantine_limit(source: Source) -> tuple[float, str]:

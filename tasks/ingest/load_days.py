@@ -48,7 +48,7 @@ from tasks.ingest.load import (
     withheld_message,
 )
 from tasks.ingest.pii import hash_pii_columns
-from tasks.ingest.schema import Entity
+from tasks.ingest.schema import IGNORED_REASON, Entity
 from tasks.ingest.schema import entity as get_entity
 from tasks.ingest.sources import get_source
 from tasks.ingest.sources.base import PARTITION_TIME, Source
@@ -77,9 +77,17 @@ class EntityChunk:
     def counts(self, day: int) -> tuple[int, int]:
         return int(self.n_in.get(day, 0)), int(self.n_bad.get(day, 0))
 
+    def counted_against_limit(self, day: int) -> int:
+        """The day's quarantined rows minus those the mapping declared ignored."""
+        return int(self.n_bad.get(day, 0)) - int(self.n_ignored.get(day, 0))
+
     def __post_init__(self) -> None:
         self.n_in = pd.Series(self.received_day).value_counts().to_dict()
         self.n_bad = pd.Series(self.rejected_day).value_counts().to_dict()
+        rejected = self.result.rejected
+        ignored = (rejected.index[rejected["_reason"].astype(str).str.contains(IGNORED_REASON, regex=False)]
+                   if len(rejected) and "_reason" in rejected.columns else [])
+        self.n_ignored = pd.Series(self.received_day[np.asarray(ignored, dtype=np.int64)]).value_counts().to_dict()
 
     def for_day(self, day: int, status: str) -> PreparedLoad:
         """This entity's partition of one day on its own (for messages about a withheld day)."""
@@ -118,7 +126,8 @@ def _load_chunk(source: Source, chunks: list[EntityChunk], days: list[date], run
     for day in days:
         number = day_number(day)
         counts = {c.entity.name: c.counts(number) for c in chunks}
-        over = {name for name, (n_in, n_bad) in counts.items() if n_in and n_bad / n_in > limit}
+        counted = {c.entity.name: c.counted_against_limit(number) for c in chunks}
+        over = {name for name, (n_in, _) in counts.items() if n_in and counted[name] / n_in > limit}
         for chunk in chunks:
             name = chunk.entity.name
             if over and name not in over:

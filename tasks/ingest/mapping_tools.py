@@ -21,7 +21,7 @@ import yaml
 
 from tasks.applicability import FEATURE_INPUTS, MART_INPUTS, MODEL_ALSO_NEEDS, MODEL_INPUTS
 from tasks.ingest.pii import looks_like_pii_name
-from tasks.ingest.schema import EVENT_TYPES, PII_SOURCE_COLUMNS
+from tasks.ingest.schema import EVENT_TYPES, IGNORED_VALUE_PREFIX, PII_SOURCE_COLUMNS
 
 SAMPLE_ROWS = 2000
 _EVENT_WORDS = {"view": ("view", "pv", "detail", "page_view", "impression", "click"),
@@ -40,6 +40,43 @@ _ID_ROLES = (("user_id", ("user", "customer", "visitor", "client", "member", "ac
 
 def _norm(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name)).lower()).strip("_")
+
+
+#: Name endings that mark an identifier column (``visitorid``, ``item_id``, ``user_uuid``).
+_ID_SUFFIXES = ("id", "code", "no", "key")
+#: Tokens that make a column an identifier, never a model feature (``category_code`` stays one).
+_IDENTIFIER_TOKENS = {"id", "uuid", "key"}
+_TIME_NAME = r"time|date|ts|_at$|day|week"
+
+
+def _tokens(norm: str) -> set[str]:
+    """A normalised column name's words, a glued id suffix split off (``visitorid`` -> visitor, id).
+
+    Why: public clickstreams name their keys ``visitorid``, ``itemid``, ``transactionid`` (no
+    separator), and those must be found as ids, not proposed as numeric model features."""
+    out: set[str] = set()
+    for token in norm.split("_"):
+        out.add(token)
+        for suffix in _ID_SUFFIXES:
+            if token.endswith(suffix) and len(token) > len(suffix) + 1:
+                out.update((token[: -len(suffix)], suffix))
+    return out
+
+
+def _epoch_format(values: pd.Series) -> str | None:
+    """``epoch_s`` or ``epoch_ms`` for integer Unix times of the years 1973-2286, else None.
+
+    Magnitude tells the unit: seconds since 1970 are ~1e9 for today, milliseconds ~1e12. Small
+    numbers (a data set's "seconds since its first row") are left to the offset rule."""
+    sample = pd.to_numeric(values.dropna().head(500), errors="coerce")
+    if sample.empty or sample.isna().mean() > 0.05 or (sample.dropna() % 1 != 0).any():
+        return None
+    median = float(sample.median())
+    if 1e8 <= median < 1e10:
+        return "epoch_s"
+    if 1e11 <= median < 1e13:
+        return "epoch_ms"
+    return None
 
 
 def read_sample(path: Path) -> tuple[pd.DataFrame, dict]:
@@ -98,8 +135,9 @@ def infer_mapping(path: str | Path) -> str:
         for col in columns:
             if col in roles.values() or col in PII_SOURCE_COLUMNS:
                 continue
-            tokens = set(lower[col].split("_"))
-            if tokens & set(words) and (canonical == "category" or tokens & {"id", "code", "no", "key"}
+            tokens = _tokens(lower[col])
+            # A session column is an id whatever its suffix (``user_session``, ``session``).
+            if tokens & set(words) and (canonical in ("category", "session_id") or tokens & set(_ID_SUFFIXES)
                                         or lower[col] in words):
                 roles[canonical] = col
                 break
@@ -111,10 +149,11 @@ def infer_mapping(path: str | Path) -> str:
             event_col, event_map = col, {t: v for t, v in hits.items() if v}
             break
     time_col, time_fmt = None, None
-    for col in sorted(columns, key=lambda c: not re.search(r"time|date|ts|_at$|day|week", lower[c])):
+    for col in sorted(columns, key=lambda c: not re.search(_TIME_NAME, lower[c])):
         if wide or col in roles.values():
             break
-        fmt = _time_format(sample[col])
+        time_named = re.search(_TIME_NAME, lower[col]) is not None
+        fmt = (_epoch_format(sample[col]) if time_named else None) or _time_format(sample[col])
         if fmt:
             time_col, time_fmt = col, fmt
             break
@@ -180,8 +219,9 @@ def infer_mapping(path: str | Path) -> str:
     features = {}
     if entity in ("events", "transactions"):
         for col in columns:
-            if col in used or col == label or looks_like_pii_name(col) or col in PII_SOURCE_COLUMNS:
-                continue
+            if (col in used or col == label or looks_like_pii_name(col) or col in PII_SOURCE_COLUMNS
+                    or _tokens(lower[col]) & _IDENTIFIER_TOKENS):
+                continue  # an identifier (``transactionid``) carries no signal a model can generalise
             if _is_numeric(sample[col]):
                 features[col] = "numeric"
             elif sample[col].nunique() <= 50:
@@ -204,7 +244,12 @@ def infer_mapping(path: str | Path) -> str:
         unknown = sorted({str(v).strip() for v in sample[event_col].dropna().unique()}
                          - {v for vs in event_map.values() for v in vs} - set(EVENT_TYPES), key=str.lower)
         if unknown:
-            notes.append(f"event values not mapped (they would be quarantined): {unknown[:10]}")
+            # No canonical type covers them (``remove_from_cart``): proposed as ignored, so they go
+            # to audit.quarantine with that reason (nothing lost) without failing the load, as an
+            # unmapped value over the quarantine limit would - in an hour of few rows, at once.
+            event_map["ignore"] = unknown
+            notes.append(f"event values no canonical type covers, proposed as ignored (kept in audit.quarantine, "
+                         f"not loaded): {unknown[:10]}; map them to a type instead if they matter")
     if features:
         spec["features"] = features
     ids = [k for k in ("user_id", "product_id", "session_id") if k in mapped and isinstance(mapped[k], str)]
@@ -232,6 +277,11 @@ def check_mapping(mapping_file: str | Path) -> str:
         how = ", ".join(files) if files else "derived from the other entities (first seen)"
         extra = mapping.extra_features(entity)
         lines.append(f"  {entity:<13} {how}" + (f"; extra features {extra}" if extra else ""))
+    for f in mapping.files:
+        ignored = sorted(v for v, t in f.event_type_map.items() if t.startswith(IGNORED_VALUE_PREFIX))
+        if ignored:
+            lines.append(f"  {f.entity}.event_type: {f.where} ignores {ignored} (quarantined with that reason, "
+                         "not counted against the quarantine limit)")
     if mapping.derive.sessions:
         lines.append(f"  events.session_id: derived where missing ({mapping.derive.inactivity_minutes} min "
                      "inactivity per user)")

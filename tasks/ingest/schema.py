@@ -32,6 +32,11 @@ TYPES = ("string", "int", "float", "bool", "timestamp", "date")
 # The only definition of the behaviour event types: everything else imports it or is generated
 # (the synthetic generator unpacks it in this order).
 EVENT_TYPES = ("view", "cart", "purchase", "search")
+# A mapping's ``event_type_map: {ignore: [...]}`` marks source values no canonical type covers
+# (``remove_from_cart``): the source gives them this prefix, the loader quarantines them with
+# IGNORED_REASON (nothing is lost) and they do not count against the quarantine limit.
+IGNORED_VALUE_PREFIX = "ignored:"
+IGNORED_REASON = "is ignored by the mapping (event_type_map.ignore)"
 # Event types that are about one product (a search is not): the loader requires product_id on them.
 PRODUCT_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t != "search")
 PAYMENT_METHODS_EXAMPLE = ("card", "paypal", "bank_transfer", "wallet", "unknown")

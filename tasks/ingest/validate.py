@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.ingest.errors import SchemaError, did_you_mean
-from tasks.ingest.schema import PRODUCT_EVENT_TYPES, REFERENCES, Entity
+from tasks.ingest.schema import IGNORED_REASON, IGNORED_VALUE_PREFIX, PRODUCT_EVENT_TYPES, REFERENCES, Entity
 
 __all__ = ["LINEAGE_COLUMNS", "SchemaError", "ValidationResult", "check_columns", "validate_partition"]
 
@@ -43,6 +43,14 @@ class ValidationResult:
     @property
     def rows_in(self) -> int:
         return len(self.accepted) + len(self.rejected)
+
+    @property
+    def ignored(self) -> int:
+        """Rejected rows the mapping declared irrelevant (``event_type_map.ignore``): quarantined
+        like any other, but they say nothing about the quality of the load."""
+        if self.rejected.empty or "_reason" not in self.rejected.columns:
+            return 0
+        return int(self.rejected["_reason"].astype(str).str.contains(IGNORED_REASON, regex=False).sum())
 
 
 def _files(frame: pd.DataFrame) -> str:
@@ -317,7 +325,11 @@ def _declared_value_rules(entity: Entity, typed: pd.DataFrame, reasons: pd.Serie
     for col in entity.columns:
         values = typed[col.name]
         if col.allowed_values:
-            _add_reason(reasons, values.notna() & ~values.isin(col.allowed_values),
+            ignored = values.notna() & values.astype(str).str.startswith(IGNORED_VALUE_PREFIX)
+            _add_reason(reasons, ignored, _with_values(
+                f"{col.name}: source value ", values.astype(str).str.removeprefix(IGNORED_VALUE_PREFIX),
+                f" {IGNORED_REASON}"))
+            _add_reason(reasons, values.notna() & ~values.isin(col.allowed_values) & ~ignored,
                         _with_values(f"{col.name}: ", values, f" is not one of {list(col.allowed_values)}"))
         if col.min_value is not None:
             number = values.astype("Float64")

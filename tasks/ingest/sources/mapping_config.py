@@ -34,6 +34,7 @@ from tasks.ingest.schema import (
     EVENT_TYPES,
     EXTRA_FEATURE_ENTITIES,
     EXTRA_FEATURE_TYPES,
+    IGNORED_VALUE_PREFIX,
     LOADER_FILLED,
     PII_SOURCE_COLUMNS,
 )
@@ -652,11 +653,15 @@ class _Parser:
                             "type -> [source values]")
         out: dict[str, str] = {}
         for key, target in spec.items():
-            if isinstance(target, list):  # purchase: [buy, order, checkout]
+            if key == "ignore":  # ignore: [remove_from_cart] - quarantined as declared, not as bad input
+                if not isinstance(target, list) or not target:
+                    raise self.fail(f"{where}.ignore", "expected a list of source values no event type covers")
+                pairs = [(str(v), IGNORED_VALUE_PREFIX + str(v)) for v in target]
+            elif isinstance(target, list):  # purchase: [buy, order, checkout]
                 if key not in EVENT_TYPES:
                     raise self.fail(f"{where}.{key}", f"{key!r} is not an event type{did_you_mean(str(key), EVENT_TYPES)}"
                                     f"; with a list of source values the key is the canonical type, one of "
-                                    f"{list(EVENT_TYPES)}")
+                                    f"{list(EVENT_TYPES)}, or `ignore`")
                 pairs = [(str(v), str(key)) for v in target]
                 if not pairs:
                     raise self.fail(f"{where}.{key}", "expected at least one source value")
@@ -668,8 +673,10 @@ class _Parser:
                                 "(or a list of source values under a canonical type)")
             for source_value, canonical in pairs:
                 if out.get(source_value, canonical) != canonical:
+                    def shown(target: str) -> str:
+                        return "ignore" if target.startswith(IGNORED_VALUE_PREFIX) else target
                     raise self.fail(f"{where}.{key}", f"source value {source_value!r} is mapped to both "
-                                    f"{out[source_value]!r} and {canonical!r}")
+                                    f"{shown(out[source_value])!r} and {shown(canonical)!r}")
                 out[source_value] = canonical
         return out
 
