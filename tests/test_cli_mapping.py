@@ -199,3 +199,32 @@ def _row_day(line: str, shape: str) -> date:
     if shape == "retailrocket":
         return datetime.fromtimestamp(int(first) / 1000, tz=UTC).date()
     return datetime.strptime(first.removesuffix(" UTC"), "%Y-%m-%d %H:%M:%S").date()
+
+
+SALES_SHAPES = {
+    # a wide per-day panel: the department beside the store is not the store
+    "panel": ("id,item_id,dept_id,cat_id,store_id,state_id," + ",".join(f"d_{i}" for i in range(1, 9)),
+              "HOBBIES_1_001_CA_1,HOBBIES_1_001,HOBBIES_1,HOBBIES,CA_1,CA,0,1,0,0,3,0,1,2",
+              {"product_id": "item_id", "store_id": "store_id", "units": "units"}, {}),
+    # invoice lines: the item code's name is two words glued (StockCode)
+    "invoices": ("Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country",
+                 "489434,85048,LED CANDLE,12,2009-12-01 07:45:00,6.95,13085.0,United Kingdom",
+                 {"order_id": "Invoice", "product_id": "StockCode", "quantity": "Quantity",
+                  "unit_price": "Price", "user_id": "Customer ID"}, {}),
+    # weekly sales per store and department, a holiday flag as TRUE/FALSE
+    "weekly": ("Store,Dept,Date,Weekly_Sales,IsHoliday", "1,3,2010-02-05,24924.5,FALSE",
+               {"product_id": "Dept", "store_id": "Store", "units": "Weekly_Sales", "is_promo": "IsHoliday"},
+               {"boolean_map": {"TRUE": True, "FALSE": False}}),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SALES_SHAPES))
+def test_infer_finds_the_series_keys_of_public_sales_layouts(shape: str, tmp_path: Path, capsys) -> None:
+    header, row, columns, extra = SALES_SHAPES[shape]
+    data = tmp_path / f"{shape}.csv"
+    data.write_text(header + "\n" + "\n".join([row] * 3) + "\n")
+    assert main(["map", "--infer", str(data)]) == 0
+    spec = yaml.safe_load(capsys.readouterr().out)["files"][0]
+    assert {k: v for k, v in spec["columns"].items() if k in columns} == columns
+    for key, value in extra.items():
+        assert spec[key] == value

@@ -47,6 +47,7 @@ _ID_SUFFIXES = ("id", "code", "no", "key")
 #: Tokens that make a column an identifier, never a model feature (``category_code`` stays one).
 _IDENTIFIER_TOKENS = {"id", "uuid", "key"}
 _TIME_NAME = r"time|date|ts|_at$|day|week"
+_BOOLEAN_TEXT = ("true", "false", "0", "1")
 
 
 def _tokens(norm: str) -> set[str]:
@@ -54,7 +55,7 @@ def _tokens(norm: str) -> set[str]:
 
     Why: public clickstreams name their keys ``visitorid``, ``itemid``, ``transactionid`` (no
     separator), and those must be found as ids, not proposed as numeric model features."""
-    out: set[str] = set()
+    out: set[str] = {norm.replace("_", "")}  # ``StockCode`` -> stock_code -> also stockcode
     for token in norm.split("_"):
         out.add(token)
         for suffix in _ID_SUFFIXES:
@@ -77,6 +78,29 @@ def _epoch_format(values: pd.Series) -> str | None:
     if 1e11 <= median < 1e13:
         return "epoch_ms"
     return None
+
+
+def _role_match(canonical: str, word: str, norm: str) -> bool:
+    tokens = _tokens(norm)
+    if word not in tokens:
+        return False
+    # A session or category column is one whatever its suffix (``user_session``, ``cat``).
+    return canonical in ("category", "session_id") or bool(tokens & set(_ID_SUFFIXES)) or norm == word \
+        or norm.replace("_", "") == word
+
+
+def _id_roles(columns: list[str], lower: dict[str, str]) -> dict[str, str]:
+    """canonical id -> source column: a column named as the canonical (``store_id``) first, then
+    the role's words in their order of preference, so ``dept_id`` beside ``store_id`` (a
+    department beside a store) does not become the store."""
+    roles: dict[str, str] = {}
+    for canonical, words in _ID_ROLES:
+        free = [c for c in columns if c not in roles.values() and c not in PII_SOURCE_COLUMNS]
+        exact = [c for c in free if lower[c] == canonical]
+        match = exact or [c for word in words for c in free if _role_match(canonical, word, lower[c])]
+        if match:
+            roles[canonical] = match[0]
+    return roles
 
 
 def read_sample(path: Path) -> tuple[pd.DataFrame, dict]:
@@ -129,18 +153,9 @@ def infer_mapping(path: str | Path) -> str:
     columns = [str(c) for c in sample.columns]
     lower = {c: _norm(c) for c in columns}
     notes: list[str] = []
+    spec_extra: dict[str, object] = {}
     wide = _wide_spec(columns)
-    roles: dict[str, str] = {}
-    for canonical, words in _ID_ROLES:
-        for col in columns:
-            if col in roles.values() or col in PII_SOURCE_COLUMNS:
-                continue
-            tokens = _tokens(lower[col])
-            # A session column is an id whatever its suffix (``user_session``, ``session``).
-            if tokens & set(words) and (canonical in ("category", "session_id") or tokens & set(_ID_SUFFIXES)
-                                        or lower[col] in words):
-                roles[canonical] = col
-                break
+    roles = _id_roles(columns, lower)
     event_col, event_map = None, {}
     for col in columns:
         values = {str(v).strip().lower() for v in sample[col].dropna().unique()[:50]}
@@ -210,9 +225,21 @@ def infer_mapping(path: str | Path) -> str:
         if "user_id" in roles:
             mapped["user_id"] = roles["user_id"]
     else:
-        mapped.update({"product_id": roles.get("product_id", "PRODUCT_COLUMN"),
+        product = roles.get("product_id")
+        if product is None:
+            product = next((c for c in columns if c not in roles.values()
+                            and _tokens(lower[c]) & {"dept", "department", "family", "category", "cat"}), None)
+            if product:
+                notes.append(f"no item column: the series are per {product!r} (check!)")
+        mapped.update({"product_id": product or "PRODUCT_COLUMN",
                        "store_id": roles.get("store_id") or {"constant": "all"},
                        "units": "units" if wide else quantity})
+        promo = next((c for c in columns if re.search(r"promo|holiday", lower[c])
+                      and sample[c].dropna().astype(str).str.strip().str.lower().isin(_BOOLEAN_TEXT).all()), None)
+        if promo:
+            mapped["is_promo"] = promo
+            if not sample[promo].dropna().astype(str).str.strip().isin(["0", "1"]).all():
+                spec_extra["boolean_map"] = {"TRUE": True, "FALSE": False}
         if price:
             mapped["price"] = price
     used = {v for v in mapped.values() if isinstance(v, str)} | {time_col, event_col}
@@ -239,6 +266,7 @@ def infer_mapping(path: str | Path) -> str:
         spec["timestamp"] = {"column": "TIME_COLUMN", "format": "iso8601"}
         notes.append("no time column found: set timestamp.column and format")
     spec["columns"] = mapped
+    spec.update(spec_extra)
     if event_map:
         spec["event_type_map"] = event_map
         unknown = sorted({str(v).strip() for v in sample[event_col].dropna().unique()}
