@@ -8,6 +8,7 @@ import textwrap
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -228,3 +229,49 @@ def test_infer_finds_the_series_keys_of_public_sales_layouts(shape: str, tmp_pat
     assert {k: v for k, v in spec["columns"].items() if k in columns} == columns
     for key, value in extra.items():
         assert spec[key] == value
+
+
+def test_a_users_file_without_a_time_column_is_dated_when_each_user_is_first_seen(
+        isolated_home: Path, tmp_path: Path, capsys) -> None:
+    """A clickstream with a user profile file (id, gender, age band; no sign-up time): ``map
+    --infer`` proposes a users file without a timestamp, and the loader dates each user from
+    their first event (a user no event mentions: the source's first instant)."""
+    from tasks.ingest.load import ingest
+    from tasks.ingest.sources import get_source
+    from tasks.partitions import Partition
+    from tasks.warehouse import read_frame
+
+    events = _retailrocket_like(tmp_path)
+    users = tmp_path / "users.csv"
+    users.write_text("visitorid,gender,age_range\n" + "".join(
+        f"{u},{'MF'[u % 2]},{('18-24', '25-34')[u % 3 == 0]}\n" for u in range(1, 91)))  # 81-90: no events
+    docs = []
+    for data in (events, users):
+        assert main(["map", "--infer", str(data)]) == 0
+        docs.append(yaml.safe_load(capsys.readouterr().out))
+    spec = docs[1]["files"][0]
+    assert spec["entity"] == "users" and "timestamp" not in spec
+    assert spec["columns"] == {"user_id": "visitorid"}
+    assert spec["features"] == {"gender": "categorical", "age_range": "categorical"}
+    mapping = tmp_path / "shop.yml"
+    mapping.write_text(yaml.safe_dump({"source_name": "shop", "files": [docs[0]["files"][0], spec]}))
+    assert main(["check-mapping", str(mapping)]) == 0
+    assert ("users         files[1] users.csv (no time column: each row dated when its id is first seen); "
+            "extra features") in capsys.readouterr().out
+
+    source = get_source(str(mapping))
+    first, last = source.coverage()
+    read = source.read("users", first, last + timedelta(seconds=1)).set_index("user_id")
+    clicks = pd.read_csv(events)
+    first_click = clicks.groupby("visitorid")["timestamp"].min()
+    for user in (1, 17, 80):
+        assert read.loc[str(user), "signup_at"] == pd.to_datetime(first_click[user], unit="ms"), user
+    assert read.loc["85", "signup_at"] == pd.to_datetime(clicks["timestamp"].min(), unit="ms")
+    assert len(read) == 90 and source.unparseable("users").empty
+
+    ingest(Partition(first.date()), "run-1", source_spec=str(mapping))
+    log = read_frame("SELECT rows_in, rows_accepted, rows_quarantined FROM audit.load_log "
+                     "WHERE entity = 'users'").sum()
+    loaded = read_frame("SELECT user_id, extra_features FROM raw.users")
+    assert int(log["rows_in"]) == int(log["rows_accepted"]) == len(loaded) > 10
+    assert loaded["extra_features"].str.contains('"gender"').all()

@@ -195,11 +195,31 @@ def infer_mapping(path: str | Path) -> str:
         entity = "order_lines"
     elif quantity:
         entity = "daily_sales"
+    elif (time_col is None or re.search(r"signup|regist|created|joined|since|added", lower[time_col])) \
+            and ("user_id" in roles) != ("product_id" in roles):
+        # A profile table (id + attributes, at most a creation time): users or products.
+        entity = "users" if "user_id" in roles else "products"
+        if time_col is None:
+            notes.append(f"no time column: each {entity[:-1]} is dated from when its id is first seen in the "
+                         "source's other files (map them in the same mapping)")
     else:
         entity = "events"
         notes.append("could not tell the entity: guessed events")
     mapped: dict[str, object] = {}
-    if entity == "events":
+    if entity == "users":
+        mapped["user_id"] = roles["user_id"]
+        if "country" in named:
+            mapped["country"] = named["country"]
+    elif entity == "products":
+        mapped["product_id"] = roles["product_id"]
+        for canonical, names in (("title", ("title", "name", "product_name", "description")),
+                                 ("category", ("category", "category_name", "category_code")),
+                                 ("brand", ("brand",)), ("price", ("price", "list_price", "unit_price"))):
+            found = roles.get(canonical) if canonical == "category" else None
+            found = found or next((named[n] for n in names if n in named and named[n] not in mapped.values()), None)
+            if found:
+                mapped[canonical] = found
+    elif entity == "events":
         mapped.update({"event_id": {"row_number": True, "prefix": "e"}})
         for key in ("user_id", "product_id", "session_id", "category"):
             if key in roles:
@@ -244,7 +264,7 @@ def infer_mapping(path: str | Path) -> str:
             mapped["price"] = price
     used = {v for v in mapped.values() if isinstance(v, str)} | {time_col, event_col}
     features = {}
-    if entity in ("events", "transactions"):
+    if entity in ("events", "transactions", "users", "products"):
         for col in columns:
             if (col in used or col == label or looks_like_pii_name(col) or col in PII_SOURCE_COLUMNS
                     or _tokens(lower[col]) & _IDENTIFIER_TOKENS):
@@ -258,6 +278,8 @@ def infer_mapping(path: str | Path) -> str:
         spec["csv"] = csv_options
     if wide:
         spec["wide"] = wide
+    elif entity in ("users", "products") and not time_col:
+        pass  # no timestamp: dated when first seen (docs/mapping.md)
     elif time_col:
         spec["timestamp"] = {"column": time_col, "format": time_fmt}
         if time_fmt == "epoch_s" and notes and "origin" in notes[-1]:
@@ -293,6 +315,7 @@ def infer_mapping(path: str | Path) -> str:
 def check_mapping(mapping_file: str | Path) -> str:
     """Validate a mapping as the pipeline will, and say what will and won't run on it (raises MappingError)."""
     from tasks.ingest.sources.mapping import MappingSource
+    from tasks.ingest.sources.mapping_config import FIRST_SEEN
 
     source = MappingSource(mapping_file)
     mapping = source.mapping
@@ -303,6 +326,8 @@ def check_mapping(mapping_file: str | Path) -> str:
     for entity in sorted(provided):
         files = [f"{f.where} {f.path.name}" for f in mapping.files if f.entity == entity]
         how = ", ".join(files) if files else "derived from the other entities (first seen)"
+        if any(f.entity == entity and f.timestamp.format == FIRST_SEEN for f in mapping.files):
+            how += " (no time column: each row dated when its id is first seen)"
         extra = mapping.extra_features(entity)
         lines.append(f"  {entity:<13} {how}" + (f"; extra features {extra}" if extra else ""))
     for f in mapping.files:

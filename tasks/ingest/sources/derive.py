@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.ingest.schema import ENTITIES
-from tasks.ingest.sources.base import SOURCE_ERROR, SOURCE_FILE, SOURCE_LINE, SOURCE_ROW
+from tasks.ingest.sources.base import REASON, SOURCE_ERROR, SOURCE_FILE, SOURCE_LINE, SOURCE_ROW
 
 USER_SOURCES = ("events", "order_lines", "transactions", "sessions")
 PRODUCT_SOURCES = ("events", "order_lines", "daily_sales", "prices", "inventory")
@@ -97,6 +97,34 @@ def _first_seen(frames: dict[str, pd.DataFrame], sources: tuple[str, ...], key: 
     attr = _text(seen["attr"]) if attribute else pd.Series(None, index=seen.index, dtype=object)
     first["attr"] = attr.groupby(seen["id"]).first().reindex(first.index)  # first non-null in time order
     return first.reset_index(), used
+
+
+def date_profiles(entity: str, key: str, good: pd.DataFrame, bad: pd.DataFrame,
+                  frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of a users/products file without a time column, dated when their id is first seen in
+    the source's other files (the profile is known from then on; point-in-time joins see it no
+    earlier). An id no other file mentions dates from the source's first instant. With no dated
+    row anywhere, its rows are quarantined with the reason."""
+    time_col = ENTITIES[entity].time_column
+    need = good[time_col].isna()
+    if not need.any():
+        return good, bad
+    sources = USER_SOURCES if entity == "users" else PRODUCT_SOURCES
+    first, _ = _first_seen({e: f for e, f in frames.items() if e != entity}, sources, key, None)
+    seen = pd.Series(pd.to_datetime(first["at"]).to_numpy(), index=first["id"].astype(str))
+    times = [pd.to_datetime(f[ENTITIES[e].time_column]).min() for e, f in frames.items()
+             if e != entity and not f.empty and ENTITIES[e].time_column in f.columns]
+    earliest = min((t for t in times if pd.notna(t)), default=pd.NaT)
+    ids = _text(good.loc[need, key])
+    filled = ids.map(lambda v: seen.get(v, earliest) if v is not None else earliest)
+    out = good.copy()
+    out.loc[need, time_col] = pd.to_datetime(filled)
+    undated = out[time_col].isna()
+    if undated.any():
+        rows = out[undated].assign(**{REASON: f"{time_col}: the file has no time column and no other file of the "
+                                           f"source has a dated row to date it from"})
+        bad = pd.concat([bad, rows], ignore_index=True)
+    return out[~undated], bad
 
 
 def _finish(frame: pd.DataFrame, entity: str, origin: str, used: list[str]) -> pd.DataFrame:

@@ -40,8 +40,10 @@ from tasks.ingest.sources.base import (
     SOURCE_ROW,
     empty_frame,
 )
-from tasks.ingest.sources.derive import assign_sessions, derive_products, derive_users
+from tasks.ingest.sources.derive import assign_sessions, date_profiles, derive_products, derive_users
 from tasks.ingest.sources.mapping_config import (
+    FIRST_SEEN,
+    PROFILE_ENTITIES,
     ColumnSpec,
     FileMapping,
     Mapping,
@@ -105,6 +107,11 @@ class MappingSource(ParquetCachedSource):
             good, bad = out["events"]
             out["events"] = (assign_sessions(good, derive.inactivity_minutes), bad)
         good_frames = {entity: frames[0] for entity, frames in out.items()}
+        for entity, key in PROFILE_ENTITIES.items():
+            if entity in out and any(f.entity == entity and f.timestamp.format == FIRST_SEEN
+                                     for f in self.mapping.files):
+                out[entity] = date_profiles(entity, key, *out[entity], good_frames)
+                good_frames[entity] = out[entity][0]
         origin = str(self.mapping.mapping_file)
         if derive.users:
             out["users"] = (derive_users(good_frames, origin), empty_frame("users", with_reason=True))
@@ -472,6 +479,11 @@ def map_file(mapping_file: Path, fm: FileMapping) -> tuple[pd.DataFrame, pd.Data
                     lambda v: fm.boolean_map.get(str(v).strip().lower(), v) if v is not None else v)
     if fm.features:
         out["extra_features"] = pack_features(data, fm)
+    if fm.timestamp.format == FIRST_SEEN:  # filled from the other files in MappingSource.build
+        out[schema.time_column] = pd.Series(pd.NaT, index=data.index, dtype="datetime64[ns]")
+        out[SOURCE_FILE], out[SOURCE_ROW] = str(fm.path), data[SOURCE_ROW]
+        out[SOURCE_LINE], out[SOURCE_ERROR] = data[SOURCE_LINE], data[SOURCE_ERROR]
+        return out, out.iloc[:0].assign(**{REASON: pd.Series(dtype=object)})
     raw_time = data[fm.timestamp.column]
     out[schema.time_column] = parse_times(raw_time, fm.timestamp)
     out[SOURCE_FILE] = str(fm.path)

@@ -165,6 +165,11 @@ CSV_KEYS = set(allowed_keys(_Csv))
 TIMESTAMP_KEYS = set(allowed_keys(_Timestamp))
 FORMATS = ("csv", "parquet")
 SPECIAL_TIME_FORMATS = ("iso8601", "month_name", "epoch_s", "epoch_ms")
+#: The time of a users/products file that has none (a profile table: id, gender, age band): each
+#: row's time is when its id is first seen in the source's other files (``MappingSource.build``).
+FIRST_SEEN = "first_seen"
+#: Entities whose file may omit ``timestamp`` (a profile has attributes, not a time).
+PROFILE_ENTITIES = {"users": "user_id", "products": "product_id"}
 COLUMN_SPEC_KINDS = ("column", "constant", "row_number", "sum", "template")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
@@ -268,7 +273,7 @@ class FileMapping:
 
     def source_columns(self) -> dict[str, str]:
         """Every source column the mapping reads -> the key that reads it (for error messages)."""
-        used = {self.timestamp.column: f"{self.where}.timestamp.column"}
+        used = {self.timestamp.column: f"{self.where}.timestamp.column"} if self.timestamp.column else {}
         for canonical, spec in self.columns.items():
             for col in spec.source:
                 used.setdefault(col, f"{self.where}.columns.{canonical}")
@@ -421,11 +426,13 @@ class _Parser:
         where = f"files[{i}]"
         spec = self.keys(where, spec, FILE_KEYS, {"path", "entity", "columns"})
         wide = self.wide(f"{where}.wide", spec.get("wide"))
-        if "timestamp" not in spec:
-            if wide is None:
-                raise self.fail(where, "missing required key(s) ['timestamp']")
-            spec = {**spec, "timestamp": {"column": wide.day}}  # the melted day
         entity = self.text(f"{where}.entity", spec["entity"])
+        profile = "timestamp" not in spec and wide is None and entity in PROFILE_ENTITIES
+        if "timestamp" not in spec and not profile:
+            if wide is None:
+                raise self.fail(where, "missing required key(s) ['timestamp'] (only a users or products file may "
+                                "omit it: its rows then date from when each id is first seen)")
+            spec = {**spec, "timestamp": {"column": wide.day}}  # the melted day
         if entity not in ENTITIES:
             raise self.fail(f"{where}.entity", f"unknown entity {entity!r}{did_you_mean(entity, list(ENTITIES))}; "
                             f"canonical entities are {sorted(ENTITIES)}")
@@ -437,7 +444,8 @@ class _Parser:
         csv = self.csv_options(f"{where}.csv", spec.get("csv") or {})
         if fmt != "csv" and spec.get("csv"):
             raise self.fail(f"{where}.csv", "csv options given for a non-csv file")
-        timestamp = self.timestamp(f"{where}.timestamp", spec["timestamp"])
+        timestamp = (TimestampSpec("", FIRST_SEEN) if profile
+                     else self.timestamp(f"{where}.timestamp", spec["timestamp"]))
         columns = self.columns(f"{where}.columns", entity, spec["columns"])
         event_map = self.event_type_map(f"{where}.event_type_map", entity, spec.get("event_type_map") or {})
         bool_map = self.boolean_map(f"{where}.boolean_map", spec.get("boolean_map") or {})
