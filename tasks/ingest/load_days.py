@@ -48,7 +48,7 @@ from tasks.ingest.load import (
     withheld_message,
 )
 from tasks.ingest.pii import hash_pii_columns
-from tasks.ingest.schema import IGNORED_REASON, Entity
+from tasks.ingest.schema import NOT_COUNTED, Entity
 from tasks.ingest.schema import entity as get_entity
 from tasks.ingest.sources import get_source
 from tasks.ingest.sources.base import PARTITION_TIME, Source
@@ -78,14 +78,14 @@ class EntityChunk:
         return int(self.n_in.get(day, 0)), int(self.n_bad.get(day, 0))
 
     def counted_against_limit(self, day: int) -> int:
-        """The day's quarantined rows minus those the mapping declared ignored."""
+        """The day's quarantined rows minus those not counted against the limit (schema.NOT_COUNTED)."""
         return int(self.n_bad.get(day, 0)) - int(self.n_ignored.get(day, 0))
 
     def __post_init__(self) -> None:
         self.n_in = pd.Series(self.received_day).value_counts().to_dict()
         self.n_bad = pd.Series(self.rejected_day).value_counts().to_dict()
         rejected = self.result.rejected
-        ignored = (rejected.index[rejected["_reason"].astype(str).str.contains(IGNORED_REASON, regex=False)]
+        ignored = (rejected.index[rejected["_reason"].astype(str).str.contains(NOT_COUNTED, regex=False)]
                    if len(rejected) and "_reason" in rejected.columns else [])
         self.n_ignored = pd.Series(self.received_day[np.asarray(ignored, dtype=np.int64)]).value_counts().to_dict()
 

@@ -185,8 +185,13 @@ def infer_mapping(path: str | Path) -> str:
                      if n in named), None)
     label = next((named[n] for n in ("class", "is_fraud", "fraud", "label", "isfraud") if n in named), None)
 
+    event_names = [c for c in columns if re.search(r"event_name|holiday", lower[c]) and not _is_numeric(sample[c])
+                   and not sample[c].dropna().astype(str).str.strip().str.lower().isin(_BOOLEAN_TEXT).all()]
     if wide:
         entity = "daily_sales"
+    elif event_names and time_col and "%H" not in str(time_fmt) and not (roles.keys() & {"user_id", "product_id"}
+                                                                         or quantity or amount or label):
+        entity = "calendar"  # one row per date (and event): holidays, sport, promotions
     elif event_col:
         entity = "events"
     elif label or (amount and not quantity):
@@ -206,7 +211,17 @@ def infer_mapping(path: str | Path) -> str:
         entity = "events"
         notes.append("could not tell the entity: guessed events")
     mapped: dict[str, object] = {}
-    if entity == "users":
+    if entity == "calendar":
+        mapped["event_name"] = event_names[0]
+        kinds = [c for c in columns if re.search(r"event_type|holiday_type|type", lower[c]) and c not in event_names]
+        if kinds:
+            mapped["event_type"] = kinds[0]
+        if "store_id" in roles:
+            mapped["store_id"] = roles["store_id"]
+        if event_names[1:]:
+            notes.append(f"{event_names[1:]} name events too: map this file again (another files: entry) with "
+                         "each of them as event_name")
+    elif entity == "users":
         mapped["user_id"] = roles["user_id"]
         if "country" in named:
             mapped["country"] = named["country"]

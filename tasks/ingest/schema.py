@@ -32,11 +32,18 @@ TYPES = ("string", "int", "float", "bool", "timestamp", "date")
 # The only definition of the behaviour event types: everything else imports it or is generated
 # (the synthetic generator unpacks it in this order).
 EVENT_TYPES = ("view", "cart", "purchase", "search")
+# Rows quarantined for a reason that says nothing about the quality of the load carry this in
+# their reason: they are kept (input = accepted + quarantined) but not counted against the
+# quarantine limit, which guards against bad input.
+NOT_COUNTED = "not counted against the quarantine limit"
 # A mapping's ``event_type_map: {ignore: [...]}`` marks source values no canonical type covers
 # (``remove_from_cart``): the source gives them this prefix, the loader quarantines them with
-# IGNORED_REASON (nothing is lost) and they do not count against the quarantine limit.
+# IGNORED_REASON.
 IGNORED_VALUE_PREFIX = "ignored:"
-IGNORED_REASON = "is ignored by the mapping (event_type_map.ignore)"
+IGNORED_REASON = f"is ignored by the mapping (event_type_map.ignore; {NOT_COUNTED})"
+# A calendar row without an event name is a date with no event (a one-row-per-date calendar
+# file, as daily-sales panels ship), not a broken row.
+NO_EVENT_REASON = f"event_name: empty: no event on this date ({NOT_COUNTED})"
 # Event types that are about one product (a search is not): the loader requires product_id on them.
 PRODUCT_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t != "search")
 PAYMENT_METHODS_EXAMPLE = ("card", "paypal", "bank_transfer", "wallet", "unknown")

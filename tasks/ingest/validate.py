@@ -21,7 +21,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.ingest.errors import SchemaError, did_you_mean
-from tasks.ingest.schema import IGNORED_REASON, IGNORED_VALUE_PREFIX, PRODUCT_EVENT_TYPES, REFERENCES, Entity
+from tasks.ingest.schema import (
+    IGNORED_REASON,
+    IGNORED_VALUE_PREFIX,
+    NO_EVENT_REASON,
+    NOT_COUNTED,
+    PRODUCT_EVENT_TYPES,
+    REFERENCES,
+    Entity,
+)
 
 __all__ = ["LINEAGE_COLUMNS", "SchemaError", "ValidationResult", "check_columns", "validate_partition"]
 
@@ -46,11 +54,12 @@ class ValidationResult:
 
     @property
     def ignored(self) -> int:
-        """Rejected rows the mapping declared irrelevant (``event_type_map.ignore``): quarantined
-        like any other, but they say nothing about the quality of the load."""
+        """Rejected rows that say nothing about the quality of the load (a value the mapping
+        ignores, a calendar date without an event): quarantined like any other, not counted
+        against the quarantine limit."""
         if self.rejected.empty or "_reason" not in self.rejected.columns:
             return 0
-        return int(self.rejected["_reason"].astype(str).str.contains(IGNORED_REASON, regex=False).sum())
+        return int(self.rejected["_reason"].astype(str).str.contains(NOT_COUNTED, regex=False).sum())
 
 
 def _files(frame: pd.DataFrame) -> str:
@@ -208,7 +217,8 @@ def validate_partition(
         _add_reason(reasons, raw_present & coerced.isna(),
                     _with_values(f"{col.name}: cannot parse as {col.type} (got ", raw, ")"))
         if not col.nullable:
-            _add_reason(reasons, ~raw_present, f"{col.name}: required value is missing")
+            no_event = entity.name == "calendar" and col.name == "event_name"
+            _add_reason(reasons, ~raw_present, NO_EVENT_REASON if no_event else f"{col.name}: required value is missing")
         typed[col.name] = coerced
 
     _domain_checks(entity, typed, reasons)

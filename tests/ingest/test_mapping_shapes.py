@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tasks.ingest.load import ingest
 from tasks.ingest.sources import MappingError, get_source
@@ -154,6 +155,44 @@ def test_a_calendar_file_loads_as_its_own_entity(isolated_home: Path, tmp_path: 
     rows = read_frame("SELECT calendar_date, event_name, event_type FROM raw.calendar ORDER BY event_name")
     assert list(rows["event_name"]) == ["Christmas Eve", "payday"]
     assert str(rows["calendar_date"].iloc[0]) == "2024-12-24"
+
+
+M5_CALENDAR = """\
+date,wm_yr_wk,weekday,wday,month,year,d,event_name_1,event_type_1,event_name_2,event_type_2,snap_CA
+2011-02-05,11102,Saturday,1,2,2011,d_8,,,,,1
+2011-02-06,11102,Sunday,2,2,2011,d_9,SuperBowl,Sporting,,,1
+2011-04-24,11113,Sunday,2,4,2011,d_86,OrthodoxEaster,Religious,Easter,Cultural,0
+"""
+
+
+def test_a_one_row_per_date_calendar_loads_every_day(isolated_home: Path, tmp_path: Path, capsys) -> None:
+    """The calendar a daily-sales panel ships: one row per date, most with no event, a second
+    event column. ``map --infer`` proposes it as a calendar; a date without an event is
+    quarantined as such but does not count against the quarantine limit (it failed the day's
+    load: 1 of 1 rows over 1 %), and mapping the file twice loads the second event column."""
+    from tasks.cli import main
+
+    (tmp_path / "calendar.csv").write_text(M5_CALENDAR)
+    assert main(["map", "--infer", str(tmp_path / "calendar.csv")]) == 0
+    proposed = capsys.readouterr().out
+    spec = yaml.safe_load(proposed)["files"][0]
+    assert spec["entity"] == "calendar"
+    assert spec["columns"] == {"event_name": "event_name_1", "event_type": "event_type_1"}
+    assert "['event_name_2'] name events too" in proposed
+    second = {**spec, "columns": {"event_name": "event_name_2", "event_type": "event_type_2"}}
+    mapping = tmp_path / "cal.yml"
+    mapping.write_text(yaml.safe_dump({"source_name": "m5", "files": [spec, second]}))
+    for day in (date(2011, 2, 5), date(2011, 2, 6), date(2011, 4, 24)):
+        ingest(Partition(day), "run-1", source_spec=str(mapping))  # raises when over the limit
+    rows = read_frame("SELECT calendar_date, event_name FROM raw.calendar ORDER BY event_name")
+    assert list(rows["event_name"]) == ["Easter", "OrthodoxEaster", "SuperBowl"]
+    held = read_frame("SELECT reason FROM audit.quarantine")
+    assert len(held) == 3  # 2011-02-05 twice, 2011-02-06's empty second column
+    assert (held["reason"] == "event_name: empty: no event on this date (not counted against the "
+                              "quarantine limit)").all()
+    log = read_frame("SELECT SUM(rows_in) AS i, SUM(rows_accepted) AS a, SUM(rows_quarantined) AS q "
+                     "FROM audit.load_log WHERE entity = 'calendar'").iloc[0]
+    assert (int(log["i"]), int(log["a"]), int(log["q"])) == (6, 3, 3)
 
 
 def test_derived_users_take_the_first_country_seen(isolated_home: Path, tmp_path: Path) -> None:
