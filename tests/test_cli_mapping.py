@@ -276,3 +276,42 @@ def test_a_users_file_without_a_time_column_is_dated_when_each_user_is_first_see
     loaded = read_frame("SELECT user_id, extra_features FROM raw.users")
     assert int(log["rows_in"]) == int(log["rows_accepted"]) == len(loaded) > 10
     assert loaded["extra_features"].str.contains('"gender"').all()
+
+
+CARD_SHAPES = {
+    # seconds from a reference point, the amount's name abbreviated, a product code as a signal
+    "seconds_from_reference": ("TransactionID,isFraud,TransactionDT,TransactionAmt,ProductCD,C1",
+                               ["2987000,0,86400,68.5,W,1", "2987001,1,86401,29.0,H,2"],
+                               {"transaction_id": "TransactionID", "amount": "TransactionAmt",
+                                "is_fraud": "isFraud"}, ("TransactionDT", "epoch_s"), {"ProductCD", "C1"}),
+    # a simulation's hourly time step
+    "hourly_steps": ("step,type,amount,oldbalanceOrg,isFraud", ["1,PAYMENT,9839.64,170136.0,0",
+                                                                "2,TRANSFER,181.0,181.0,1"],
+                     {"amount": "amount", "is_fraud": "isFraud"}, ("step", "epoch_h"), {"type", "oldbalanceOrg"}),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(CARD_SHAPES))
+def test_infer_finds_time_offsets_and_amounts_of_public_card_layouts(shape: str, isolated_home: Path,
+                                                                      tmp_path: Path, capsys) -> None:
+    from tasks.ingest.sources import get_source
+
+    header, rows, columns, (time_column, time_format), features = CARD_SHAPES[shape]
+    data = tmp_path / f"{shape}.csv"
+    data.write_text("\n".join([header, *rows]) + "\n")
+    assert main(["map", "--infer", str(data)]) == 0
+    proposed = capsys.readouterr().out
+    doc = yaml.safe_load(proposed)
+    spec = doc["files"][0]
+    assert spec["entity"] == "transactions"
+    assert {k: v for k, v in spec["columns"].items() if k in columns} == columns
+    assert spec["timestamp"] == {"column": time_column, "format": time_format, "origin": "YYYY-MM-DD"}
+    assert set(spec["features"]) == features
+    assert "set timestamp.origin" in proposed
+    spec["timestamp"]["origin"] = "2020-01-01"  # what the note asks the user to fill in
+    (tmp_path / "m.yml").write_text(yaml.safe_dump(doc))
+    source = get_source(str(tmp_path / "m.yml"))
+    first, last = source.coverage("transactions")
+    step = timedelta(hours=1) if time_format == "epoch_h" else timedelta(seconds=1)
+    offsets = [int(r.split(",")[header.split(",").index(time_column)]) for r in rows]
+    assert (first, last) == (datetime(2020, 1, 1) + offsets[0] * step, datetime(2020, 1, 1) + offsets[1] * step)

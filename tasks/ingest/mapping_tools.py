@@ -173,13 +173,19 @@ def infer_mapping(path: str | Path) -> str:
             time_col, time_fmt = col, fmt
             break
     if time_col is None and not wide:
-        offset = next((c for c in columns if lower[c] in ("time", "step", "seconds", "offset")
-                       and _is_numeric(sample[c])), None)
+        # A count from the data set's start: ``Time`` (seconds), ``TransactionDT`` (seconds from a
+        # reference), a simulation's ``step`` (hours in a well-known payments simulation).
+        offset = next((c for c in columns if (lower[c] in ("time", "step", "seconds", "offset", "hour", "hours")
+                                              or _tokens(lower[c]) & {"dt", "time", "step"})
+                       and _is_numeric(sample[c]) and c not in roles.values()), None)
         if offset:
-            time_col, time_fmt = offset, "epoch_s"
-            notes.append(f"{offset!r} looks like seconds since the data set's start: set timestamp.origin")
+            unit = "hours" if lower[offset] in ("step", "hour", "hours") else "seconds"
+            time_col, time_fmt = offset, "epoch_h" if unit == "hours" else "epoch_s"
+            notes.append(f"{offset!r} looks like {unit} since the data set's start: set timestamp.origin "
+                         "(and check the unit: epoch_s, epoch_h, epoch_d)")
     named = {lower[c]: c for c in columns}
-    amount = next((named[n] for n in ("amount", "transaction_amount", "amt", "value") if n in named), None)
+    amount = next((named[n] for n in ("amount", "transaction_amount", "amt", "value") if n in named), None) \
+        or next((c for c in columns if _tokens(lower[c]) & {"amount", "amt"} and _is_numeric(sample[c])), None)
     price = next((named[n] for n in ("price", "unit_price", "sell_price", "cost") if n in named), None)
     quantity = next((named[n] for n in ("quantity", "qty", "units", "sales", "weekly_sales", "units_sold")
                      if n in named), None)
@@ -297,7 +303,7 @@ def infer_mapping(path: str | Path) -> str:
         pass  # no timestamp: dated when first seen (docs/mapping.md)
     elif time_col:
         spec["timestamp"] = {"column": time_col, "format": time_fmt}
-        if time_fmt == "epoch_s" and notes and "origin" in notes[-1]:
+        if time_fmt in ("epoch_s", "epoch_h") and notes and "origin" in notes[-1]:
             spec["timestamp"]["origin"] = "YYYY-MM-DD"
     else:
         spec["timestamp"] = {"column": "TIME_COLUMN", "format": "iso8601"}

@@ -42,6 +42,7 @@ from tasks.ingest.sources.base import (
 )
 from tasks.ingest.sources.derive import assign_sessions, date_profiles, derive_products, derive_users
 from tasks.ingest.sources.mapping_config import (
+    EPOCH_UNITS,
     FIRST_SEEN,
     PROFILE_ENTITIES,
     ColumnSpec,
@@ -428,10 +429,9 @@ def parse_times(values: pd.Series, spec: TimestampSpec) -> pd.Series:
         month = values.astype("string").str.strip().str[:3].str.lower().map(_MONTHS)
         parsed = pd.to_datetime(
             pd.DataFrame({"year": spec.default_year, "month": month, "day": spec.default_day}), errors="coerce")
-    elif spec.format in ("epoch_s", "epoch_ms"):
-        parsed = pd.to_datetime(pd.to_numeric(values, errors="coerce"), unit=spec.format[-1] if spec.format ==
-                                "epoch_s" else "ms", errors="coerce",
-                                origin=pd.Timestamp(spec.origin) if spec.origin else "unix")
+    elif spec.format in EPOCH_UNITS:
+        parsed = pd.to_datetime(pd.to_numeric(values, errors="coerce"), unit=EPOCH_UNITS[spec.format],
+                                errors="coerce", origin=pd.Timestamp(spec.origin) if spec.origin else "unix")
     elif spec.format == "iso8601":
         parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=_has_offsets(values))
     else:

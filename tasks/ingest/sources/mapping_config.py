@@ -164,7 +164,10 @@ _FEATURE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 CSV_KEYS = set(allowed_keys(_Csv))
 TIMESTAMP_KEYS = set(allowed_keys(_Timestamp))
 FORMATS = ("csv", "parquet")
-SPECIAL_TIME_FORMATS = ("iso8601", "month_name", "epoch_s", "epoch_ms")
+#: Numbers counted from 1970-01-01 (or a mapping's ``origin``) -> their pandas unit: seconds,
+#: milliseconds, and the hours or days a simulation's time step counts (``step``).
+EPOCH_UNITS = {"epoch_s": "s", "epoch_ms": "ms", "epoch_h": "h", "epoch_d": "D"}
+SPECIAL_TIME_FORMATS = ("iso8601", "month_name", *EPOCH_UNITS)
 #: The time of a users/products file that has none (a profile table: id, gender, age band): each
 #: row's time is when its id is first seen in the source's other files (``MappingSource.build``).
 FIRST_SEEN = "first_seen"
@@ -198,7 +201,7 @@ class TimestampSpec:
     default_year: int | None = None
     default_day: int = 1
     timezone: str | None = None
-    # epoch_s/epoch_ms count from this instant (a data set's "seconds since the first row"); None: 1970-01-01.
+    # epoch_* formats count from this instant (a data set's "seconds since the first row"); None: 1970-01-01.
     origin: datetime | None = None
 
 
@@ -575,8 +578,9 @@ class _Parser:
                 raise self.fail(f"{where}.timezone", f"unknown time zone {tz!r} (use an IANA name)") from None
         origin = spec.get("origin")
         if origin is not None:
-            if fmt not in ("epoch_s", "epoch_ms"):
-                raise self.fail(f"{where}.origin", f"origin applies to the epoch_s/epoch_ms formats, not {fmt!r}")
+            if fmt not in EPOCH_UNITS:
+                raise self.fail(f"{where}.origin", f"origin applies to the {'/'.join(EPOCH_UNITS)} formats, "
+                                f"not {fmt!r}")
             try:
                 origin = datetime.fromisoformat(str(origin))
             except ValueError:
