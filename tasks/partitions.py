@@ -99,6 +99,10 @@ class RunPlan:
     hourly: Partition
 
 
+#: Entities whose rows are dated ahead of the activity they describe (the events calendar).
+KNOWN_AHEAD = frozenset({"calendar"})
+
+
 def plan_run(spans: dict[str, tuple[datetime, datetime]], hourly_entities: set[str]) -> RunPlan:
     """Pick the run's partitions from each entity's (first, last) time.
 
@@ -116,6 +120,9 @@ def plan_run(spans: dict[str, tuple[datetime, datetime]], hourly_entities: set[s
     """
     if not spans:
         raise ValueError("the source has no rows in any entity: nothing to plan")
+    # A calendar lists dates known in advance (a daily-sales panel's calendar runs weeks past its
+    # sales): its extent says nothing about which days have data, unless it is all there is.
+    spans = {e: s for e, s in spans.items() if e not in KNOWN_AHEAD} or spans
     first = min(f for f, _ in spans.values()).date()
     activity = {e: s for e, s in spans.items() if e in hourly_entities}
     if activity:

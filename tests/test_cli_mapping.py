@@ -50,6 +50,19 @@ def test_a_daily_only_source_runs_its_last_day() -> None:
     assert (run.daily.label, run.hourly.label) == ("2016-05-22", "2016-05-22T12")
 
 
+def test_a_calendar_running_past_the_sales_does_not_move_the_plan() -> None:
+    """A daily-sales panel's calendar lists dates weeks past its last sales day: the run is the
+    last day with sales (a calendar alone still plans its own last day)."""
+    spans = {"daily_sales": (datetime(2011, 1, 29), datetime(2016, 4, 24)),
+             "calendar": (datetime(2011, 1, 29), datetime(2016, 6, 19))}
+    assert plan_run(spans, HOURLY).daily.label == "2016-04-24"
+    events = {"events": (datetime(2024, 5, 1), datetime(2024, 5, 3, 23)),
+              "calendar": (datetime(2024, 1, 1), datetime(2024, 12, 31))}
+    run = plan_run(events, HOURLY)
+    assert (run.history_start.isoformat(), run.daily.label) == ("2024-05-01", "2024-05-03")
+    assert plan_run({"calendar": spans["calendar"]}, HOURLY).daily.label == "2016-06-19"
+
+
 def test_plan_on_a_two_day_mapping_source(isolated_home: Path, tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "tx.csv").write_text("id,cust,amount,t\nt1,u1,5,10\nt2,u2,0,86000\nt3,u1,7,172790\n")
     (tmp_path / "m.yml").write_text(textwrap.dedent("""\
