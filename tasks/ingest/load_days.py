@@ -53,7 +53,7 @@ from tasks.ingest.schema import entity as get_entity
 from tasks.ingest.sources import get_source
 from tasks.ingest.sources.base import PARTITION_TIME, Source
 from tasks.ingest.validate import ValidationResult, validate_partition
-from tasks.partitions import Partition
+from tasks.partitions import KNOWN_AHEAD, Partition
 from tasks.settings import get_settings
 from tasks.warehouse import connect
 from tasks.warehouse.io import replace_partitions
@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 TARGET_ROWS_PER_CHUNK = 400_000
 FIRST_CHUNK_DAYS = 7  # a week first: on a source of millions of rows a day, a month at once would not fit
 MAX_CHUNK_DAYS = 366
+#: How far ahead a known-ahead entity (the calendar) is loaded: the longest forecast horizon
+#: (3 months, ``DemandConfig.horizon_months``) plus a margin.
+LOOK_AHEAD_DAYS = 100
 @dataclass
 class EntityChunk:
     """One entity's rows over a chunk of days, validated together, with each row's day."""
@@ -205,28 +208,31 @@ def _days(first: date, until: date) -> list[date]:
     return [first + timedelta(days=k) for k in range((until - first).days)]
 
 
-def ingest_days(first: date, until: date, run_id: str, source_spec: str | None = None,
-                entities: list[str] | None = None) -> list[LoadResult]:
-    """Ingest every daily partition in ``[first, until)`` of every entity the source provides.
+def _look_ahead_days(source: Source, entities: list[str], until: date) -> list[date]:
+    """The days in ``[until, until + LOOK_AHEAD_DAYS)`` up to the last day ``entities`` have."""
+    last = None
+    for name in entities:
+        try:
+            end = source.coverage(name)[1].date()
+        except ValueError:  # no parseable rows
+            continue
+        last = end if last is None else max(last, end)
+    if last is None or last < until:
+        return []
+    return _days(until, min(last + timedelta(days=1), until + timedelta(days=LOOK_AHEAD_DAYS)))
 
-    The same tables as ``ingest(Partition(day))`` for each day in turn (see the module
-    docstring); raises ``QuarantineThresholdExceeded`` after loading the other days when a
-    day had an entity over the quarantine limit.
-    """
-    if until <= first:
-        raise ValueError(f"empty range of days: [{first}, {until})")
-    ensure_raw_tables()
-    source = get_source(source_spec or get_settings().source)
-    wanted = list(entities or source.entities())
-    references = ReferenceIndex(source)
-    all_days = _days(first, until)
+
+def _ingest_range(source: Source, all_days: list[date], run_id: str, wanted: list[str],
+                  references: ReferenceIndex, record_unparseable: bool) -> tuple[list[LoadResult], list[str]]:
+    """Load ``all_days`` of ``wanted`` in chunks sized to about ``TARGET_ROWS_PER_CHUNK`` rows."""
     results: list[LoadResult] = []
     withheld: list[str] = []
     size, position, n_rows = FIRST_CHUNK_DAYS, 0, 0
     while position < len(all_days):
         days = all_days[position:position + size]
         chunks = [_read_chunk(source, name, days, references) for name in wanted]
-        chunk_results, chunk_withheld = _load_chunk(source, chunks, days, run_id, wanted if position == 0 else [])
+        unparseable = wanted if position == 0 and record_unparseable else []
+        chunk_results, chunk_withheld = _load_chunk(source, chunks, days, run_id, unparseable)
         results += chunk_results
         withheld += chunk_withheld
         position += len(days)
@@ -235,6 +241,38 @@ def ingest_days(first: date, until: date, run_id: str, source_spec: str | None =
             log.info("loaded days %s..%s (%d of %d days, %d rows so far)", days[0], days[-1], position,
                      len(all_days), n_rows)
         size = int(min(MAX_CHUNK_DAYS, max(1, TARGET_ROWS_PER_CHUNK // max(n_rows / position, 1.0))))
+    return results, withheld
+
+
+def ingest_days(first: date, until: date, run_id: str, source_spec: str | None = None,
+                entities: list[str] | None = None) -> list[LoadResult]:
+    """Ingest every daily partition in ``[first, until)`` of every entity the source provides.
+
+    The same tables as ``ingest(Partition(day))`` for each day in turn (see the module
+    docstring); raises ``QuarantineThresholdExceeded`` after loading the other days when a
+    day had an entity over the quarantine limit.
+
+    Entities known ahead (``partitions.KNOWN_AHEAD``: the events calendar) are also loaded for
+    the ``LOOK_AHEAD_DAYS`` after ``until`` that the source has: a forecast made on day D uses
+    the events of its horizon (holidays are known in advance), and those rows would otherwise
+    reach the warehouse only on their own day. Each is still its own partition, replaced
+    whole by every later load of it.
+    """
+    if until <= first:
+        raise ValueError(f"empty range of days: [{first}, {until})")
+    ensure_raw_tables()
+    source = get_source(source_spec or get_settings().source)
+    wanted = list(entities or source.entities())
+    references = ReferenceIndex(source)
+    all_days = _days(first, until)
+    results, withheld = _ingest_range(source, all_days, run_id, wanted, references, record_unparseable=True)
+    ahead_days = _look_ahead_days(source, [e for e in wanted if e in KNOWN_AHEAD], until)
+    if ahead_days:
+        ahead = [e for e in wanted if e in KNOWN_AHEAD]
+        more, more_withheld = _ingest_range(source, ahead_days, run_id, ahead, references, record_unparseable=False)
+        results += more
+        withheld += more_withheld
+        log.info("loaded %s ahead: %s..%s", ", ".join(ahead), ahead_days[0], ahead_days[-1])
     if len(all_days) == 1:
         for result in results:
             log.info("loaded %s", result)

@@ -153,7 +153,7 @@ def test_a_calendar_file_loads_as_its_own_entity(isolated_home: Path, tmp_path: 
     assert get_source(str(mapping)).entities() == ["calendar"]
     ingest(Partition(date(2024, 12, 24)), "run-1", source_spec=str(mapping))
     rows = read_frame("SELECT calendar_date, event_name, event_type FROM raw.calendar ORDER BY event_name")
-    assert list(rows["event_name"]) == ["Christmas Eve", "payday"]
+    assert list(rows["event_name"]) == ["Christmas Eve", "NYE", "payday"]  # NYE: known ahead
     assert str(rows["calendar_date"].iloc[0]) == "2024-12-24"
 
 
@@ -162,6 +162,7 @@ date,wm_yr_wk,weekday,wday,month,year,d,event_name_1,event_type_1,event_name_2,e
 2011-02-05,11102,Saturday,1,2,2011,d_8,,,,,1
 2011-02-06,11102,Sunday,2,2,2011,d_9,SuperBowl,Sporting,,,1
 2011-04-24,11113,Sunday,2,4,2011,d_86,OrthodoxEaster,Religious,Easter,Cultural,0
+2011-07-04,11123,Monday,3,7,2011,d_157,IndependenceDay,National,,,0
 """
 
 
@@ -182,17 +183,22 @@ def test_a_one_row_per_date_calendar_loads_every_day(isolated_home: Path, tmp_pa
     second = {**spec, "columns": {"event_name": "event_name_2", "event_type": "event_type_2"}}
     mapping = tmp_path / "cal.yml"
     mapping.write_text(yaml.safe_dump({"source_name": "m5", "files": [spec, second]}))
-    for day in (date(2011, 2, 5), date(2011, 2, 6), date(2011, 4, 24)):
-        ingest(Partition(day), "run-1", source_spec=str(mapping))  # raises when over the limit
+    ingest(Partition(date(2011, 2, 5)), "run-1", source_spec=str(mapping))  # raises when over the limit
+    # Known in advance: the load of 2011-02-05 brings the events of the next LOOK_AHEAD_DAYS
+    # (a forecast made that day sees Easter, 78 days on), not 2011-07-04 (149 days on).
     rows = read_frame("SELECT calendar_date, event_name FROM raw.calendar ORDER BY event_name")
     assert list(rows["event_name"]) == ["Easter", "OrthodoxEaster", "SuperBowl"]
+    for day in (date(2011, 2, 6), date(2011, 4, 24)):
+        ingest(Partition(day), "run-1", source_spec=str(mapping))
+    rows = read_frame("SELECT calendar_date, event_name FROM raw.calendar ORDER BY event_name")
+    assert list(rows["event_name"]) == ["Easter", "IndependenceDay", "OrthodoxEaster", "SuperBowl"]
     held = read_frame("SELECT reason FROM audit.quarantine")
-    assert len(held) == 3  # 2011-02-05 twice, 2011-02-06's empty second column
+    assert len(held) == 4  # 2011-02-05 twice, the empty second column of 2011-02-06 and 2011-07-04
     assert (held["reason"] == "event_name: empty: no event on this date (not counted against the "
                               "quarantine limit)").all()
     log = read_frame("SELECT SUM(rows_in) AS i, SUM(rows_accepted) AS a, SUM(rows_quarantined) AS q "
                      "FROM audit.load_log WHERE entity = 'calendar'").iloc[0]
-    assert (int(log["i"]), int(log["a"]), int(log["q"])) == (6, 3, 3)
+    assert (int(log["i"]), int(log["a"]), int(log["q"])) == (8, 4, 4)  # each partition counted once
 
 
 def test_derived_users_take_the_first_country_seen(isolated_home: Path, tmp_path: Path) -> None:
