@@ -151,7 +151,23 @@ def _rees46_like(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("shape", ["retailrocket", "rees46"])
+def _taobao_like(folder: Path) -> Path:
+    """A clickstream shipped without a header line: user, item, category, behaviour, Unix seconds."""
+    rng = random.Random(5)
+    t, rows = 1_511_544_070, []
+    for _ in range(400):
+        t += rng.randint(60, 900)
+        rows.append(f"{rng.randint(1, 80)},{rng.randint(1000, 1060)},{rng.randint(1, 9) * 1000},"
+                    f"{rng.choices(['pv', 'cart', 'fav', 'buy'], [85, 6, 5, 4])[0]},{t}")
+    path = folder / "UserBehavior.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+SHAPES = {"retailrocket": _retailrocket_like, "rees46": _rees46_like, "taobao": _taobao_like}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_inferred_mappings_of_public_clickstream_shapes_load_without_failing(
         shape: str, isolated_home: Path, tmp_path: Path, capsys) -> None:
     """``map --infer`` on two common public clickstream layouts proposes a mapping that finds the
@@ -162,13 +178,20 @@ def test_inferred_mappings_of_public_clickstream_shapes_load_without_failing(
     from tasks.partitions import Partition
     from tasks.warehouse import read_frame
 
-    data = _retailrocket_like(tmp_path) if shape == "retailrocket" else _rees46_like(tmp_path)
+    data = SHAPES[shape](tmp_path)
     assert main(["map", "--infer", str(data)]) == 0
     proposed = capsys.readouterr().out
     doc = yaml.safe_load(proposed)
     spec = doc["files"][0]
     assert spec["entity"] == "events"
-    if shape == "retailrocket":
+    if shape == "taobao":
+        assert spec["csv"] == {"header": False, "names": ["user_id", "item_id", "category_id", "event", "timestamp"]}
+        assert spec["timestamp"] == {"column": "timestamp", "format": "epoch_s"}
+        assert {k: spec["columns"][k] for k in ("user_id", "product_id", "category", "event_type")} == \
+            {"user_id": "user_id", "product_id": "item_id", "category": "category_id", "event_type": "event"}
+        assert spec["event_type_map"] == {"view": ["pv"], "cart": ["cart", "fav"], "purchase": ["buy"]}
+        assert "no header" in proposed
+    elif shape == "retailrocket":
         assert spec["timestamp"] == {"column": "timestamp", "format": "epoch_ms"}
         assert (spec["columns"]["user_id"], spec["columns"]["product_id"]) == ("visitorid", "itemid")
         assert "features" not in spec, spec.get("features")  # ids are not signals
@@ -192,8 +215,8 @@ def test_inferred_mappings_of_public_clickstream_shapes_load_without_failing(
         ingest(Partition(day + timedelta(days=1), hour), "run-1", source_spec=str(mapping))
     log = read_frame("SELECT rows_in, rows_accepted, rows_quarantined FROM audit.load_log "
                      "WHERE entity = 'events'").sum()
-    expected_in = sum(1 for line in data.read_text().splitlines()[1:]
-                      if _row_day(line, shape) in (day, day + timedelta(days=1)))
+    lines = data.read_text().splitlines()[0 if shape == "taobao" else 1:]
+    expected_in = sum(1 for line in lines if _row_day(line, shape) in (day, day + timedelta(days=1)))
     assert int(log["rows_in"]) == expected_in > 0
     assert int(log["rows_accepted"]) + int(log["rows_quarantined"]) == int(log["rows_in"])
     held = read_frame("SELECT reason FROM audit.quarantine")
@@ -211,6 +234,8 @@ def test_inferred_mappings_of_public_clickstream_shapes_load_without_failing(
 
 def _row_day(line: str, shape: str) -> date:
     first = line.split(",", 1)[0]
+    if shape == "taobao":
+        return datetime.fromtimestamp(int(line.rsplit(",", 1)[1]), tz=UTC).date()
     if shape == "retailrocket":
         return datetime.fromtimestamp(int(first) / 1000, tz=UTC).date()
     return datetime.strptime(first.removesuffix(" UTC"), "%Y-%m-%d %H:%M:%S").date()

@@ -115,7 +115,55 @@ def read_sample(path: Path) -> tuple[pd.DataFrame, dict]:
         except csv.Error:
             delimiter = ","
     frame = pd.read_csv(path, sep=delimiter, dtype=str, nrows=SAMPLE_ROWS, keep_default_na=False)
-    return frame.replace({"": None}), ({"delimiter": delimiter} if delimiter != "," else {})
+    options: dict[str, object] = {"delimiter": delimiter} if delimiter != "," else {}
+    if _header_is_data([str(c) for c in frame.columns]):
+        frame = pd.read_csv(path, sep=delimiter, dtype=str, nrows=SAMPLE_ROWS, keep_default_na=False, header=None,
+                            names=[f"column_{i + 1}" for i in range(len(frame.columns))])
+        options["header"] = False
+    return frame.replace({"": None}), options
+
+
+def _header_is_data(header: list[str]) -> bool:
+    """A first line of values, not names: half or more of its cells are numbers or event words
+    (a public clickstream ships ``1,2268318,2520377,pv,1511544070`` with no header)."""
+    words = {w for ws in _EVENT_WORDS.values() for w in ws}
+    data = [c for c in header if pd.notna(pd.to_numeric(c, errors="coerce")) or c.strip().lower() in words]
+    return len(header) > 1 and 2 * len(data) >= len(header)
+
+
+def _epoch_by_content(values: pd.Series) -> str | None:
+    """``epoch_s``/``epoch_ms`` for a column without a name to go by: integer Unix times of
+    2000-2039 that differ from row to row (ids are neither in that range nor mostly unique)."""
+    sample = pd.to_numeric(values.dropna().head(500), errors="coerce")
+    if sample.empty or sample.isna().any() or (sample % 1 != 0).any() or sample.nunique() < 0.5 * len(sample):
+        return None
+    low, high = float(sample.min()), float(sample.max())
+    if 9.5e8 <= low and high < 2.2e9:
+        return "epoch_s"
+    if 9.5e11 <= low and high < 2.2e12:
+        return "epoch_ms"
+    return None
+
+
+def _name_headerless(sample: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """Names for a file without a header, from its values: the event column (event words), the
+    time (Unix times by magnitude) and, by position, the id columns in the order public
+    clickstreams use (user, item, category). Every guess is stated in a note."""
+    names: dict[str, str] = {}
+    for col in sample.columns:
+        values = {str(v).strip().lower() for v in sample[col].dropna().unique()[:50]}
+        words = {w for ws in _EVENT_WORDS.values() for w in ws}
+        if "event" not in names.values() and 1 < len(values) <= 20 and len(values & words) >= max(2, len(values) // 2):
+            names[col] = "event"
+        elif "timestamp" not in names.values() and _epoch_by_content(sample[col]):
+            names[col] = "timestamp"
+    ids = [c for c in sample.columns if c not in names and _is_numeric(sample[c])
+           and (pd.to_numeric(sample[c].dropna(), errors="coerce") % 1 == 0).all()]
+    for col, name in zip(ids, ("user_id", "item_id", "category_id"), strict=False):
+        names[col] = name
+    notes.append(f"the file has no header: columns named from their values {names} (ids by position: "
+                 "user, item, category; check!)")
+    return sample.rename(columns=names)
 
 
 def _time_format(values: pd.Series) -> str | None:
@@ -150,9 +198,12 @@ def infer_mapping(path: str | Path) -> str:
     """A proposed mapping YAML for one data file (a draft: every guess is marked for review)."""
     path = Path(path).expanduser().resolve()
     sample, csv_options = read_sample(path)
+    notes: list[str] = []
+    if csv_options.get("header") is False:
+        sample = _name_headerless(sample, notes)
+        csv_options["names"] = [str(c) for c in sample.columns]
     columns = [str(c) for c in sample.columns]
     lower = {c: _norm(c) for c in columns}
-    notes: list[str] = []
     spec_extra: dict[str, object] = {}
     wide = _wide_spec(columns)
     roles = _id_roles(columns, lower)
