@@ -164,7 +164,18 @@ def _taobao_like(folder: Path) -> Path:
     return path
 
 
-SHAPES = {"retailrocket": _retailrocket_like, "rees46": _rees46_like, "taobao": _taobao_like}
+def _anonymous_sessions(folder: Path) -> Path:
+    """Clicks of anonymous sessions (no user column, no event type): session, ISO time, item."""
+    rng = random.Random(13)
+    rows = [f"{s},2014-04-0{1 + s % 2}T{8 + s % 12:02d}:{m:02d}:07.{rng.randint(100, 999)}Z,{rng.randint(1, 60)},0"
+            for s in range(1, 120) for m in range(rng.randint(1, 6))]
+    path = folder / "clicks.csv"
+    path.write_text("session_id,timestamp,item_id,category\n" + "\n".join(rows) + "\n")
+    return path
+
+
+SHAPES = {"retailrocket": _retailrocket_like, "rees46": _rees46_like, "taobao": _taobao_like,
+          "anonymous_sessions": _anonymous_sessions}
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
@@ -191,6 +202,10 @@ def test_inferred_mappings_of_public_clickstream_shapes_load_without_failing(
             {"user_id": "user_id", "product_id": "item_id", "category": "category_id", "event_type": "event"}
         assert spec["event_type_map"] == {"view": ["pv"], "cart": ["cart", "fav"], "purchase": ["buy"]}
         assert "no header" in proposed
+    elif shape == "anonymous_sessions":  # each session is its own user, so per-user models run
+        assert spec["columns"]["user_id"] == {"template": "s-{session_id}"}
+        assert spec["columns"]["event_type"] == {"constant": "view"}
+        assert "could not tell the entity" not in proposed and "no user column" in proposed
     elif shape == "retailrocket":
         assert spec["timestamp"] == {"column": "timestamp", "format": "epoch_ms"}
         assert (spec["columns"]["user_id"], spec["columns"]["product_id"]) == ("visitorid", "itemid")
@@ -238,6 +253,8 @@ def _row_day(line: str, shape: str) -> date:
         return datetime.fromtimestamp(int(line.rsplit(",", 1)[1]), tz=UTC).date()
     if shape == "retailrocket":
         return datetime.fromtimestamp(int(first) / 1000, tz=UTC).date()
+    if shape == "anonymous_sessions":
+        return date.fromisoformat(line.split(",")[1][:10])
     return datetime.strptime(first.removesuffix(" UTC"), "%Y-%m-%d %H:%M:%S").date()
 
 

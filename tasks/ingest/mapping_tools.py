@@ -266,7 +266,8 @@ def infer_mapping(path: str | Path) -> str:
                          "source's other files (map them in the same mapping)")
     else:
         entity = "events"
-        notes.append("could not tell the entity: guessed events")
+        if not (time_col and roles.keys() & {"product_id", "session_id"}):  # else: views of items
+            notes.append("could not tell the entity: guessed events")
     mapped: dict[str, object] = {}
     if entity == "calendar":
         mapped["event_name"] = event_names[0]
@@ -296,6 +297,12 @@ def infer_mapping(path: str | Path) -> str:
         for key in ("user_id", "product_id", "session_id", "category"):
             if key in roles:
                 mapped[key] = roles[key]
+        if "user_id" not in roles and "session_id" in roles:
+            # Anonymous shoppers: each session is its own user, so the per-user models (the
+            # recommender's histories, user features) learn from sessions instead of skipping.
+            mapped["user_id"] = {"template": f"s-{{{roles['session_id']}}}"}
+            notes.append(f"no user column: each session is its own anonymous user (user_id from "
+                         f"{roles['session_id']!r}); map a user column instead if the file has one")
         if event_col:
             mapped["event_type"] = event_col
         else:
