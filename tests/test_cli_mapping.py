@@ -370,3 +370,13 @@ def test_infer_finds_time_offsets_and_amounts_of_public_card_layouts(shape: str,
     step = timedelta(hours=1) if time_format == "epoch_h" else timedelta(seconds=1)
     offsets = [int(r.split(",")[header.split(",").index(time_column)]) for r in rows]
     assert (first, last) == (datetime(2020, 1, 1) + offsets[0] * step, datetime(2020, 1, 1) + offsets[1] * step)
+
+
+def test_a_header_named_like_event_types_over_counts_stays_a_header(tmp_path: Path, capsys) -> None:
+    """Only a first line that looks like the values below it is taken for data: a daily funnel
+    table ``date,view,cart,purchase`` of counts keeps its header."""
+    data = tmp_path / "funnel.csv"
+    data.write_text("date,view,cart,purchase\n2024-01-01,100,10,3\n2024-01-02,120,12,4\n")
+    assert main(["map", "--infer", str(data)]) == 0
+    spec = yaml.safe_load(capsys.readouterr().out)["files"][0]
+    assert "csv" not in spec and spec["timestamp"]["column"] == "date"

@@ -116,19 +116,27 @@ def read_sample(path: Path) -> tuple[pd.DataFrame, dict]:
             delimiter = ","
     frame = pd.read_csv(path, sep=delimiter, dtype=str, nrows=SAMPLE_ROWS, keep_default_na=False)
     options: dict[str, object] = {"delimiter": delimiter} if delimiter != "," else {}
-    if _header_is_data([str(c) for c in frame.columns]):
+    if _header_is_data(frame):
         frame = pd.read_csv(path, sep=delimiter, dtype=str, nrows=SAMPLE_ROWS, keep_default_na=False, header=None,
                             names=[f"column_{i + 1}" for i in range(len(frame.columns))])
         options["header"] = False
     return frame.replace({"": None}), options
 
 
-def _header_is_data(header: list[str]) -> bool:
-    """A first line of values, not names: half or more of its cells are numbers or event words
-    (a public clickstream ships ``1,2268318,2520377,pv,1511544070`` with no header)."""
-    words = {w for ws in _EVENT_WORDS.values() for w in ws}
-    data = [c for c in header if pd.notna(pd.to_numeric(c, errors="coerce")) or c.strip().lower() in words]
-    return len(header) > 1 and 2 * len(data) >= len(header)
+def _header_is_data(frame: pd.DataFrame) -> bool:
+    """A first line of values, not names (a public clickstream ships ``1,2268318,2520377,pv,
+    1511544070`` with no header): half or more of its cells look like the values below them - a
+    number over a numeric column, or a text that is one of the column's values. A funnel table
+    named ``date,view,cart,purchase`` keeps its header: its columns hold counts, not words."""
+    header = [str(c) for c in frame.columns]
+    like = 0
+    for cell, col in zip(header, frame.columns, strict=True):
+        values = frame[col].replace({"": None}).dropna().astype(str).str.strip()
+        if pd.notna(pd.to_numeric(cell, errors="coerce")):
+            like += bool(len(values)) and pd.to_numeric(values, errors="coerce").notna().mean() >= 0.95
+        else:
+            like += cell.strip().lower() in set(values.str.lower().head(SAMPLE_ROWS))
+    return len(header) > 1 and 2 * like >= len(header)
 
 
 def _epoch_by_content(values: pd.Series) -> str | None:
