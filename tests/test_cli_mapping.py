@@ -240,7 +240,7 @@ def test_inferred_mappings_of_public_clickstream_shapes_load_without_failing(
         assert int(log["rows_quarantined"]) / int(log["rows_in"]) > 0.01
         assert len(held) == int(log["rows_quarantined"])
         assert (held["reason"] == "event_type: source value 'remove_from_cart' is ignored by the mapping "
-                                  "(event_type_map.ignore; not counted against the quarantine limit)").all(), \
+                                  "(event_type_map.ignore, not counted against the quarantine limit)").all(), \
             held["reason"].head()
         assert not read_frame("SELECT event_type FROM raw.events")["event_type"].str.startswith("ignored").any()
     else:

@@ -48,7 +48,7 @@ from tasks.ingest.load import (
     withheld_message,
 )
 from tasks.ingest.pii import hash_pii_columns
-from tasks.ingest.schema import NOT_COUNTED, Entity
+from tasks.ingest.schema import Entity
 from tasks.ingest.schema import entity as get_entity
 from tasks.ingest.sources import get_source
 from tasks.ingest.sources.base import PARTITION_TIME, Source
@@ -81,16 +81,16 @@ class EntityChunk:
         return int(self.n_in.get(day, 0)), int(self.n_bad.get(day, 0))
 
     def counted_against_limit(self, day: int) -> int:
-        """The day's quarantined rows minus those not counted against the limit (schema.NOT_COUNTED)."""
+        """The day's quarantined rows minus those not counted against the limit
+        (``ValidationResult.not_counted``)."""
         return int(self.n_bad.get(day, 0)) - int(self.n_ignored.get(day, 0))
 
     def __post_init__(self) -> None:
         self.n_in = pd.Series(self.received_day).value_counts().to_dict()
         self.n_bad = pd.Series(self.rejected_day).value_counts().to_dict()
-        rejected = self.result.rejected
-        ignored = (rejected.index[rejected["_reason"].astype(str).str.contains(NOT_COUNTED, regex=False)]
-                   if len(rejected) and "_reason" in rejected.columns else [])
-        self.n_ignored = pd.Series(self.received_day[np.asarray(ignored, dtype=np.int64)]).value_counts().to_dict()
+        not_counted = self.result.not_counted
+        ignored = self.result.rejected.index[not_counted.to_numpy()].to_numpy(dtype=np.int64)
+        self.n_ignored = pd.Series(self.received_day[ignored]).value_counts().to_dict()
 
     def for_day(self, day: int, status: str) -> PreparedLoad:
         """This entity's partition of one day on its own (for messages about a withheld day)."""

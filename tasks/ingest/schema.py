@@ -34,13 +34,14 @@ TYPES = ("string", "int", "float", "bool", "timestamp", "date")
 EVENT_TYPES = ("view", "cart", "purchase", "search")
 # Rows quarantined for a reason that says nothing about the quality of the load carry this in
 # their reason: they are kept (input = accepted + quarantined) but not counted against the
-# quarantine limit, which guards against bad input.
+# quarantine limit, which guards against bad input. A row with any other reason too counts
+# (``validate.not_counted``); such reasons therefore hold no "; " (the reason separator).
 NOT_COUNTED = "not counted against the quarantine limit"
 # A mapping's ``event_type_map: {ignore: [...]}`` marks source values no canonical type covers
 # (``remove_from_cart``): the source gives them this prefix, the loader quarantines them with
 # IGNORED_REASON.
 IGNORED_VALUE_PREFIX = "ignored:"
-IGNORED_REASON = f"is ignored by the mapping (event_type_map.ignore; {NOT_COUNTED})"
+IGNORED_REASON = f"is ignored by the mapping (event_type_map.ignore, {NOT_COUNTED})"
 # A calendar row without an event name is a date with no event (a one-row-per-date calendar
 # file, as daily-sales panels ship), not a broken row.
 NO_EVENT_REASON = f"event_name: empty: no event on this date ({NOT_COUNTED})"

@@ -53,13 +53,20 @@ class ValidationResult:
         return len(self.accepted) + len(self.rejected)
 
     @property
-    def ignored(self) -> int:
-        """Rejected rows that say nothing about the quality of the load (a value the mapping
-        ignores, a calendar date without an event): quarantined like any other, not counted
-        against the quarantine limit."""
+    def not_counted(self) -> pd.Series:
+        """Per rejected row: whether every reason it has says nothing about the quality of the
+        load (a value the mapping ignores, a calendar date without an event). Such rows are
+        quarantined like any other but not counted against the quarantine limit; a row with a
+        real defect besides still counts."""
         if self.rejected.empty or "_reason" not in self.rejected.columns:
-            return 0
-        return int(self.rejected["_reason"].astype(str).str.contains(NOT_COUNTED, regex=False).sum())
+            return pd.Series(False, index=self.rejected.index, dtype=bool)
+        parts = self.rejected["_reason"].astype(str).str.split("; ")
+        return parts.map(lambda reasons: all(NOT_COUNTED in r for r in reasons)).astype(bool)
+
+    @property
+    def ignored(self) -> int:
+        """How many rejected rows are ``not_counted``."""
+        return int(self.not_counted.sum())
 
 
 def _files(frame: pd.DataFrame) -> str:

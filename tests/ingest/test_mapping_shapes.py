@@ -216,3 +216,24 @@ def test_derived_users_take_the_first_country_seen(isolated_home: Path, tmp_path
     users = source.read("users", source.coverage()[0], source.coverage()[1])
     assert list(users["user_id"]) == ["u1"] and users["country"].iloc[0] == "FR"
     assert str(users["signup_at"].iloc[0]) == "2024-03-01 10:00:00"
+
+
+def test_an_ignored_value_with_a_real_defect_still_counts_against_the_limit() -> None:
+    """Only rows whose every reason is a declared one (``NOT_COUNTED``) are exempt from the
+    quarantine limit: an ignored event type on a row that also lacks its event id counts."""
+    from datetime import datetime
+
+    import pandas as pd
+
+    from tasks.ingest.schema import ENTITIES
+    from tasks.ingest.validate import validate_partition
+
+    frame = pd.DataFrame({"event_id": ["e1", None, "e3"], "session_id": ["s1", "s1", "s1"],
+                          "event_type": ["ignored:remove_from_cart", "ignored:remove_from_cart", "view"],
+                          "product_id": ["p1", "p1", "p1"],
+                          "event_at": [datetime(2024, 3, 1, 10)] * 3})
+    result = validate_partition(ENTITIES["events"], frame, datetime(2024, 3, 1), datetime(2024, 3, 2))
+    assert len(result.accepted) == 1 and len(result.rejected) == 2
+    assert list(result.not_counted) == [True, False]
+    assert result.ignored == 1
+    assert "event_id: required value is missing" in result.rejected["_reason"].iloc[1]

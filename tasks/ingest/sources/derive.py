@@ -116,9 +116,8 @@ def date_profiles(entity: str, key: str, good: pd.DataFrame, bad: pd.DataFrame,
              if e != entity and not f.empty and ENTITIES[e].time_column in f.columns]
     earliest = min((t for t in times if pd.notna(t)), default=pd.NaT)
     ids = _text(good.loc[need, key])
-    filled = ids.map(lambda v: seen.get(v, earliest) if v is not None else earliest)
     out = good.copy()
-    out.loc[need, time_col] = pd.to_datetime(filled)
+    out.loc[need, time_col] = pd.to_datetime(ids.map(seen)).fillna(earliest)
     undated = out[time_col].isna()
     if undated.any():
         rows = out[undated].assign(**{REASON: f"{time_col}: the file has no time column and no other file of the "
